@@ -1,0 +1,302 @@
+// The shared-memory segment's ABI. Every struct here lives in memory that processes built at
+// different times map at the same time, so each is fixed-size, 8-byte aligned at least, and pinned
+// with static_asserts on its size and field offsets. docs/segment-layout.md draws the same picture;
+// change one, change the other, and bump kLayoutVersion.
+//
+// Only the header's first 16 bytes (magic, layout version) are promised to every future layout, so
+// that any build can tell "another version" from "not ours".
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "canary/types.hpp"
+
+namespace canary {
+
+inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
+inline constexpr std::uint32_t kLayoutVersion = 1;
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kPageSize = 4096;
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
+
+// ---------------------------------------------------------------------------------------------
+// Header (page 0)
+
+enum class RegionId : std::uint32_t { config = 0, slabs, rings, aggregator, events };
+inline constexpr std::uint32_t kRegionCount = 5;
+inline constexpr std::uint32_t kRegionSlots = 8;  // room for regions a later layout adds
+
+struct RegionEntry {
+  std::uint64_t offset;
+  std::uint64_t size;
+};
+
+struct SegmentHeader {
+  // Zero until the creator has written everything else; then kSegmentMagic, stored with release so
+  // that a reader that loads it with acquire sees a complete segment (Aeron's cnc version word).
+  std::atomic<std::uint64_t> magic;
+  std::uint32_t layout_version;
+  std::uint32_t header_size;
+  std::uint64_t total_size;
+  std::uint64_t created_unix_ns;
+  std::uint32_t creator_pid;
+  std::uint32_t cpu_slots;          // possible CPUs the per-CPU slabs cover
+  std::uint32_t endpoint_capacity;  // endpoint ids the slabs have room for, `other` included
+  std::uint32_t ring_count;
+  std::uint32_t ring_records;       // records per ring, a power of two
+  std::uint32_t histogram_buckets;  // kHistogramBuckets of the build that created it
+  std::uint32_t ring_record_size;   // sizeof(RingRecord)
+  std::uint32_t region_count;
+  RegionEntry regions[kRegionSlots];
+  std::uint8_t reserved[kPageSize - 192];
+};
+static_assert(sizeof(SegmentHeader) == kPageSize);
+static_assert(offsetof(SegmentHeader, magic) == 0);
+static_assert(offsetof(SegmentHeader, layout_version) == 8);
+static_assert(offsetof(SegmentHeader, header_size) == 12);
+static_assert(offsetof(SegmentHeader, total_size) == 16);
+static_assert(offsetof(SegmentHeader, created_unix_ns) == 24);
+static_assert(offsetof(SegmentHeader, creator_pid) == 32);
+static_assert(offsetof(SegmentHeader, cpu_slots) == 36);
+static_assert(offsetof(SegmentHeader, endpoint_capacity) == 40);
+static_assert(offsetof(SegmentHeader, ring_count) == 44);
+static_assert(offsetof(SegmentHeader, ring_records) == 48);
+static_assert(offsetof(SegmentHeader, histogram_buckets) == 52);
+static_assert(offsetof(SegmentHeader, ring_record_size) == 56);
+static_assert(offsetof(SegmentHeader, region_count) == 60);
+static_assert(offsetof(SegmentHeader, regions) == 64);
+
+// Byte offsets of the kernel-released locks taken on the segment's file (open file description
+// locks, F_OFD_SETLK). They lock bytes of the file, not memory: the data there is never touched.
+inline constexpr std::int64_t kConfigLockByte = 0;      // serializes config writers
+inline constexpr std::int64_t kAggregatorLockByte = 1;  // held by the one live aggregator
+inline constexpr std::int64_t kRingLockBase = 4096;     // + ring index: held by the ring's owner
+
+// ---------------------------------------------------------------------------------------------
+// Config region: two complete copies and a published generation (LMDB's two meta pages).
+// A writer, holding kConfigLockByte, fills the copy the published generation does not point at
+// (seq odd while it writes), then publishes generation + 1. Readers take the published copy and
+// check its seq and checksum; a writer killed at any instruction leaves the published copy intact.
+
+inline constexpr std::uint32_t kMaxEndpoints = 128;  // registry slots, `other` (id 0) included
+inline constexpr std::uint32_t kMaxTemplateBytes = 200;
+inline constexpr std::uint32_t kMaxTemplateSegments = 32;
+inline constexpr std::uint32_t kMaxOverrides = 64;
+inline constexpr std::uint32_t kMaxUserIdBytes = 1024;
+inline constexpr std::uint32_t kMaxShareBp = 10000;
+
+struct EndpointEntry {
+  char path[224];  // the template, NUL-padded
+  std::uint32_t path_len;
+  std::uint8_t registered;
+  std::uint8_t canary;
+  std::uint16_t reserved0;
+  std::uint64_t reserved[3];
+};
+static_assert(sizeof(EndpointEntry) == 256);
+static_assert(offsetof(EndpointEntry, path_len) == 224);
+static_assert(offsetof(EndpointEntry, registered) == 228);
+static_assert(offsetof(EndpointEntry, canary) == 229);
+static_assert(sizeof(EndpointEntry::path) > kMaxTemplateBytes);
+
+// A pinned user. The id itself can be 1 KiB, so the table keeps its 128-bit XXH3 (what routing
+// compares) and a prefix for people to read.
+struct OverrideEntry {
+  std::uint64_t id_hash_low;
+  std::uint64_t id_hash_high;
+  std::uint32_t id_len;
+  std::uint8_t version;  // Version
+  std::uint8_t reserved[3];
+  char id_prefix[40];
+};
+static_assert(sizeof(OverrideEntry) == 64);
+static_assert(offsetof(OverrideEntry, id_len) == 16);
+static_assert(offsetof(OverrideEntry, version) == 20);
+static_assert(offsetof(OverrideEntry, id_prefix) == 24);
+
+struct ConfigData {
+  std::uint64_t generation;
+  std::uint64_t changed_unix_ns;
+  std::uint64_t salt;
+  std::uint32_t share_bp;  // 0..10000
+  std::uint8_t enabled;
+  std::uint8_t hash_mode;          // HashMode
+  std::uint8_t state;              // DeploymentState
+  std::uint8_t awaiting_approval;  // running, next ramp step is 100%, waiting for `approve`
+  std::uint32_t endpoint_count;    // slots in use, `other` included
+  std::uint32_t override_count;
+  std::uint64_t rollout_started_unix_ns;  // `init` or the last `start`: the `all` window
+  std::uint32_t ramp_step;
+  std::uint32_t reserved0;
+  std::uint64_t checksum;  // XXH3-64 of the whole struct with this field zero
+  char changed_by[64];
+  char state_reason[256];
+  OverrideEntry overrides[kMaxOverrides];
+  EndpointEntry endpoints[kMaxEndpoints];
+};
+static_assert(sizeof(ConfigData) == 37248);
+static_assert(sizeof(ConfigData) % 8 == 0, "copied word by word");
+static_assert(offsetof(ConfigData, generation) == 0);
+static_assert(offsetof(ConfigData, changed_unix_ns) == 8);
+static_assert(offsetof(ConfigData, salt) == 16);
+static_assert(offsetof(ConfigData, share_bp) == 24);
+static_assert(offsetof(ConfigData, enabled) == 28);
+static_assert(offsetof(ConfigData, hash_mode) == 29);
+static_assert(offsetof(ConfigData, state) == 30);
+static_assert(offsetof(ConfigData, awaiting_approval) == 31);
+static_assert(offsetof(ConfigData, endpoint_count) == 32);
+static_assert(offsetof(ConfigData, override_count) == 36);
+static_assert(offsetof(ConfigData, rollout_started_unix_ns) == 40);
+static_assert(offsetof(ConfigData, ramp_step) == 48);
+static_assert(offsetof(ConfigData, checksum) == 56);
+static_assert(offsetof(ConfigData, changed_by) == 64);
+static_assert(offsetof(ConfigData, state_reason) == 128);
+static_assert(offsetof(ConfigData, overrides) == 384);
+static_assert(offsetof(ConfigData, endpoints) == 4480);
+
+struct ConfigCopy {
+  // Odd while a writer fills `data`. Written with release after the data, read with acquire
+  // before the data and re-read after it (detail/words.hpp explains the orders): a seqlock.
+  std::atomic<std::uint64_t> seq;
+  std::uint8_t pad[kCacheLine - 8];
+  ConfigData data;
+};
+static_assert(sizeof(ConfigCopy) == 37312);
+static_assert(offsetof(ConfigCopy, data) == kCacheLine);
+
+struct ConfigBlock {
+  // The generation readers should take; its copy is copies[generation % 2]. Stored with release
+  // after that copy is complete; a worker's hot path loads it with acquire and compares it with the
+  // generation it compiled, which is the whole "config read" of route().
+  std::atomic<std::uint64_t> published;
+  std::uint8_t pad[kCacheLine - 8];
+  ConfigCopy copies[2];
+};
+static_assert(sizeof(ConfigBlock) == 74688);
+static_assert(offsetof(ConfigBlock, copies) == kCacheLine);
+
+// ---------------------------------------------------------------------------------------------
+// Slab region: per-CPU counter slabs. slab_count = 2 * cpu_slots + 1:
+//   [0, cpu_slots)              updated with restartable sequences (plain add, no lock prefix)
+//   [cpu_slots, 2 * cpu_slots)  updated with atomic adds by writers without rseq, by CPU id
+//   [2 * cpu_slots]             the overflow slab: atomic adds for a CPU id outside the range
+// The two kinds never share a slab: a plain add and a locked add to one word could lose a count.
+// Inside a slab: SlabHeader, then CounterCell[kVersionCount][endpoint_capacity], then
+// histograms u64[kVersionCount][endpoint_capacity][kHistogramBuckets]; the stride is page-rounded.
+
+struct SlabHeader {
+  // Set to 1 by the first writer that uses the slab, so readers can skip the (usually many)
+  // possible-but-absent CPUs without touching their pages.
+  std::atomic<std::uint64_t> touched;
+  std::uint64_t reserved[7];
+};
+static_assert(sizeof(SlabHeader) == kCacheLine);
+
+// Cumulative counts of one (version, endpoint). Requests per (method, status class) are the only
+// per-request count: totals, errors and 4xx are sums of them; "unavailable" adds only 502-504,
+// since status 0 is the class-0 count already.
+struct CounterCell {
+  std::atomic<std::uint64_t> requests[kMethodCount][kStatusClassCount];
+  std::atomic<std::uint64_t> unavailable_502_504;
+  std::atomic<std::uint64_t> latency_sum_us;
+  std::uint64_t reserved[4];
+};
+static_assert(sizeof(CounterCell) == 384);
+static_assert(offsetof(CounterCell, unavailable_502_504) == 336);
+static_assert(offsetof(CounterCell, latency_sum_us) == 344);
+
+// Log-linear latency histogram in microseconds: values 0..127 exactly, then 64 linear sub-buckets
+// per power of two, so a bucket is at most 1/64 = 1.6% of its lower bound wide. The last bucket
+// holds everything above 60 s. Padded to a whole number of cache lines.
+inline constexpr std::uint32_t kHistogramLinearMax = 128;
+inline constexpr std::uint32_t kHistogramSubBucketBits = 6;
+inline constexpr std::uint64_t kHistogramMaxUs = 60'000'000;
+inline constexpr std::uint32_t kHistogramOverflowBucket = 1344;
+inline constexpr std::uint32_t kHistogramBuckets = 1352;
+
+// ---------------------------------------------------------------------------------------------
+// Ring region: RingsHeader, then ring_count rings of RingControl + ring_records * RingRecord,
+// each page-rounded. A ring has one producer (the writer that claimed it) and one consumer (the
+// aggregator, or `canary-ctl reap` when none runs); positions are monotonic, index = pos & mask.
+
+struct RingsHeader {
+  std::atomic<std::uint64_t> no_ring_drops;    // records dropped because no ring was free
+  std::atomic<std::uint64_t> reaped_records;   // undrained records of dead writers discarded
+  std::atomic<std::uint64_t> reclaimed_rings;  // rings taken back from dead writers
+  std::uint8_t reserved[kPageSize - 24];
+};
+static_assert(sizeof(RingsHeader) == kPageSize);
+
+inline constexpr std::uint32_t kRingFree = 0;
+inline constexpr std::uint32_t kRingOwned = 1;
+
+struct RingControl {
+  // Line 0: ownership, changed only by a holder of the ring's lock byte.
+  std::atomic<std::uint32_t> state;  // kRingFree or kRingOwned
+  std::atomic<std::uint32_t> owner_pid;
+  std::atomic<std::uint64_t> claims;  // how many writers have owned this ring
+  std::atomic<std::uint64_t> claimed_unix_ns;
+  std::uint64_t reserved0[5];
+  // Lines 1-2: the producer's. head is stored with release after the record is written: the one
+  // store that publishes a record. Two lines so the consumer's prefetcher does not pull it.
+  std::atomic<std::uint64_t> head;
+  std::atomic<std::uint64_t> drops;  // records this owner dropped because the ring was full
+  std::uint64_t reserved1[14];
+  // Lines 3-4: the consumer's. tail is stored with release after the records are read, so the
+  // producer (acquire) never overwrites a slot the consumer is still reading.
+  std::atomic<std::uint64_t> tail;
+  std::uint64_t reserved2[15];
+  std::uint64_t reserved3[24];
+};
+static_assert(sizeof(RingControl) == 512);
+static_assert(offsetof(RingControl, owner_pid) == 4);
+static_assert(offsetof(RingControl, claims) == 8);
+static_assert(offsetof(RingControl, head) == 64);
+static_assert(offsetof(RingControl, drops) == 72);
+static_assert(offsetof(RingControl, tail) == 192);
+
+struct RingRecord {
+  std::uint64_t user_hash;
+  std::uint64_t coarse_ms;  // the aggregator's published coarse clock when recorded
+  std::uint32_t latency_us;
+  std::uint16_t status_code;
+  std::uint16_t endpoint_id;
+  std::uint8_t version;  // Version
+  std::uint8_t method;   // Method
+  std::uint8_t reserved[6];
+};
+static_assert(sizeof(RingRecord) == 32);
+static_assert(offsetof(RingRecord, coarse_ms) == 8);
+static_assert(offsetof(RingRecord, latency_us) == 16);
+static_assert(offsetof(RingRecord, status_code) == 20);
+static_assert(offsetof(RingRecord, endpoint_id) == 22);
+static_assert(offsetof(RingRecord, version) == 24);
+static_assert(offsetof(RingRecord, method) == 25);
+
+// ---------------------------------------------------------------------------------------------
+// Aggregator region: written only by the live aggregator (the holder of kAggregatorLockByte).
+
+struct AggregatorArea {
+  std::atomic<std::uint64_t> heartbeat_unix_ns;  // 0 until an aggregator has run
+  std::atomic<std::uint64_t> coarse_clock_ms;    // CLOCK_MONOTONIC ms, the rings' timestamps
+  std::atomic<std::uint32_t> pid;
+  std::atomic<std::uint32_t> interval_ms;
+  std::atomic<std::uint64_t> last_drain_unix_ns;
+  std::atomic<std::uint64_t> drained_records;
+  std::uint64_t reserved[3];
+};
+static_assert(sizeof(AggregatorArea) == kCacheLine);
+static_assert(offsetof(AggregatorArea, coarse_clock_ms) == 8);
+static_assert(offsetof(AggregatorArea, pid) == 16);
+static_assert(offsetof(AggregatorArea, last_drain_unix_ns) == 24);
+
+inline constexpr std::uint64_t kAggregatorRegionSize = 256 * 1024;  // area + published summary
+inline constexpr std::uint64_t kEventsRegionSize = 64 * 1024;       // recent decision events
+
+}  // namespace canary

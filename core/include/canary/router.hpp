@@ -1,0 +1,108 @@
+// Routing a request: which version serves this user on this endpoint. One Router per thread: it
+// keeps a compiled copy of the config and, on every call, compares the published generation with
+// the one it compiled (one acquire load). Only when that changes does it copy and recompile the
+// config, in bounded time and without allocating; there is no lock and no system call anywhere.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "canary/bucket.hpp"
+#include "canary/endpoint_template.hpp"
+#include "canary/layout.hpp"
+#include "canary/types.hpp"
+
+namespace canary {
+
+struct Decision {
+  Version version = Version::legacy;
+  EndpointId endpoint = kOtherEndpoint;
+  std::uint64_t user_hash = 0;  // what record() takes, so an id is hashed once per request
+};
+
+class Router {
+ public:
+  // A router bound to nothing routes everyone legacy (the fail-open state of a worker that could
+  // not attach).
+  Router() = default;
+  void bind(const ConfigBlock* block, std::uint32_t endpoint_capacity) noexcept;
+
+  // canary iff enabled, the endpoint's canary flag is on, and the user is pinned to canary or
+  // (not pinned and) in a bucket below the share. An empty id, or one over 1024 bytes, is legacy.
+  Decision route(std::string_view user_id, EndpointId endpoint) noexcept {
+    refresh();
+    Decision d{Version::legacy, endpoint, 0};
+    if (user_id.empty() || user_id.size() > kMaxUserIdBytes) return d;
+    d.user_hash = user_hash(user_id, salt_);
+    if (endpoint < kMaxEndpoints && canary_endpoint_[endpoint]) d.version = pick(user_id, d.user_hash);
+    return d;
+  }
+
+  // Matches the raw path (query string ignored) to an endpoint first; unknown paths are `other`.
+  Decision route(std::string_view user_id, std::string_view raw_path) noexcept {
+    refresh();
+    return route(user_id, matcher_.match(raw_path));
+  }
+
+  // The seed's is_canary_user: ignores endpoints, honours `enabled`, overrides and rollback.
+  bool is_canary_user(std::string_view user_id) noexcept {
+    refresh();
+    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes) return false;
+    return pick(user_id, user_hash(user_id, salt_)) == Version::canary;
+  }
+
+  EndpointId resolve(std::string_view raw_path) noexcept {
+    refresh();
+    return matcher_.match(raw_path);
+  }
+
+  // The config read route() does: has a new generation been published?
+  void refresh() noexcept {
+    if (block_ == nullptr) return;
+    // acquire: pairs with publish_config's release, so a new generation's copy is complete.
+    const std::uint64_t published = block_->published.load(std::memory_order_acquire);
+    if (published != generation_) refresh_slow(published);
+  }
+
+  bool bound() const noexcept { return block_ != nullptr; }
+  // The published generation this router has compiled (0: none yet).
+  std::uint64_t generation() const noexcept { return generation_; }
+  // Times a refresh found no complete copy in kConfigReadAttempts tries and kept the old config.
+  std::uint64_t failed_refreshes() const noexcept { return failed_refreshes_; }
+
+ private:
+  struct Pin {
+    std::uint64_t low;
+    std::uint64_t high;
+    Version version;
+  };
+
+  void refresh_slow(std::uint64_t published) noexcept;
+
+  Version pick(std::string_view user_id, std::uint64_t hash) const noexcept {
+    if (pin_count_ != 0) {
+      const XXH128_hash_t h = XXH3_128bits(user_id.data(), user_id.size());
+      for (std::uint32_t i = 0; i < pin_count_; ++i)
+        if (pins_[i].low == h.low64 && pins_[i].high == h.high64) return pins_[i].version;
+    }
+    const bool in_canary = md5_mode_ ? md5_bucket(user_id) < share_bp_ / 100 : xxh3_bucket(hash) < share_bp_;
+    return in_canary ? Version::canary : Version::legacy;
+  }
+
+  const ConfigBlock* block_ = nullptr;
+  std::uint32_t endpoint_capacity_ = 0;
+  std::uint64_t generation_ = 0;
+  std::uint64_t failed_refreshes_ = 0;
+  // Compiled from config_:
+  std::uint64_t salt_ = 0;
+  std::uint32_t share_bp_ = 0;
+  bool enabled_ = false;
+  bool md5_mode_ = false;
+  bool canary_endpoint_[kMaxEndpoints] = {};  // enabled && the endpoint's flag
+  std::uint32_t pin_count_ = 0;
+  Pin pins_[kMaxOverrides] = {};
+  TemplateMatcher matcher_;
+  ConfigData scratch_{};  // where refresh_slow copies the config to; 37 KB, so not on the stack
+};
+
+}  // namespace canary

@@ -1,0 +1,51 @@
+// The small vocabulary shared by workers, the aggregator and the tools.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace canary {
+
+enum class Version : std::uint8_t { legacy = 0, canary = 1 };
+inline constexpr std::uint32_t kVersionCount = 2;
+
+enum class HashMode : std::uint8_t { xxh3 = 0, md5 = 1 };
+
+enum class DeploymentState : std::uint8_t { running = 0, paused = 1, rolled_back = 2, promoted = 3 };
+inline constexpr std::uint32_t kDeploymentStateCount = 4;
+
+enum class Method : std::uint8_t { get = 0, post, put, patch, del, other };
+inline constexpr std::uint32_t kMethodCount = 6;
+
+// "0" is a request that got no response (timeout, reset); "invalid" is a code outside 100..599.
+enum class StatusClass : std::uint8_t { none = 0, c1xx, c2xx, c3xx, c4xx, c5xx, invalid };
+inline constexpr std::uint32_t kStatusClassCount = 7;
+
+// Endpoint ids are stable for the life of a segment; 0 is every path that matches no template.
+using EndpointId = std::uint16_t;
+inline constexpr EndpointId kOtherEndpoint = 0;
+inline constexpr std::string_view kOtherEndpointName = "other";
+
+constexpr StatusClass classify_status(std::uint32_t code) {
+  if (code == 0) return StatusClass::none;
+  if (code < 100 || code > 599) return StatusClass::invalid;
+  return static_cast<StatusClass>(code / 100);
+}
+// An error is "no response" or a 5xx, everywhere (dump, loadgen, JSON, /metrics).
+constexpr bool is_error(StatusClass c) { return c == StatusClass::none || c == StatusClass::c5xx; }
+constexpr bool is_unavailable(std::uint32_t code) {
+  return code == 0 || code == 502 || code == 503 || code == 504;
+}
+
+std::string_view to_string(Version v);
+std::string_view to_string(HashMode m);
+std::string_view to_string(DeploymentState s);
+std::string_view to_string(Method m);
+std::string_view to_string(StatusClass c);  // "0", "1xx" .. "5xx", "invalid"
+
+std::optional<Version> parse_version(std::string_view s);
+std::optional<HashMode> parse_hash_mode(std::string_view s);
+Method parse_method(std::string_view s);  // anything unknown is Method::other
+
+}  // namespace canary

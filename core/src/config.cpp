@@ -1,0 +1,124 @@
+#include "canary/config.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "canary/detail/words.hpp"
+#include "canary/detail/xxhash.hpp"
+#include "canary/endpoint_template.hpp"
+#include "canary/fixed_text.hpp"
+#include "canary/ofd_lock.hpp"
+#include "canary/segment.hpp"
+
+namespace canary {
+
+std::uint64_t config_checksum(const ConfigData& c) noexcept {
+  // Hash the bytes before and after the checksum field, as if it were zero.
+  constexpr std::size_t at = offsetof(ConfigData, checksum);
+  constexpr std::size_t after = at + sizeof(c.checksum);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&c);
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  XXH3_64bits_update(&state, bytes, at);
+  const std::uint64_t zero = 0;
+  XXH3_64bits_update(&state, &zero, sizeof zero);
+  XXH3_64bits_update(&state, bytes + after, sizeof(ConfigData) - after);
+  return XXH3_64bits_digest(&state);
+}
+
+const char* config_problem(const ConfigData& c, std::uint32_t endpoint_capacity, bool check_checksum) noexcept {
+  if (c.share_bp > kMaxShareBp) return "share above 100%";
+  if (c.enabled > 1 || c.awaiting_approval > 1) return "a flag is neither 0 nor 1";
+  if (c.hash_mode > static_cast<std::uint8_t>(HashMode::md5)) return "unknown hash mode";
+  if (c.state >= kDeploymentStateCount) return "unknown deployment state";
+  if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) && c.share_bp % 100 != 0)
+    return "md5 mode takes whole percents only";
+  const std::uint32_t max_endpoints = std::min(kMaxEndpoints, endpoint_capacity);
+  if (c.endpoint_count < 1 || c.endpoint_count > max_endpoints) return "endpoint count out of range";
+  if (c.override_count > kMaxOverrides) return "override count out of range";
+  const EndpointEntry& other = c.endpoints[kOtherEndpoint];
+  if (text_of(other.path) != kOtherEndpointName || !other.registered || other.canary)
+    return "endpoint 0 is not 'other'";
+  for (std::uint32_t id = 1; id < c.endpoint_count; ++id) {
+    const EndpointEntry& e = c.endpoints[id];
+    if (e.registered != 1 || e.canary > 1) return "an endpoint entry has a bad flag";
+    const std::string_view path = text_of(e.path);
+    if (path.size() != e.path_len || path.size() == sizeof(e.path)) return "an endpoint entry has a bad length";
+    if (template_problem(path)) return "an endpoint entry holds an invalid template";
+  }
+  for (std::uint32_t i = 0; i < c.override_count; ++i) {
+    const OverrideEntry& o = c.overrides[i];
+    if (o.version > static_cast<std::uint8_t>(Version::canary)) return "an override has an unknown version";
+    if (o.id_len < 1 || o.id_len > kMaxUserIdBytes) return "an override has a bad id length";
+  }
+  if (check_checksum && c.checksum != config_checksum(c)) return "checksum mismatch";
+  return nullptr;
+}
+
+ConfigRead read_config(const ConfigBlock& block, ConfigData& out, std::uint32_t endpoint_capacity) noexcept {
+  for (std::uint32_t attempt = 1; attempt <= kConfigReadAttempts; ++attempt) {
+    // acquire: pairs with publish_config's release store, so the copy it names is complete.
+    const std::uint64_t generation = block.published.load(std::memory_order_acquire);
+    const ConfigCopy& copy = block.copies[generation % 2];
+    // acquire: the data words below are read after this seq value.
+    const std::uint64_t before = copy.seq.load(std::memory_order_acquire);
+    if (before % 2 != 0) continue;  // a writer is filling it (or died doing so)
+    // Acquire word loads: if any word came from a newer write, the seq re-read below sees it.
+    detail::load_words(&copy.data, &out, sizeof out);
+    if (copy.seq.load(std::memory_order_relaxed) != before) continue;  // torn
+    if (out.generation < generation) continue;
+    if (config_problem(out, endpoint_capacity) != nullptr) continue;
+    return {true, attempt};
+  }
+  return {false, kConfigReadAttempts};
+}
+
+void publish_config(ConfigBlock& block, ConfigData& next) noexcept {
+  // relaxed: only the holder of the config lock stores it, and that is us.
+  const std::uint64_t current = block.published.load(std::memory_order_relaxed);
+  next.generation = current + 1;
+  next.checksum = config_checksum(next);
+  ConfigCopy& copy = block.copies[next.generation % 2];
+  // A writer that died here left seq odd; `| 1` keeps it odd and the +1 below makes it even.
+  const std::uint64_t writing = copy.seq.load(std::memory_order_relaxed) | 1;
+  // relaxed: each release word store below keeps this odd seq ordered before it.
+  copy.seq.store(writing, std::memory_order_relaxed);
+  detail::store_words(&copy.data, &next, sizeof next);
+  // release: the data words are visible before seq turns even ...
+  copy.seq.store(writing + 1, std::memory_order_release);
+  // ... and the copy is complete before readers are sent to it.
+  block.published.store(next.generation, std::memory_order_release);
+}
+
+Status update_config(Segment& segment, std::string_view who, const ConfigChange& change) {
+  if (segment.access() != Access::read_write) return {Errc::invalid_argument, "segment is attached read-only"};
+  // The OFD lock excludes other processes; threads of this one share the descriptor's lock.
+  static std::mutex in_process;
+  std::lock_guard guard(in_process);
+  if (Status s = lock_byte(segment.fd(), kConfigLockByte, std::chrono::seconds(5)); !s.ok())
+    return {s.code(), "cannot change the config: " + s.message()};
+  struct Unlock {
+    int fd;
+    ~Unlock() { unlock_byte(fd, kConfigLockByte); }
+  } unlock{segment.fd()};
+
+  const std::uint32_t capacity = segment.geometry().params.endpoint_capacity;
+  auto next = std::make_unique<ConfigData>();  // 37 KB: kept off the caller's stack
+  if (!read_config(segment.config(), *next, capacity).ok)
+    return {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"};
+  if (Status s = change(*next); !s.ok()) return s;
+  next->changed_unix_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  set_text(next->changed_by, who);
+  if (const char* why = config_problem(*next, capacity, /*check_checksum=*/false))
+    return {Errc::invalid_argument, std::string("the change would make the config invalid: ") + why};
+  publish_config(segment.config(), *next);
+  return Status::Ok();
+}
+
+}  // namespace canary

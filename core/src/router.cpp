@@ -1,0 +1,42 @@
+#include "canary/router.hpp"
+
+#include "canary/config.hpp"
+
+namespace canary {
+
+void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity) noexcept {
+  block_ = block;
+  endpoint_capacity_ = endpoint_capacity;
+  generation_ = 0;  // no generation is ever published as 0, so the next call compiles
+  refresh();
+}
+
+void Router::refresh_slow(std::uint64_t published) noexcept {
+  if (!read_config(*block_, scratch_, endpoint_capacity_).ok) {
+    // Keep routing with what was compiled before; the next call tries again.
+    ++failed_refreshes_;
+    return;
+  }
+  const ConfigData& c = scratch_;
+  salt_ = c.salt;
+  share_bp_ = c.share_bp;
+  enabled_ = c.enabled != 0;
+  md5_mode_ = c.hash_mode == static_cast<std::uint8_t>(HashMode::md5);
+  for (std::uint32_t id = 0; id < kMaxEndpoints; ++id)
+    canary_endpoint_[id] = enabled_ && id < c.endpoint_count && c.endpoints[id].canary != 0;
+  // After a rollback nobody sees the canary, pinned or not; legacy pins still hold.
+  const bool rolled_back = c.state == static_cast<std::uint8_t>(DeploymentState::rolled_back);
+  pin_count_ = 0;
+  for (std::uint32_t i = 0; i < c.override_count; ++i) {
+    const OverrideEntry& o = c.overrides[i];
+    const auto version = static_cast<Version>(o.version);
+    if (rolled_back && version == Version::canary) continue;
+    pins_[pin_count_++] = Pin{o.id_hash_low, o.id_hash_high, version};
+  }
+  matcher_.compile(c);
+  // The copy read may be newer than `published` (a writer published again meanwhile); recording
+  // the older number only costs one more refresh when the newer one is seen.
+  generation_ = published;
+}
+
+}  // namespace canary

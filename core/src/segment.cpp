@@ -1,0 +1,235 @@
+#include "canary/segment.hpp"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <vector>
+
+#include "canary/config.hpp"
+
+namespace bip = boost::interprocess;
+
+namespace canary {
+
+struct Segment::Impl {
+  std::string name;
+  Access access = Access::read_only;
+  bip::shared_memory_object shm;
+  bip::mapped_region region;
+  SegmentGeometry geometry;
+};
+
+Segment::Segment(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Segment::Segment(Segment&&) noexcept = default;
+Segment& Segment::operator=(Segment&&) noexcept = default;
+Segment::~Segment() = default;
+
+const std::string& Segment::name() const { return impl_->name; }
+Access Segment::access() const { return impl_->access; }
+int Segment::fd() const { return impl_->shm.get_mapping_handle().handle; }
+const SegmentGeometry& Segment::geometry() const { return impl_->geometry; }
+std::byte* Segment::base() const { return static_cast<std::byte*>(impl_->region.get_address()); }
+
+std::string default_segment_name() {
+  const char* env = std::getenv("CANARY_SEGMENT");
+  return env && *env ? std::string(env) : std::string(kDefaultSegmentName);
+}
+
+std::string check_segment_name(std::string_view name) {
+  if (name.empty() || name.size() > 200) return "segment name must be 1 to 200 characters";
+  if (name.front() == '.') return "segment name must not start with '.'";
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return "segment name may hold only letters, digits, '.', '_' and '-'";
+  }
+  return {};
+}
+
+namespace {
+
+std::uint64_t unix_now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+Status os_error(std::string what, int err) {
+  return {Errc::system, std::move(what) + ": " + std::strerror(err)};
+}
+
+std::string quoted(std::string_view name) { return "segment '" + std::string(name) + "'"; }
+
+// Checks what the header says against the file it came from and against this build. Everything
+// the rest of the process will trust about positions comes out of here.
+Status validate_header(std::string_view name, const SegmentHeader& h, std::uint64_t file_size,
+                       SegmentGeometry& out) {
+  const std::uint64_t magic = h.magic.load(std::memory_order_acquire);  // pairs with create's release
+  if (magic == 0) return {Errc::not_ready, quoted(name) + " is not ready: its creator has not finished"};
+  if (magic != kSegmentMagic) return {Errc::not_ours, quoted(name) + " is not a canary-shm segment"};
+  if (h.layout_version != kLayoutVersion)
+    return {Errc::other_version, quoted(name) + " has layout version " + std::to_string(h.layout_version) +
+                                     "; this build reads version " + std::to_string(kLayoutVersion)};
+  if (h.total_size > file_size)
+    return {Errc::truncated, quoted(name) + " is truncated: its header says " + std::to_string(h.total_size) +
+                                 " bytes, the file has " + std::to_string(file_size)};
+  if (h.total_size != file_size)
+    return {Errc::corrupt, quoted(name) + " is corrupt: its header says " + std::to_string(h.total_size) +
+                               " bytes, the file has " + std::to_string(file_size)};
+  if (h.header_size != sizeof(SegmentHeader) || h.histogram_buckets != kHistogramBuckets ||
+      h.ring_record_size != sizeof(RingRecord) || h.region_count != kRegionCount)
+    return {Errc::corrupt, quoted(name) + " is corrupt: header constants do not match layout version " +
+                               std::to_string(kLayoutVersion)};
+  const SegmentParams params{h.cpu_slots, h.endpoint_capacity, h.ring_count, h.ring_records};
+  if (std::string why = check_params(params); !why.empty())
+    return {Errc::corrupt, quoted(name) + " is corrupt: " + why};
+  SegmentGeometry g = compute_geometry(params);
+  if (g.total_size != h.total_size)
+    return {Errc::corrupt, quoted(name) + " is corrupt: its size does not match its parameters"};
+  for (std::uint32_t i = 0; i < kRegionCount; ++i) {
+    if (h.regions[i].offset != g.regions[i].offset || h.regions[i].size != g.regions[i].size)
+      return {Errc::corrupt, quoted(name) + " is corrupt: region " + std::to_string(i) +
+                                 " is not where its parameters put it"};
+  }
+  out = g;
+  return Status::Ok();
+}
+
+Status set_group(int fd, const std::string& group) {
+  std::size_t size = 16384;
+  std::vector<char> buffer(size);
+  struct group entry {};
+  struct group* found = nullptr;
+  int err = getgrnam_r(group.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (err != 0) return os_error("cannot look up group '" + group + "'", err);
+  if (!found) return {Errc::invalid_argument, "unknown group '" + group + "'"};
+  if (fchown(fd, static_cast<uid_t>(-1), found->gr_gid) != 0)
+    return os_error("cannot give the segment to group '" + group + "'", errno);
+  return Status::Ok();
+}
+
+void write_header(SegmentHeader& h, const SegmentGeometry& g) {
+  h.layout_version = kLayoutVersion;
+  h.header_size = sizeof(SegmentHeader);
+  h.total_size = g.total_size;
+  h.created_unix_ns = unix_now_ns();
+  h.creator_pid = static_cast<std::uint32_t>(getpid());
+  h.cpu_slots = g.params.cpu_slots;
+  h.endpoint_capacity = g.params.endpoint_capacity;
+  h.ring_count = g.params.ring_count;
+  h.ring_records = g.params.ring_records;
+  h.histogram_buckets = kHistogramBuckets;
+  h.ring_record_size = sizeof(RingRecord);
+  h.region_count = kRegionCount;
+  for (std::uint32_t i = 0; i < kRegionCount; ++i) h.regions[i] = g.regions[i];
+}
+
+}  // namespace
+
+Expected<Segment> Segment::create(const CreateOptions& options, const ConfigData& initial) {
+  if (std::string why = check_segment_name(options.name); !why.empty()) return Status{Errc::invalid_argument, why};
+  SegmentParams params = options.params;
+  if (params.cpu_slots == 0) params.cpu_slots = possible_cpu_count();
+  if (std::string why = check_params(params); !why.empty()) return Status{Errc::invalid_argument, why};
+  if ((options.mode & ~mode_t{0777}) != 0 || (options.mode & 0600) != 0600)
+    return Status{Errc::invalid_argument, "mode must be octal, at most 0777, and let the owner read and write"};
+  if (const char* why = config_problem(initial, params.endpoint_capacity, /*check_checksum=*/false))
+    return Status{Errc::invalid_argument, std::string("initial config: ") + why};
+
+  const SegmentGeometry geometry = compute_geometry(params);
+  auto impl = std::make_unique<Impl>();
+  impl->name = options.name;
+  impl->access = Access::read_write;
+  impl->geometry = geometry;
+
+  if (options.replace_existing) bip::shared_memory_object::remove(options.name.c_str());
+  try {
+    impl->shm = bip::shared_memory_object(bip::create_only, options.name.c_str(), bip::read_write,
+                                          bip::permissions(static_cast<unsigned>(options.mode)));
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::already_exists_error)
+      return Status{Errc::exists, quoted(options.name) + " already exists (init --force replaces it)"};
+    return os_error("cannot create " + quoted(options.name), e.get_native_error());
+  }
+
+  // From here on a failure must not leave a half-made segment under the name.
+  auto fail = [&](Status s) -> Expected<Segment> {
+    bip::shared_memory_object::remove(options.name.c_str());
+    return s;
+  };
+  try {
+    if (!options.group.empty()) {
+      if (Status s = set_group(impl->shm.get_mapping_handle().handle, options.group); !s.ok()) return fail(s);
+    }
+    impl->shm.truncate(static_cast<bip::offset_t>(geometry.total_size));
+    impl->region = bip::mapped_region(impl->shm, bip::read_write);
+  } catch (const bip::interprocess_exception& e) {
+    return fail(os_error("cannot size or map " + quoted(options.name), e.get_native_error()));
+  }
+
+  // The file is zero-filled: every ring is free, every counter zero, the aggregator area empty.
+  Segment segment(std::move(impl));
+  auto& header = *reinterpret_cast<SegmentHeader*>(segment.base());
+  write_header(header, geometry);
+  ConfigData first = initial;
+  first.generation = 0;
+  publish_config(segment.config(), first);
+  // Everything above happens-before any acquire load that sees the magic.
+  header.magic.store(kSegmentMagic, std::memory_order_release);
+  return segment;
+}
+
+Expected<Segment> Segment::attach(std::string_view name, Access access) {
+  if (std::string why = check_segment_name(name); !why.empty()) return Status{Errc::invalid_argument, why};
+  const std::string shm_name(name);
+  auto impl = std::make_unique<Impl>();
+  impl->name = shm_name;
+  impl->access = access;
+  const auto mode = access == Access::read_write ? bip::read_write : bip::read_only;
+  try {
+    impl->shm = bip::shared_memory_object(bip::open_only, shm_name.c_str(), mode);
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::not_found_error)
+      return Status{Errc::missing, quoted(name) + " does not exist (create it with canary-ctl init)"};
+    return os_error("cannot open " + quoted(name), e.get_native_error());
+  }
+
+  // Size first (fstat): mapping past the end of the file would turn a truncated segment into a
+  // SIGBUS on first touch instead of an error.
+  bip::offset_t size = 0;
+  if (!impl->shm.get_size(size)) return os_error("cannot read the size of " + quoted(name), errno);
+  if (size == 0) return Status{Errc::not_ready, quoted(name) + " is empty: its creator has not sized it yet"};
+  if (static_cast<std::uint64_t>(size) < sizeof(SegmentHeader))
+    return Status{Errc::truncated, quoted(name) + " is truncated: " + std::to_string(size) +
+                                       " bytes, smaller than a header"};
+  try {
+    impl->region = bip::mapped_region(impl->shm, mode, 0, static_cast<std::size_t>(size));
+  } catch (const bip::interprocess_exception& e) {
+    return os_error("cannot map " + quoted(name), e.get_native_error());
+  }
+  const auto& header = *static_cast<const SegmentHeader*>(impl->region.get_address());
+  if (Status s = validate_header(name, header, static_cast<std::uint64_t>(size), impl->geometry); !s.ok())
+    return s;
+  return Segment(std::move(impl));
+}
+
+Status Segment::destroy(std::string_view name) {
+  if (std::string why = check_segment_name(name); !why.empty()) return {Errc::invalid_argument, why};
+  const std::string shm_name(name);
+  if (!bip::shared_memory_object::remove(shm_name.c_str())) {
+    if (errno == ENOENT) return {Errc::missing, quoted(name) + " does not exist"};
+    return os_error("cannot remove " + quoted(name), errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace canary

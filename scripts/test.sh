@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the release build with all tests, the
+# library, tools and tests again under AddressSanitizer + UBSan, the threaded tests under
+# ThreadSanitizer, and each benchmark once, briefly (figures are not asserted here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=$(nproc)
+configure() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCANARY_WERROR=ON "$@" >/dev/null
+}
+
+echo "== release build, all tests"
+configure build
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== AddressSanitizer + UBSan: library, tools and tests"
+configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=address,undefined -DCANARY_BUILD_BENCH=OFF
+cmake --build build-asan -j "$jobs"
+ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+echo "== ThreadSanitizer: threaded tests"
+configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=thread -DCANARY_BUILD_BENCH=OFF
+cmake --build build-tsan -j "$jobs" --target canary_race_tests
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/canary_race_tests
+
+echo "== benchmarks, briefly"
+build/bench/canary-bench --benchmark_min_time=0.01
+
+echo "== all tests passed"

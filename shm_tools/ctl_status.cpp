@@ -1,0 +1,80 @@
+#include "ctl_status.hpp"
+
+#include <ctime>
+#include <memory>
+
+#include "canary/config.hpp"
+#include "canary/fixed_text.hpp"
+#include "canary/ofd_lock.hpp"
+#include "canary/segment.hpp"
+#include "canary/share.hpp"
+#include "tool_common.hpp"
+
+namespace canary::tools {
+
+namespace {
+
+std::string utc_time(std::uint64_t unix_ns) {
+  const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+const char* yes_no(bool v) { return v ? "true" : "false"; }
+
+std::string aggregator_line(const Segment& segment) {
+  const AggregatorArea& a = segment.aggregator();
+  if (byte_is_locked(segment.fd(), kAggregatorLockByte))
+    return "alive (pid " + std::to_string(a.pid.load(std::memory_order_relaxed)) + ")";
+  return a.heartbeat_unix_ns.load(std::memory_order_relaxed) == 0 ? "none (never ran)" : "dead";
+}
+
+}  // namespace
+
+int print_status(const std::string& name, std::ostream& out) {
+  auto attached = Segment::attach(name, Access::read_only);
+  if (!attached) return report("canary-ctl", attached.status());
+  const Segment& segment = *attached;
+  const SegmentParams& p = segment.geometry().params;
+  auto config = std::make_unique<ConfigData>();
+  if (!read_config(segment.config(), *config, p.endpoint_capacity).ok)
+    return report("canary-ctl", {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
+  const ConfigData& c = *config;
+
+  out << "segment: " << name << '\n'
+      << "layout_version: " << segment.header().layout_version << '\n'
+      << "cpu_slots: " << p.cpu_slots << '\n'
+      << "endpoint_capacity: " << p.endpoint_capacity << '\n'
+      << "rings: " << p.ring_count << '\n'
+      << "ring_records: " << p.ring_records << '\n'
+      << "enabled: " << yes_no(c.enabled) << '\n'
+      << "canary_percentage: " << format_share_percent(c.share_bp) << '\n'
+      << "share_bp: " << c.share_bp << '\n'
+      << "hash: " << to_string(static_cast<HashMode>(c.hash_mode)) << '\n'
+      << "salt: " << c.salt << '\n'
+      << "state: " << to_string(static_cast<DeploymentState>(c.state)) << '\n'
+      << "state_reason: " << text_of(c.state_reason) << '\n'
+      << "awaiting_approval: " << yes_no(c.awaiting_approval) << '\n'
+      << "rollout_started_at: " << utc_time(c.rollout_started_unix_ns) << '\n'
+      << "generation: " << c.generation << '\n'
+      << "changed_by: " << text_of(c.changed_by) << '\n'
+      << "changed_at: " << utc_time(c.changed_unix_ns) << '\n'
+      << "endpoints: " << c.endpoint_count << '\n';
+  for (std::uint32_t id = 0; id < c.endpoint_count; ++id)
+    out << "endpoint." << id << ": " << text_of(c.endpoints[id].path) << " canary=" << yes_no(c.endpoints[id].canary)
+        << '\n';
+  out << "pins: " << c.override_count << '\n';
+  for (std::uint32_t i = 0; i < c.override_count; ++i) {
+    const OverrideEntry& o = c.overrides[i];
+    const std::string_view shown = text_of(o.id_prefix);
+    out << "pin." << i << ": " << shown << (o.id_len > shown.size() ? "..." : "") << ' '
+        << to_string(static_cast<Version>(o.version)) << '\n';
+  }
+  out << "aggregator: " << aggregator_line(segment) << '\n';
+  return kExitOk;
+}
+
+}  // namespace canary::tools

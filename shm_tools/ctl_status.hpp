@@ -1,0 +1,12 @@
+// `canary-ctl status`: stable key: value lines, nothing that changes by itself (no clock, no
+// heartbeat age), so scripts can diff two outputs.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+namespace canary::tools {
+
+int print_status(const std::string& segment, std::ostream& out);
+
+}  // namespace canary::tools

@@ -1,0 +1,79 @@
+#include "tool_common.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "canary/segment.hpp"
+#include "canary/share.hpp"
+
+namespace canary::tools {
+
+int exit_code_for(Errc code) {
+  switch (code) {
+    case Errc::ok:
+      return kExitOk;
+    case Errc::missing:
+      return kExitMissing;
+    case Errc::not_ours:
+    case Errc::other_version:
+    case Errc::truncated:
+    case Errc::not_ready:
+    case Errc::corrupt:
+      return kExitIncompatible;
+    default:
+      return kExitError;
+  }
+}
+
+int report(std::string_view tool, const Status& status) {
+  if (!status.ok()) std::cerr << tool << ": " << status.message() << '\n';
+  return exit_code_for(status.code());
+}
+
+CLI::Option* add_segment_option(CLI::App& app, std::string& name) {
+  name = default_segment_name();
+  return app.add_option("--segment", name, "shared-memory segment name (default: $CANARY_SEGMENT or 'canary')");
+}
+
+int parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    const auto extras = app.remaining();
+    if (app.get_subcommands().empty() && !extras.empty() && app.get_require_subcommand_min() > 0)
+      std::cerr << app.get_name() << ": unknown command '" << extras.front() << "' (--help lists the commands)\n";
+    else
+      std::cerr << app.get_name() << ": " << e.what() << " (--help lists the options)\n";
+    return kExitError;
+  }
+  return -1;
+}
+
+std::string who(std::string_view action) {
+  std::string user = std::to_string(getuid());
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  char buffer[4096];
+  if (getpwuid_r(getuid(), &entry, buffer, sizeof buffer, &found) == 0 && found) user = found->pw_name;
+  return std::string(action) + " by " + user + " (pid " + std::to_string(getpid()) + ")";
+}
+
+Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view what, std::uint64_t min,
+                                      std::uint64_t max) {
+  auto v = parse_u64(text, what);
+  if (!v || *v < min || *v > max)
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) +
+                                              "' must be a whole number from " + std::to_string(min) + " to " +
+                                              std::to_string(max)};
+  return v;
+}
+
+}  // namespace canary::tools

@@ -1,0 +1,39 @@
+// What every command-line tool shares: one-line errors on stderr, the exit codes
+// (0 ok, 1 bad input or refused, 2 segment missing, 3 segment incompatible or corrupt), the
+// --segment option, and the "who changed it" text written into the config.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "canary/status.hpp"
+
+namespace canary::tools {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitMissing = 2;
+inline constexpr int kExitIncompatible = 3;
+
+int exit_code_for(Errc code);
+
+// Prints "tool: message" on one line and returns the exit code for it.
+int report(std::string_view tool, const Status& status);
+
+// --segment NAME, defaulting to $CANARY_SEGMENT or "canary".
+CLI::Option* add_segment_option(CLI::App& app, std::string& name);
+
+// Parses argv; on --help prints help and returns 0, on a parse error prints one line and returns 1.
+// Returns -1 when the caller should go on.
+int parse_command_line(CLI::App& app, int argc, char** argv);
+
+// "canary-ctl set-percentage by alice (pid 4242)".
+std::string who(std::string_view action);
+
+// Strict unsigned parsing with a bound, for options that CLI11 would let through as hex or nan.
+Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view what, std::uint64_t min,
+                                      std::uint64_t max);
+
+}  // namespace canary::tools
