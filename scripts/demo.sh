@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja >/dev/null
-cmake --build build -j "$(nproc)" --target canary-ctl >/dev/null
+cmake --build build -j "$(nproc)" --target canary-ctl canary-shm-dump canary-loadgen >/dev/null
 
 segment=canary-demo
 ctl() {
@@ -39,6 +39,26 @@ ctl set-percentage 101 || true
 ctl set-percentage 5.123 || true
 ctl remove-endpoint /api/v2/never_registered || true
 ctl status | grep -E '^(canary_percentage|generation)'
+
+say "Four worker processes record 250,000 requests each (the canary fails 3% of the time)"
+ctl set-percentage 10
+build/shm_tools/canary-loadgen --segment "$segment" --workers 4 --requests 250000 \
+  --canary-error-rate 0.03 >/tmp/canary-demo-truth.json
+python3 - /tmp/canary-demo-truth.json <<'PY' 2>/dev/null || cat /tmp/canary-demo-truth.json
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(f"loadgen recorded {t['requests']:,} requests in {t['elapsed_s']:.2f} s ({t['requests_per_s']/1e6:.1f} M/s)")
+PY
+
+say "What the workers wrote, read back from shared memory by canary-shm-dump"
+build/shm_tools/canary-shm-dump --segment "$segment" | sed -n '1,12p;/^rings/,$p'
+if build/shm_tools/canary-shm-dump --segment "$segment" --json | python3 -c '
+import json, sys
+dump = json.load(sys.stdin)
+truth = json.load(open("/tmp/canary-demo-truth.json"))
+sys.exit(0 if dump["totals"] == truth["totals"] else 1)' 2>/dev/null; then
+  echo "dump totals == loadgen ground truth: exact"
+fi
 
 say "Remove the segment"
 ctl destroy

@@ -9,6 +9,7 @@
 #include "canary/config.hpp"
 #include "canary/config_edit.hpp"
 #include "canary/endpoint_template.hpp"
+#include "canary/ring.hpp"
 #include "canary/router.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
@@ -119,6 +120,17 @@ int run_route(const std::string& segment, const std::string& user, const std::st
   return kExitOk;
 }
 
+int run_reap(const std::string& segment) {
+  auto attached = Segment::attach(segment, Access::read_write);
+  if (!attached) return report(kTool, attached.status());
+  auto consumer = RingConsumer::open(*attached);
+  if (!consumer) return report(kTool, consumer.status());
+  const ReclaimStats reaped = consumer->reap_dead();
+  std::cout << "reap: freed " << reaped.rings << " rings of dead writers; " << reaped.discarded
+            << " undrained records counted as dropped\n";
+  return kExitOk;
+}
+
 }  // namespace
 }  // namespace canary::tools
 
@@ -180,6 +192,8 @@ int main(int argc, char** argv) {
   route_cmd->add_option("--user", user, "user id")->required();
   auto* path_opt = route_cmd->add_option("--path", path, "request path; without it: is_canary_user");
 
+  auto* reap_cmd = app.add_subcommand("reap", "free dead writers' rings when no aggregator runs (undrained records count as dropped)");
+
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   if (*init_cmd) return run_init(segment, init);
@@ -189,6 +203,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*status_cmd) return print_status(segment, std::cout);
+  if (*reap_cmd) return run_reap(segment);
   if (*route_cmd) return run_route(segment, user, path_opt->count() ? &path : nullptr);
 
   if (*share_cmd) {

@@ -5,6 +5,13 @@
 namespace canary {
 
 void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity) noexcept {
+  if (block == nullptr) {
+    // Unbound: forget the compiled config, so everyone routes legacy.
+    enabled_ = false;
+    for (bool& flag : canary_endpoint_) flag = false;
+    pin_count_ = 0;
+    matcher_ = TemplateMatcher{};
+  }
   block_ = block;
   endpoint_capacity_ = endpoint_capacity;
   generation_ = 0;  // no generation is ever published as 0, so the next call compiles

@@ -229,9 +229,13 @@ struct RingsHeader {
   std::atomic<std::uint64_t> no_ring_drops;    // records dropped because no ring was free
   std::atomic<std::uint64_t> reaped_records;   // undrained records of dead writers discarded
   std::atomic<std::uint64_t> reclaimed_rings;  // rings taken back from dead writers
-  std::uint8_t reserved[kPageSize - 24];
+  std::atomic<std::uint64_t> retired_full_drops;  // ring-full drops of owners whose rings were freed
+  std::uint8_t reserved[kPageSize - 32];
 };
 static_assert(sizeof(RingsHeader) == kPageSize);
+static_assert(offsetof(RingsHeader, reaped_records) == 8);
+static_assert(offsetof(RingsHeader, reclaimed_rings) == 16);
+static_assert(offsetof(RingsHeader, retired_full_drops) == 24);
 
 inline constexpr std::uint32_t kRingFree = 0;
 inline constexpr std::uint32_t kRingOwned = 1;
@@ -242,7 +246,8 @@ struct RingControl {
   std::atomic<std::uint32_t> owner_pid;
   std::atomic<std::uint64_t> claims;  // how many writers have owned this ring
   std::atomic<std::uint64_t> claimed_unix_ns;
-  std::uint64_t reserved0[5];
+  std::atomic<std::uint64_t> first_position;  // head when the current owner claimed it
+  std::uint64_t reserved0[4];
   // Lines 1-2: the producer's. head is stored with release after the record is written: the one
   // store that publishes a record. Two lines so the consumer's prefetcher does not pull it.
   std::atomic<std::uint64_t> head;
@@ -257,6 +262,8 @@ struct RingControl {
 static_assert(sizeof(RingControl) == 512);
 static_assert(offsetof(RingControl, owner_pid) == 4);
 static_assert(offsetof(RingControl, claims) == 8);
+static_assert(offsetof(RingControl, claimed_unix_ns) == 16);
+static_assert(offsetof(RingControl, first_position) == 24);
 static_assert(offsetof(RingControl, head) == 64);
 static_assert(offsetof(RingControl, drops) == 72);
 static_assert(offsetof(RingControl, tail) == 192);

@@ -25,6 +25,7 @@ class Router {
   // A router bound to nothing routes everyone legacy (the fail-open state of a worker that could
   // not attach).
   Router() = default;
+  // Binds to a config block (nullptr unbinds) and compiles its published config.
   void bind(const ConfigBlock* block, std::uint32_t endpoint_capacity) noexcept;
 
   // canary iff enabled, the endpoint's canary flag is on, and the user is pinned to canary or

@@ -1,0 +1,71 @@
+// Counter slabs: where each count of a (version, endpoint) sits inside a slab, and the reader
+// that sums every slab into exact totals. Writers add (writer.hpp); only readers sum.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "canary/layout.hpp"
+#include "canary/types.hpp"
+
+namespace canary {
+
+class Segment;
+
+// Byte offsets inside one slab.
+struct SlabOffsets {
+  std::uint32_t endpoint_capacity;
+  std::uint64_t histograms;  // SegmentGeometry::slab_histograms_offset
+
+  constexpr std::uint64_t pair(std::uint32_t version, EndpointId endpoint) const {
+    return std::uint64_t{version} * endpoint_capacity + endpoint;
+  }
+  constexpr std::uint64_t cell(std::uint64_t pair_index) const {
+    return sizeof(SlabHeader) + pair_index * sizeof(CounterCell);
+  }
+  constexpr std::uint64_t requests(std::uint64_t pair_index, std::uint32_t method, std::uint32_t status_class) const {
+    return cell(pair_index) + offsetof(CounterCell, requests) + (method * kStatusClassCount + status_class) * 8;
+  }
+  constexpr std::uint64_t unavailable_502_504(std::uint64_t pair_index) const {
+    return cell(pair_index) + offsetof(CounterCell, unavailable_502_504);
+  }
+  constexpr std::uint64_t latency_sum(std::uint64_t pair_index) const {
+    return cell(pair_index) + offsetof(CounterCell, latency_sum_us);
+  }
+  constexpr std::uint64_t bucket(std::uint64_t pair_index, std::uint32_t b) const {
+    return histograms + (pair_index * kHistogramBuckets + b) * 8;
+  }
+};
+
+// The counts of one (version, endpoint), or of a sum of them.
+struct Counts {
+  std::uint64_t requests[kMethodCount][kStatusClassCount] = {};
+  std::uint64_t unavailable_502_504 = 0;
+  std::uint64_t latency_sum_us = 0;
+
+  std::uint64_t of_class(StatusClass c) const;
+  std::uint64_t total() const;
+  std::uint64_t errors() const { return of_class(StatusClass::none) + of_class(StatusClass::c5xx); }
+  std::uint64_t client_errors() const { return of_class(StatusClass::c4xx); }
+  std::uint64_t unavailable() const { return of_class(StatusClass::none) + unavailable_502_504; }
+  Counts& operator+=(const Counts& other);
+};
+
+// Every slab summed: exact cumulative counts per (version, endpoint), optionally the histograms.
+struct SlabTotals {
+  std::uint32_t endpoint_capacity = 0;
+  std::vector<Counts> cells;              // [version * capacity + endpoint]
+  std::vector<std::uint64_t> histograms;  // [(version * capacity + endpoint) * kHistogramBuckets + b], if asked
+
+  const Counts& at(Version v, EndpointId e) const {
+    return cells[static_cast<std::size_t>(v) * endpoint_capacity + e];
+  }
+  Counts version_total(Version v) const;
+};
+
+// Reads every slab a writer has touched with relaxed loads. Concurrent writers make the result a
+// moment's snapshot (each counter is exact at some instant); once they stop, it is exact.
+SlabTotals sum_slabs(const Segment& segment, bool with_histograms);
+
+}  // namespace canary

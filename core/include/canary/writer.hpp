@@ -1,0 +1,214 @@
+// The header a worker includes. Three calls:
+//
+//   canary::attach();                                           // once, before or after fork()
+//   canary::Decision d = canary::route(user_id, request_path);  // per request
+//   canary::record(d.endpoint, canary::Method::post, d.user_hash, d.version, status, latency_us);
+//
+// route() and record() take no lock, allocate nothing, make no system call and never loop: a
+// record is three per-CPU adds (rseq; atomic adds without it) and one ring slot. The exceptions,
+// each once per thread and off the per-request path: the first record of a thread claims its ring
+// (an open and an fcntl), and a thread that found no free ring tries again every 65,536 records.
+//
+// A process that cannot attach fails open: it routes everyone legacy, records nothing, says so
+// once on stderr and counts it in writer_stats().attach_failures. A process that forks after
+// attaching needs no call in the child: the child claims its own ring on its first record.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "canary/detail/percpu_add.hpp"
+#include "canary/histogram.hpp"
+#include "canary/layout.hpp"
+#include "canary/ring.hpp"
+#include "canary/router.hpp"
+#include "canary/slab.hpp"
+#include "canary/types.hpp"
+
+namespace canary {
+
+// Attaches this process to the segment (empty name: $CANARY_SEGMENT, else "canary"). Returns
+// false, and fails open, when it cannot. Attaching again replaces the previous segment.
+bool attach(std::string_view segment_name = {}) noexcept;
+bool attached() noexcept;
+
+Decision route(std::string_view user_id, EndpointId endpoint) noexcept;
+Decision route(std::string_view user_id, std::string_view raw_path) noexcept;
+bool is_canary_user(std::string_view user_id) noexcept;
+// The endpoint id of a request path or of a template; kOtherEndpoint when none matches.
+EndpointId resolve_endpoint(std::string_view path_or_template) noexcept;
+
+// The seed's record_request. latency_us counts fully in the sum; above 60 s it lands in the top
+// histogram bucket. An endpoint id the segment has no room for is recorded as `other`.
+void record(EndpointId endpoint, Method method, std::uint64_t user_hash, Version version,
+            std::uint32_t status_code, std::uint64_t latency_us) noexcept;
+
+struct WriterStats {
+  std::uint64_t attach_failures = 0;  // this process
+  bool attached = false;
+  bool rseq = false;     // this thread adds with restartable sequences
+  int ring = -1;         // this thread's ring, -1 if none
+  std::uint64_t ring_full_drops = 0;  // this thread's ring
+};
+WriterStats writer_stats() noexcept;
+
+// Times a request from construction to destruction and records it then. A status never set
+// counts as 0: no response.
+class ScopedRequest {
+ public:
+  ScopedRequest(const Decision& decision, Method method) noexcept
+      : decision_(decision), method_(method), start_(std::chrono::steady_clock::now()) {}
+  ScopedRequest(const ScopedRequest&) = delete;
+  ScopedRequest& operator=(const ScopedRequest&) = delete;
+  ~ScopedRequest() {
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    record(decision_.endpoint, method_, decision_.user_hash, decision_.version, status_,
+           static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+  }
+  void set_status(std::uint32_t status_code) noexcept { status_ = status_code; }
+
+ private:
+  Decision decision_;
+  Method method_;
+  std::uint32_t status_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+namespace detail {
+
+// What attach() found, shared by every thread of the process. Written before `epoch` is stored
+// (release); read after `epoch` is loaded (acquire).
+struct ProcessWriter {
+  std::atomic<std::uint64_t> epoch{0};  // 0: not attached
+  const ConfigBlock* config = nullptr;
+  char* slabs = nullptr;
+  std::uint64_t slab_stride = 0;
+  std::uint32_t cpu_slots = 0;
+  SlabOffsets offsets{0, 0};
+  RingsView rings;
+  const std::atomic<std::uint64_t>* coarse_clock_ms = nullptr;
+  bool rseq_allowed = false;  // $CANARY_NO_RSEQ unset
+  std::atomic<std::uint64_t> attach_failures{0};
+};
+inline constinit ProcessWriter g_process;
+
+// Each thread's router and ring. Trivially destructible so that reaching it costs no TLS guard;
+// the ring's lock descriptor lives in a separate thread-exit object (writer.cpp).
+struct ThreadWriter {
+  Router router;
+  std::uint64_t epoch = 0;  // the process epoch this thread is bound to
+  bool use_rseq = false;
+  RingControl* ring = nullptr;
+  RingRecord* slots = nullptr;
+  std::uint64_t mask = 0;
+  std::uint64_t head = 0;       // our copy of ring->head
+  std::uint64_t tail_seen = 0;  // ring->tail when last read; re-read only when the ring looks full
+  std::uint32_t claim_backoff = 0;
+};
+inline constinit thread_local ThreadWriter t_writer;
+
+void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept;
+bool claim_thread_ring(ThreadWriter& t) noexcept;
+// Without rseq: the atomic slab of the CPU this thread runs on, or the overflow slab.
+std::uint32_t atomic_slab_for_current_cpu() noexcept;
+
+inline ThreadWriter& thread_writer() noexcept {
+  ThreadWriter& t = t_writer;
+  // acquire: pairs with attach()'s release, so g_process's fields are the ones of this epoch.
+  const std::uint64_t epoch = g_process.epoch.load(std::memory_order_acquire);
+  if (t.epoch != epoch) [[unlikely]]
+    bind_thread(t, epoch);
+  return t;
+}
+
+inline void atomic_slab_add(const ProcessWriter& p, std::uint32_t slab, std::uint64_t offset,
+                            std::uint64_t value) noexcept {
+  char* base = p.slabs + slab * p.slab_stride;
+  auto* touched = reinterpret_cast<std::uint64_t*>(base);
+  // relaxed: the flag only tells readers which slabs to sum; the counts carry no other data.
+  if (__atomic_load_n(touched, __ATOMIC_RELAXED) == 0) __atomic_store_n(touched, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(reinterpret_cast<std::uint64_t*>(base + offset), value, __ATOMIC_RELAXED);
+}
+
+// `fallback_slab` takes the add when rseq is off for this thread, aborted, or the CPU id is
+// outside the slabs: an atomic slab (by CPU, without rseq) or the overflow slab.
+inline void slab_add(const ThreadWriter& t, const ProcessWriter& p, std::uint32_t fallback_slab,
+                     std::uint64_t offset, std::uint64_t value) noexcept {
+  if (t.use_rseq && rseq_slab_add(p.slabs, p.slab_stride, p.cpu_slots, offset, value)) return;
+  atomic_slab_add(p, fallback_slab, offset, value);
+}
+
+// Writes the fields straight into the slot: building a RingRecord on the stack and copying it
+// made the copy's 16-byte loads wait on the narrow stores before them (a store-forwarding stall
+// that was half the cost of a record).
+inline void ring_push(ThreadWriter& t, std::uint64_t user_hash, std::uint64_t coarse_ms, std::uint64_t latency_us,
+                      std::uint32_t status_code, EndpointId endpoint, std::uint32_t version, std::uint32_t method) noexcept {
+  if (t.ring == nullptr && !claim_thread_ring(t)) return;
+  if (t.head - t.tail_seen > t.mask) {
+    // acquire: the consumer's reads of the slots it released happen before we overwrite them.
+    t.tail_seen = t.ring->tail.load(std::memory_order_acquire);
+    if (t.head - t.tail_seen > t.mask) {
+      // relaxed, and no lock prefix: this producer is the only writer of its drop count.
+      t.ring->drops.store(t.ring->drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  RingRecord& slot = t.slots[t.head & t.mask];
+  slot.user_hash = user_hash;
+  slot.coarse_ms = coarse_ms;
+  slot.latency_us = latency_us > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(latency_us);
+  slot.status_code = status_code > UINT16_MAX ? UINT16_MAX : static_cast<std::uint16_t>(status_code);
+  slot.endpoint_id = endpoint;
+  slot.version = static_cast<std::uint8_t>(version);
+  slot.method = static_cast<std::uint8_t>(method);
+  // release: the record's bytes are visible before the consumer (acquire) sees the new head. A
+  // writer killed before this store leaves a half-written slot that no consumer ever reads.
+  t.ring->head.store(++t.head, std::memory_order_release);
+}
+
+}  // namespace detail
+
+inline Decision route(std::string_view user_id, EndpointId endpoint) noexcept {
+  return detail::thread_writer().router.route(user_id, endpoint);
+}
+
+inline Decision route(std::string_view user_id, std::string_view raw_path) noexcept {
+  return detail::thread_writer().router.route(user_id, raw_path);
+}
+
+inline bool is_canary_user(std::string_view user_id) noexcept {
+  return detail::thread_writer().router.is_canary_user(user_id);
+}
+
+inline EndpointId resolve_endpoint(std::string_view path_or_template) noexcept {
+  return detail::thread_writer().router.resolve(path_or_template);
+}
+
+inline void record(EndpointId endpoint, Method method, std::uint64_t user_hash, Version version,
+                   std::uint32_t status_code, std::uint64_t latency_us) noexcept {
+  detail::ThreadWriter& t = detail::thread_writer();
+  if (t.epoch == 0) return;  // not attached: fail open
+  const detail::ProcessWriter& p = detail::g_process;
+  if (endpoint >= p.offsets.endpoint_capacity) endpoint = kOtherEndpoint;
+  const std::uint32_t v = version == Version::canary ? 1 : 0;
+  const auto m = static_cast<std::uint32_t>(method) < kMethodCount ? static_cast<std::uint32_t>(method)
+                                                                   : static_cast<std::uint32_t>(Method::other);
+  const auto status_class = static_cast<std::uint32_t>(classify_status(status_code));
+  const std::uint32_t fallback_slab = t.use_rseq ? 2 * p.cpu_slots : detail::atomic_slab_for_current_cpu();
+  const std::uint64_t pair = p.offsets.pair(v, endpoint);
+
+  // Three counts per request; totals, errors and "unavailable" for status 0 derive from them.
+  detail::slab_add(t, p, fallback_slab, p.offsets.requests(pair, m, status_class), 1);
+  detail::slab_add(t, p, fallback_slab, p.offsets.latency_sum(pair), latency_us);
+  detail::slab_add(t, p, fallback_slab, p.offsets.bucket(pair, histogram_bucket(latency_us)), 1);
+  if (status_code >= 502 && status_code <= 504)
+    detail::slab_add(t, p, fallback_slab, p.offsets.unavailable_502_504(pair), 1);
+
+  // relaxed: a coarse timestamp; nothing is read through it.
+  detail::ring_push(t, user_hash, p.coarse_clock_ms->load(std::memory_order_relaxed), latency_us, status_code, endpoint,
+                    v, m);
+}
+
+}  // namespace canary

@@ -1,0 +1,71 @@
+#include "canary/slab.hpp"
+
+#include "canary/segment.hpp"
+
+namespace canary {
+
+std::uint64_t Counts::of_class(StatusClass c) const {
+  std::uint64_t n = 0;
+  for (std::uint32_t m = 0; m < kMethodCount; ++m) n += requests[m][static_cast<std::uint32_t>(c)];
+  return n;
+}
+
+std::uint64_t Counts::total() const {
+  std::uint64_t n = 0;
+  for (const auto& by_class : requests)
+    for (std::uint64_t v : by_class) n += v;
+  return n;
+}
+
+Counts& Counts::operator+=(const Counts& other) {
+  for (std::uint32_t m = 0; m < kMethodCount; ++m)
+    for (std::uint32_t c = 0; c < kStatusClassCount; ++c) requests[m][c] += other.requests[m][c];
+  unavailable_502_504 += other.unavailable_502_504;
+  latency_sum_us += other.latency_sum_us;
+  return *this;
+}
+
+Counts SlabTotals::version_total(Version v) const {
+  Counts sum;
+  for (std::uint32_t e = 0; e < endpoint_capacity; ++e) sum += at(v, static_cast<EndpointId>(e));
+  return sum;
+}
+
+namespace {
+
+std::uint64_t load(const std::byte* slab, std::uint64_t offset) {
+  // relaxed: counters are independent monotone sums; nothing else is read through them.
+  return __atomic_load_n(reinterpret_cast<const std::uint64_t*>(slab + offset), __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
+SlabTotals sum_slabs(const Segment& segment, bool with_histograms) {
+  const SegmentGeometry& g = segment.geometry();
+  const SlabOffsets at{g.params.endpoint_capacity, g.slab_histograms_offset};
+  const std::uint64_t pairs = std::uint64_t{kVersionCount} * g.params.endpoint_capacity;
+  SlabTotals totals;
+  totals.endpoint_capacity = g.params.endpoint_capacity;
+  totals.cells.resize(pairs);
+  if (with_histograms) totals.histograms.resize(pairs * kHistogramBuckets);
+
+  const std::byte* slabs = segment.region(RegionId::slabs);
+  for (std::uint32_t s = 0; s < g.slab_count; ++s) {
+    const std::byte* slab = slabs + s * g.slab_stride;
+    // Untouched slabs are all zero; skipping them keeps the pages of absent CPUs unallocated.
+    if (load(slab, offsetof(SlabHeader, touched)) == 0) continue;
+    for (std::uint64_t p = 0; p < pairs; ++p) {
+      Counts& c = totals.cells[p];
+      for (std::uint32_t m = 0; m < kMethodCount; ++m)
+        for (std::uint32_t k = 0; k < kStatusClassCount; ++k) c.requests[m][k] += load(slab, at.requests(p, m, k));
+      c.unavailable_502_504 += load(slab, at.unavailable_502_504(p));
+      c.latency_sum_us += load(slab, at.latency_sum(p));
+      if (with_histograms)
+        for (std::uint32_t b = 0; b < kHistogramBuckets; ++b)
+          totals.histograms[p * kHistogramBuckets + b] += load(slab, at.bucket(p, b));
+    }
+  }
+  return totals;
+}
+
+}  // namespace canary

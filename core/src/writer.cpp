@@ -1,0 +1,196 @@
+// The writer's slow paths: attaching, binding a thread, claiming a thread's ring, and the
+// bookkeeping that lets fork() and thread exit hand rings back.
+#include "canary/writer.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "canary/segment.hpp"
+
+namespace canary {
+namespace detail {
+namespace {
+
+// Segments stay mapped for the life of the process: another thread may still be inside a record()
+// on the old mapping when attach() replaces it.
+std::mutex g_attach_mutex;
+std::vector<std::unique_ptr<Segment>> g_segments;
+std::uint64_t g_last_epoch = 0;
+std::atomic<bool> g_warned{false};
+
+// Every descriptor that holds a ring lock in this process. A forked child closes its copies of
+// them, or the parent's rings would look alive for as long as the child lives.
+std::mutex g_lease_mutex;
+std::vector<int> g_lease_fds;
+
+void forget_lease_fd(int fd) {
+  std::lock_guard lock(g_lease_mutex);
+  std::erase(g_lease_fds, fd);
+}
+
+// The descriptor whose lock makes this thread the owner of its ring; closed when the thread ends.
+struct ThreadLease {
+  int fd = -1;
+  ~ThreadLease() { release(); }
+  void release() {
+    if (fd < 0) return;
+    forget_lease_fd(fd);
+    close(fd);  // releases the ring's lock: the consumer drains and frees the ring
+    fd = -1;
+  }
+};
+thread_local ThreadLease t_lease;
+
+void before_fork() { g_lease_mutex.lock(); }
+void after_fork_in_parent() { g_lease_mutex.unlock(); }
+void after_fork_in_child() {
+  for (int fd : g_lease_fds) close(fd);
+  g_lease_fds.clear();
+  g_lease_mutex.unlock();
+  t_lease.fd = -1;
+  // The child's only thread starts without a ring and claims its own on its first record.
+  t_writer.ring = nullptr;
+  t_writer.claim_backoff = 0;
+}
+
+// A new open file description of the segment's file: a lock taken through it belongs to this
+// thread alone. /proc/self/fd reopens the very file we mapped; without /proc, reopen by name and
+// check it is still the same file.
+int open_lease_fd(const Segment& segment) {
+  const std::string self = "/proc/self/fd/" + std::to_string(segment.fd());
+  int fd = open(self.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  fd = shm_open(("/" + segment.name()).c_str(), O_RDWR | O_CLOEXEC, 0);
+  struct stat ours {}, theirs {};
+  if (fd >= 0 && fstat(fd, &theirs) == 0 && fstat(segment.fd(), &ours) == 0 && ours.st_ino == theirs.st_ino &&
+      ours.st_dev == theirs.st_dev)
+    return fd;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+void count_no_ring_drop() {
+  g_process.rings.header().no_ring_drops.fetch_add(1, std::memory_order_relaxed);
+}
+
+constexpr std::uint32_t kClaimBackoffRecords = 65535;
+
+}  // namespace
+
+void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept {
+  t_lease.release();
+  t.ring = nullptr;
+  t.claim_backoff = 0;
+  t.router.bind(epoch == 0 ? nullptr : g_process.config, g_process.offsets.endpoint_capacity);
+  t.use_rseq = epoch != 0 && g_process.rseq_allowed && rseq_registered();
+  t.epoch = epoch;
+}
+
+bool claim_thread_ring(ThreadWriter& t) noexcept {
+  if (t.claim_backoff > 0) {
+    --t.claim_backoff;
+    count_no_ring_drop();
+    return false;
+  }
+  t.claim_backoff = kClaimBackoffRecords;  // unless the claim below succeeds
+  if (t_lease.fd < 0) {
+    const Segment* segment = nullptr;
+    {
+      std::lock_guard lock(g_attach_mutex);
+      if (!g_segments.empty()) segment = g_segments.back().get();
+    }
+    if (segment == nullptr) return false;
+    std::lock_guard lock(g_lease_mutex);
+    t_lease.fd = open_lease_fd(*segment);
+    if (t_lease.fd < 0) {
+      count_no_ring_drop();
+      return false;
+    }
+    g_lease_fds.push_back(t_lease.fd);
+  }
+  const RingsView& rings = g_process.rings;
+  const int index = claim_ring(rings, t_lease.fd, getpid());
+  if (index < 0) {
+    count_no_ring_drop();
+    return false;
+  }
+  const auto i = static_cast<std::uint32_t>(index);
+  t.ring = &rings.control(i);
+  t.slots = rings.slots(i);
+  t.mask = rings.records - 1;
+  t.head = t.ring->head.load(std::memory_order_relaxed);
+  t.tail_seen = t.ring->tail.load(std::memory_order_acquire);
+  t.claim_backoff = 0;
+  return true;
+}
+
+std::uint32_t atomic_slab_for_current_cpu() noexcept {
+  const int cpu = sched_getcpu();
+  const std::uint32_t n = g_process.cpu_slots;
+  return cpu >= 0 && static_cast<std::uint32_t>(cpu) < n ? n + static_cast<std::uint32_t>(cpu) : 2 * n;
+}
+
+}  // namespace detail
+
+bool attach(std::string_view segment_name) noexcept {
+  using namespace detail;
+  static std::once_flag fork_handlers;
+  std::call_once(fork_handlers, [] { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); });
+
+  std::lock_guard lock(g_attach_mutex);
+  const std::string name = segment_name.empty() ? default_segment_name() : std::string(segment_name);
+  auto segment = Segment::attach(name, Access::read_write);
+  if (!segment) {
+    g_process.attach_failures.fetch_add(1, std::memory_order_relaxed);
+    g_process.epoch.store(0, std::memory_order_release);
+    if (!g_warned.exchange(true))
+      std::fprintf(stderr, "canary-shm: %s; routing everyone legacy and recording nothing\n",
+                   segment.status().message().c_str());
+    return false;
+  }
+  g_segments.push_back(std::make_unique<Segment>(std::move(*segment)));
+  const Segment& s = *g_segments.back();
+  const SegmentGeometry& g = s.geometry();
+  g_process.config = &s.config();
+  g_process.slabs = reinterpret_cast<char*>(s.region(RegionId::slabs));
+  g_process.slab_stride = g.slab_stride;
+  g_process.cpu_slots = g.params.cpu_slots;
+  g_process.offsets = SlabOffsets{g.params.endpoint_capacity, g.slab_histograms_offset};
+  g_process.rings = RingsView::of(s);
+  g_process.coarse_clock_ms = &s.aggregator().coarse_clock_ms;
+  const char* no_rseq = std::getenv("CANARY_NO_RSEQ");
+  g_process.rseq_allowed = !(no_rseq && *no_rseq && *no_rseq != '0');
+  // release: every field above is visible to a thread that sees the new epoch (acquire).
+  g_process.epoch.store(++g_last_epoch, std::memory_order_release);
+  return true;
+}
+
+bool attached() noexcept { return detail::g_process.epoch.load(std::memory_order_acquire) != 0; }
+
+WriterStats writer_stats() noexcept {
+  const detail::ThreadWriter& t = detail::thread_writer();
+  WriterStats s;
+  s.attach_failures = detail::g_process.attach_failures.load(std::memory_order_relaxed);
+  s.attached = t.epoch != 0;
+  s.rseq = t.use_rseq;
+  if (t.ring != nullptr) {
+    const RingsView& rings = detail::g_process.rings;
+    s.ring = static_cast<int>((reinterpret_cast<const std::byte*>(t.ring) - rings.base - sizeof(RingsHeader)) /
+                              static_cast<std::ptrdiff_t>(rings.stride));
+    s.ring_full_drops = t.ring->drops.load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+}  // namespace canary

@@ -1,0 +1,212 @@
+#include "dump_snapshot.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "canary/config.hpp"
+#include "canary/fixed_text.hpp"
+#include "canary/ofd_lock.hpp"
+#include "canary/share.hpp"
+#include "counts_json.hpp"
+
+namespace canary::tools {
+
+namespace {
+
+std::uint64_t unix_now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string utc(std::uint64_t unix_ns) {
+  const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+double age_seconds(std::uint64_t then_ns, std::uint64_t now_ns) {
+  return now_ns > then_ns ? static_cast<double>(now_ns - then_ns) / 1e9 : 0.0;
+}
+
+const char* liveness_name(AggregatorLiveness l) {
+  switch (l) {
+    case AggregatorLiveness::alive:
+      return "alive";
+    case AggregatorLiveness::dead:
+      return "dead";
+    default:
+      return "none";
+  }
+}
+
+std::string endpoint_name(const ConfigData& c, std::uint32_t id) {
+  return id < c.endpoint_count ? std::string(text_of(c.endpoints[id].path)) : "#" + std::to_string(id);
+}
+
+std::string mean_ms(const Counts& c) {
+  const std::uint64_t n = c.total();
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(2) << (n == 0 ? 0.0 : static_cast<double>(c.latency_sum_us) / 1000.0 / static_cast<double>(n));
+  return out.str();
+}
+
+}  // namespace
+
+Expected<DumpSnapshot> take_snapshot(const Segment& segment) {
+  DumpSnapshot s;
+  s.name = segment.name();
+  const SegmentHeader& h = segment.header();
+  s.layout_version = h.layout_version;
+  s.total_size = h.total_size;
+  s.created_unix_ns = h.created_unix_ns;
+  s.creator_pid = h.creator_pid;
+  s.params = segment.geometry().params;
+  s.config = std::make_unique<ConfigData>();
+  if (!read_config(segment.config(), *s.config, s.params.endpoint_capacity).ok)
+    return Status{Errc::corrupt, "segment '" + segment.name() + "' is corrupt: its config has no valid copy"};
+  s.totals = sum_slabs(segment, /*with_histograms=*/false);
+  s.rings = inspect_rings(segment);
+  const RingsHeader& rh = segment.rings_header();
+  s.no_ring_drops = rh.no_ring_drops.load(std::memory_order_relaxed);
+  s.reaped_records = rh.reaped_records.load(std::memory_order_relaxed);
+  s.reclaimed_rings = rh.reclaimed_rings.load(std::memory_order_relaxed);
+  s.retired_full_drops = rh.retired_full_drops.load(std::memory_order_relaxed);
+  const AggregatorArea& a = segment.aggregator();
+  s.heartbeat_unix_ns = a.heartbeat_unix_ns.load(std::memory_order_relaxed);
+  s.aggregator_pid = a.pid.load(std::memory_order_relaxed);
+  s.coarse_clock_ms = a.coarse_clock_ms.load(std::memory_order_relaxed);
+  if (byte_is_locked(segment.fd(), kAggregatorLockByte))
+    s.aggregator = AggregatorLiveness::alive;
+  else if (s.heartbeat_unix_ns != 0)
+    s.aggregator = AggregatorLiveness::dead;
+  s.now_unix_ns = unix_now_ns();
+  return s;
+}
+
+std::string render_json(const DumpSnapshot& s, bool pretty) {
+  using nlohmann::json;
+  const ConfigData& c = *s.config;
+  json endpoints_to_canary = json::array();
+  for (std::uint32_t id = 1; id < c.endpoint_count; ++id)
+    if (c.endpoints[id].canary) endpoints_to_canary.push_back(std::string(text_of(c.endpoints[id].path)));
+
+  json endpoints = json::object();
+  for (std::uint32_t id = 0; id < s.params.endpoint_capacity; ++id) {
+    const Counts& legacy = s.totals.at(Version::legacy, static_cast<EndpointId>(id));
+    const Counts& canary = s.totals.at(Version::canary, static_cast<EndpointId>(id));
+    if (id >= c.endpoint_count && legacy.total() == 0 && canary.total() == 0) continue;
+    endpoints[endpoint_name(c, id)] = {{"id", id}, {"legacy", counts_to_json(legacy)}, {"canary", counts_to_json(canary)}};
+  }
+
+  json rings = json::array();
+  std::uint64_t full_drops = s.retired_full_drops;
+  for (const RingInfo& r : s.rings) {
+    full_drops += r.drops;
+    rings.push_back({{"index", r.index}, {"pid", r.owner_pid}, {"owned", r.owned}, {"alive", r.alive},
+                     {"records", r.records}, {"fill", r.fill}, {"drops", r.drops}, {"claims", r.claims}});
+  }
+
+  json out = {
+      {"segment", s.name},
+      {"header",
+       {{"layout_version", s.layout_version}, {"total_size", s.total_size}, {"created_unix_ns", s.created_unix_ns},
+        {"creator_pid", s.creator_pid}, {"cpu_slots", s.params.cpu_slots},
+        {"endpoint_capacity", s.params.endpoint_capacity}, {"ring_count", s.params.ring_count},
+        {"ring_records", s.params.ring_records}}},
+      {"config",
+       {{"enabled", c.enabled != 0}, {"canary_percentage", static_cast<double>(c.share_bp) / 100.0},
+        {"share_bp", c.share_bp}, {"hash", to_string(static_cast<HashMode>(c.hash_mode))}, {"salt", c.salt},
+        {"generation", c.generation}, {"state", to_string(static_cast<DeploymentState>(c.state))},
+        {"state_reason", std::string(text_of(c.state_reason))}, {"changed_by", std::string(text_of(c.changed_by))},
+        {"changed_unix_ns", c.changed_unix_ns}, {"endpoints_to_canary", endpoints_to_canary}}},
+      {"totals", totals_to_json(s.totals.version_total(Version::legacy), s.totals.version_total(Version::canary))},
+      {"endpoints", endpoints},
+      {"rings", rings},
+      {"drops",
+       {{"ring_full", full_drops}, {"no_free_ring", s.no_ring_drops}, {"reaped", s.reaped_records},
+        {"reclaimed_rings", s.reclaimed_rings}}},
+      {"aggregator",
+       {{"status", liveness_name(s.aggregator)}, {"pid", s.aggregator_pid},
+        {"heartbeat_unix_ns", s.heartbeat_unix_ns},
+        {"heartbeat_age_s", s.heartbeat_unix_ns == 0 ? 0.0 : age_seconds(s.heartbeat_unix_ns, s.now_unix_ns)},
+        {"coarse_clock_ms", s.coarse_clock_ms}}},
+  };
+  return out.dump(pretty ? 2 : -1);
+}
+
+std::string render_text(const DumpSnapshot& s) {
+  const ConfigData& c = *s.config;
+  std::ostringstream out;
+  out << "segment " << s.name << ": layout " << s.layout_version << ", " << s.total_size << " bytes, created "
+      << utc(s.created_unix_ns) << " by pid " << s.creator_pid << "\n  " << s.params.cpu_slots << " CPU slots, "
+      << s.params.endpoint_capacity << " endpoint slots, " << s.params.ring_count << " rings of "
+      << s.params.ring_records << " records\n";
+  out << "config: generation " << c.generation << ", " << (c.enabled ? "enabled" : "disabled") << ", "
+      << format_share_percent(c.share_bp) << "% canary, " << to_string(static_cast<HashMode>(c.hash_mode))
+      << " salt " << c.salt << ", state " << to_string(static_cast<DeploymentState>(c.state)) << " ("
+      << text_of(c.state_reason) << ")\n";
+  out << "aggregator: " << liveness_name(s.aggregator);
+  if (s.aggregator != AggregatorLiveness::none)
+    out << ", pid " << s.aggregator_pid << ", heartbeat " << std::fixed << std::setprecision(1)
+        << age_seconds(s.heartbeat_unix_ns, s.now_unix_ns) << " s ago";
+  out << "\n\n";
+
+  auto row = [&](const std::string& name, const std::string& version, const Counts& k) {
+    out << std::left << std::setw(44) << name << std::setw(8) << version << std::right << std::setw(12) << k.total()
+        << std::setw(10) << k.errors() << std::setw(10) << k.client_errors() << std::setw(12) << k.unavailable()
+        << std::setw(10) << mean_ms(k) << '\n';
+  };
+  auto header = [&](const char* first) {
+    out << std::left << std::setw(44) << first << std::setw(8) << "version" << std::right << std::setw(12)
+        << "requests" << std::setw(10) << "errors" << std::setw(10) << "4xx" << std::setw(12) << "unavailable"
+        << std::setw(10) << "mean ms" << '\n';
+  };
+  header("totals");
+  row("all endpoints", "legacy", s.totals.version_total(Version::legacy));
+  row("all endpoints", "canary", s.totals.version_total(Version::canary));
+  out << '\n';
+  header("endpoint");
+  std::uint32_t quiet = 0;
+  for (std::uint32_t id = 0; id < s.params.endpoint_capacity; ++id) {
+    bool any = false;
+    for (Version v : {Version::legacy, Version::canary}) {
+      const Counts& k = s.totals.at(v, static_cast<EndpointId>(id));
+      if (k.total() == 0) continue;
+      row(endpoint_name(c, id), std::string(to_string(v)), k);
+      any = true;
+    }
+    if (!any && id < c.endpoint_count) ++quiet;
+  }
+  if (quiet != 0) out << "(" << quiet << " registered endpoints without traffic)\n";
+
+  std::uint32_t owned = 0, alive = 0;
+  std::uint64_t full = s.retired_full_drops;
+  for (const RingInfo& r : s.rings) {
+    owned += r.owned;
+    alive += r.alive;
+    full += r.drops;
+  }
+  out << "\nrings: " << owned << " owned (" << alive << " alive, " << owned - alive << " dead), "
+      << s.rings.size() - owned << " free; dropped: " << full << " ring full, " << s.no_ring_drops
+      << " no free ring, " << s.reaped_records << " reaped\n";
+  if (owned != 0) {
+    out << std::right << std::setw(6) << "ring" << std::setw(9) << "pid" << std::setw(7) << "alive" << std::setw(14)
+        << "records" << std::setw(10) << "fill" << std::setw(10) << "drops" << '\n';
+    for (const RingInfo& r : s.rings) {
+      if (!r.owned) continue;
+      out << std::setw(6) << r.index << std::setw(9) << r.owner_pid << std::setw(7) << (r.alive ? "yes" : "no")
+          << std::setw(14) << r.records << std::setw(10) << r.fill << std::setw(10) << r.drops << '\n';
+    }
+  }
+  return out.str();
+}
+
+}  // namespace canary::tools

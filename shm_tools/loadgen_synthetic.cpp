@@ -1,0 +1,118 @@
+#include "loadgen_synthetic.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "canary/writer.hpp"
+
+namespace canary::tools {
+
+namespace {
+
+Expected<double> parse_number(std::string_view text, std::string_view what) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) + "' is not a decimal number"};
+  return value;
+}
+
+// One request path per template, each {parameter} replaced by a random token, and one path that
+// matches nothing (recorded as `other`).
+std::vector<std::string> request_paths(const std::vector<std::string>& templates, std::mt19937_64& rng) {
+  std::vector<std::string> paths;
+  for (const std::string& t : templates) {
+    std::string path;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (t[i] != '{') {
+        path += t[i];
+        continue;
+      }
+      char token[17];
+      const auto end = std::to_chars(token, token + sizeof token, rng(), 16).ptr;
+      path.append(token, end);
+      i = t.find('}', i);
+    }
+    paths.push_back(path);
+  }
+  paths.push_back("/not/a/registered/endpoint");
+  return paths;
+}
+
+// Status codes of failures, weighted: half 500, the rest unavailable (502, 503, 504, no response).
+std::uint32_t error_status(std::mt19937_64& rng) {
+  static constexpr std::uint32_t codes[] = {500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
+                                            503, 503, 503, 503, 503, 503, 502, 502, 504, 0};
+  return codes[rng() % std::size(codes)];
+}
+
+}  // namespace
+
+Expected<double> parse_fraction(std::string_view text, std::string_view what) {
+  auto v = parse_number(text, what);
+  if (!v) return v;
+  if (*v < 0 || *v > 1)
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text) + "' must be a fraction from 0 to 1 (0.01 = 1%)"};
+  return v;
+}
+
+Expected<Lognormal> parse_lognormal(std::string_view text, std::string_view what) {
+  const std::size_t colon = text.find(':');
+  auto median = parse_number(text.substr(0, colon), what);
+  if (!median) return median.status();
+  Lognormal l;
+  l.median_ms = *median;
+  if (colon != std::string_view::npos) {
+    auto sigma = parse_number(text.substr(colon + 1), what);
+    if (!sigma) return sigma.status();
+    l.sigma = *sigma;
+  }
+  if (l.median_ms <= 0 || l.median_ms > 3'600'000 || l.sigma < 0 || l.sigma > 5)
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) +
+                                              "' must be MEDIAN_MS[:SIGMA] with 0 < median <= 3600000 and 0 <= sigma <= 5"};
+  return l;
+}
+
+GroundTruth run_synthetic(const SyntheticLoad& load, std::uint32_t worker) {
+  std::mt19937_64 rng(load.seed * 1'000'003 + worker);
+  const std::vector<std::string> paths = request_paths(load.templates, rng);
+  std::lognormal_distribution<double> latency[kVersionCount] = {
+      std::lognormal_distribution<double>(std::log(load.latency[0].median_ms * 1000.0), load.latency[0].sigma),
+      std::lognormal_distribution<double>(std::log(load.latency[1].median_ms * 1000.0), load.latency[1].sigma)};
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+
+  GroundTruth truth;
+  char user[32] = "user-";
+  const auto start = std::chrono::steady_clock::now();
+  const double interval_ns = load.rate > 0 ? 1e9 / load.rate : 0;
+  for (std::uint64_t i = 0; i < load.requests; ++i) {
+    if (interval_ns > 0) {
+      const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(i) * interval_ns));
+      if (std::chrono::steady_clock::now() < due) std::this_thread::sleep_until(due);
+    }
+    const auto end = std::to_chars(user + 5, user + sizeof user, rng() % load.users).ptr;
+    const std::string_view path = paths[rng() % paths.size()];
+    const Decision d = route(std::string_view(user, static_cast<std::size_t>(end - user)), path);
+    const auto v = static_cast<std::uint32_t>(d.version);
+    const double u = unit(rng);
+    const Method method = rng() % 10 < 7 ? Method::post : Method::get;
+    std::uint32_t status = method == Method::post ? 201 : 200;
+    if (u < load.error_rate[v])
+      status = error_status(rng);
+    else if (u < load.error_rate[v] + load.client_error_rate)
+      status = rng() % 2 ? 404 : 400;
+    const auto latency_us = static_cast<std::uint64_t>(std::llround(latency[v](rng)));
+    record(d.endpoint, method, d.user_hash, d.version, status, latency_us);
+    truth.add(d.version, method, status, latency_us);
+  }
+  const WriterStats stats = writer_stats();
+  truth.ring_full_drops = stats.ring_full_drops;
+  truth.had_no_ring = stats.ring < 0 ? 1 : 0;
+  return truth;
+}
+
+}  // namespace canary::tools
