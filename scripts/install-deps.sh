@@ -7,6 +7,7 @@ packages=(
   libboost-dev libxxhash-dev libssl-dev
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libyaml-cpp-dev
+  openssl prometheus curl
 )
 [ "$#" -gt 0 ] && packages+=("$@")
 

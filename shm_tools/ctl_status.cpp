@@ -5,7 +5,7 @@
 
 #include "canary/config.hpp"
 #include "canary/fixed_text.hpp"
-#include "canary/ofd_lock.hpp"
+#include "canary/liveness.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
 #include "tool_common.hpp"
@@ -25,11 +25,18 @@ std::string utc_time(std::uint64_t unix_ns) {
 
 const char* yes_no(bool v) { return v ? "true" : "false"; }
 
+// Stable words only: no heartbeat age, which changes by itself.
 std::string aggregator_line(const Segment& segment) {
-  const AggregatorArea& a = segment.aggregator();
-  if (byte_is_locked(segment.fd(), kAggregatorLockByte))
-    return "alive (pid " + std::to_string(a.pid.load(std::memory_order_relaxed)) + ")";
-  return a.heartbeat_unix_ns.load(std::memory_order_relaxed) == 0 ? "none (never ran)" : "dead";
+  const AggregatorLiveness l = aggregator_liveness(segment);
+  switch (l.state) {
+    case AggregatorState::alive:
+    case AggregatorState::stalled:
+      return std::string(to_string(l.state)) + " (pid " + std::to_string(l.pid) + ")";
+    case AggregatorState::dead:
+      return "dead";
+    default:
+      return "none (never ran)";
+  }
 }
 
 }  // namespace

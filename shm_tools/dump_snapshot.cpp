@@ -1,27 +1,24 @@
 #include "dump_snapshot.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "canary/clock.hpp"
 #include "canary/config.hpp"
 #include "canary/fixed_text.hpp"
-#include "canary/ofd_lock.hpp"
 #include "canary/share.hpp"
+#include "canary/summary.hpp"
+#include "canary/window_series.hpp"
 #include "counts_json.hpp"
 
 namespace canary::tools {
 
 namespace {
-
-std::uint64_t unix_now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 std::string utc(std::uint64_t unix_ns) {
   const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
@@ -32,19 +29,21 @@ std::string utc(std::uint64_t unix_ns) {
   return text;
 }
 
-double age_seconds(std::uint64_t then_ns, std::uint64_t now_ns) {
-  return now_ns > then_ns ? static_cast<double>(now_ns - then_ns) / 1e9 : 0.0;
+nlohmann::json number_or_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
+
+nlohmann::json summary_stats_json(const SummaryStats& st) {
+  return {{"requests", st.requests},
+          {"errors", st.errors},
+          {"client_errors", st.client_errors},
+          {"unavailable", st.unavailable},
+          {"mean_ms", st.requests ? static_cast<double>(st.latency_sum_us) / 1000.0 / static_cast<double>(st.requests) : 0.0},
+          {"p50_ms", number_or_null(st.p50_ms)},
+          {"p95_ms", number_or_null(st.p95_ms)},
+          {"p99_ms", number_or_null(st.p99_ms)}};
 }
 
-const char* liveness_name(AggregatorLiveness l) {
-  switch (l) {
-    case AggregatorLiveness::alive:
-      return "alive";
-    case AggregatorLiveness::dead:
-      return "dead";
-    default:
-      return "none";
-  }
+double age_seconds(std::uint64_t then_ns, std::uint64_t now_ns) {
+  return now_ns > then_ns ? static_cast<double>(now_ns - then_ns) / 1e9 : 0.0;
 }
 
 std::string endpoint_name(const ConfigData& c, std::uint32_t id) {
@@ -79,15 +78,11 @@ Expected<DumpSnapshot> take_snapshot(const Segment& segment) {
   s.reaped_records = rh.reaped_records.load(std::memory_order_relaxed);
   s.reclaimed_rings = rh.reclaimed_rings.load(std::memory_order_relaxed);
   s.retired_full_drops = rh.retired_full_drops.load(std::memory_order_relaxed);
-  const AggregatorArea& a = segment.aggregator();
-  s.heartbeat_unix_ns = a.heartbeat_unix_ns.load(std::memory_order_relaxed);
-  s.aggregator_pid = a.pid.load(std::memory_order_relaxed);
-  s.coarse_clock_ms = a.coarse_clock_ms.load(std::memory_order_relaxed);
-  if (byte_is_locked(segment.fd(), kAggregatorLockByte))
-    s.aggregator = AggregatorLiveness::alive;
-  else if (s.heartbeat_unix_ns != 0)
-    s.aggregator = AggregatorLiveness::dead;
+  s.coarse_clock_ms = segment.aggregator().coarse_clock_ms.load(std::memory_order_relaxed);
+  s.aggregator = aggregator_liveness(segment);
   s.now_unix_ns = unix_now_ns();
+  auto summary = std::make_unique<SummaryData>();
+  if (read_summary(segment, *summary)) s.summary = std::move(summary);
   return s;
 }
 
@@ -134,11 +129,23 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
        {{"ring_full", full_drops}, {"no_free_ring", s.no_ring_drops}, {"reaped", s.reaped_records},
         {"reclaimed_rings", s.reclaimed_rings}}},
       {"aggregator",
-       {{"status", liveness_name(s.aggregator)}, {"pid", s.aggregator_pid},
-        {"heartbeat_unix_ns", s.heartbeat_unix_ns},
-        {"heartbeat_age_s", s.heartbeat_unix_ns == 0 ? 0.0 : age_seconds(s.heartbeat_unix_ns, s.now_unix_ns)},
+       {{"status", std::string(to_string(s.aggregator.state))}, {"pid", s.aggregator.pid},
+        {"heartbeat_unix_ns", s.aggregator.heartbeat_unix_ns}, {"heartbeat_age_s", s.aggregator.heartbeat_age_s},
         {"coarse_clock_ms", s.coarse_clock_ms}}},
   };
+  if (s.summary) {
+    const SummaryData& sum = *s.summary;
+    nlohmann::json windows = nlohmann::json::object();
+    for (Window w : kAllWindows)
+      windows[std::string(to_string(w))] = {
+          {"legacy", summary_stats_json(sum.totals[static_cast<std::size_t>(w)][0])},
+          {"canary", summary_stats_json(sum.totals[static_cast<std::size_t>(w)][1])}};
+    out["summary"] = {{"generated_unix_ns", sum.generated_unix_ns},
+                      {"age_s", age_seconds(sum.generated_unix_ns, s.now_unix_ns)},
+                      {"config_generation", sum.config_generation},
+                      {"interval_ms", sum.interval_ms},
+                      {"windows", windows}};
+  }
   return out.dump(pretty ? 2 : -1);
 }
 
@@ -153,11 +160,23 @@ std::string render_text(const DumpSnapshot& s) {
       << format_share_percent(c.share_bp) << "% canary, " << to_string(static_cast<HashMode>(c.hash_mode))
       << " salt " << c.salt << ", state " << to_string(static_cast<DeploymentState>(c.state)) << " ("
       << text_of(c.state_reason) << ")\n";
-  out << "aggregator: " << liveness_name(s.aggregator);
-  if (s.aggregator != AggregatorLiveness::none)
-    out << ", pid " << s.aggregator_pid << ", heartbeat " << std::fixed << std::setprecision(1)
-        << age_seconds(s.heartbeat_unix_ns, s.now_unix_ns) << " s ago";
-  out << "\n\n";
+  out << "aggregator: " << to_string(s.aggregator.state);
+  if (s.aggregator.state != AggregatorState::none)
+    out << ", pid " << s.aggregator.pid << ", heartbeat " << std::fixed << std::setprecision(1)
+        << s.aggregator.heartbeat_age_s << " s ago";
+  out << '\n';
+  if (s.summary) {
+    const SummaryData& sum = *s.summary;
+    out << "summary (window all, " << std::fixed << std::setprecision(1)
+        << age_seconds(sum.generated_unix_ns, s.now_unix_ns) << " s old):";
+    for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+      const SummaryStats& st = sum.totals[static_cast<std::size_t>(Window::all)][v];
+      out << (v ? "; " : " ") << to_string(static_cast<Version>(v)) << " p95 " << std::setprecision(2) << st.p95_ms
+          << " ms, p99 " << st.p99_ms << " ms";
+    }
+    out << '\n';
+  }
+  out << '\n';
 
   auto row = [&](const std::string& name, const std::string& version, const Counts& k) {
     out << std::left << std::setw(44) << name << std::setw(8) << version << std::right << std::setw(12) << k.total()

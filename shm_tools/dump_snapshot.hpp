@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "canary/layout.hpp"
+#include "canary/liveness.hpp"
 #include "canary/ring.hpp"
 #include "canary/segment.hpp"
 #include "canary/slab.hpp"
 
 namespace canary::tools {
-
-enum class AggregatorLiveness { none, alive, dead };
 
 struct DumpSnapshot {
   std::string name;
@@ -26,11 +25,10 @@ struct DumpSnapshot {
   SlabTotals totals;
   std::vector<RingInfo> rings;
   std::uint64_t no_ring_drops = 0, reaped_records = 0, reclaimed_rings = 0, retired_full_drops = 0;
-  AggregatorLiveness aggregator = AggregatorLiveness::none;
-  std::uint32_t aggregator_pid = 0;
-  std::uint64_t heartbeat_unix_ns = 0;
+  AggregatorLiveness aggregator;
   std::uint64_t coarse_clock_ms = 0;
   std::uint64_t now_unix_ns = 0;
+  std::unique_ptr<SummaryData> summary;  // the aggregator's latest, if it ever published one
 };
 
 // Errc::corrupt when the config has no valid copy.

@@ -186,7 +186,8 @@ TEST_F(ToolTest, DumpShowsHeaderConfigTotalsRingsAndAggregator) {
   ASSERT_EQ(loadgen({"--workers", "2", "--requests", "1000"}).exit_code, 0);
   auto text = dump();
   ASSERT_EQ(text.exit_code, 0) << text.err;
-  for (const char* part : {"layout 1", "config: generation 1", "aggregator: none", "all endpoints", "legacy",
+  const std::string layout = "layout " + std::to_string(kLayoutVersion);
+  for (const char* part : {layout.c_str(), "config: generation 1", "aggregator: none", "all endpoints", "legacy",
                            "/api/v2/conversations/{session_id}/turn", "rings: 2 owned (0 alive, 2 dead)"})
     EXPECT_NE(text.out.find(part), std::string::npos) << part << "\n" << text.out;
   const json d = dump_json();

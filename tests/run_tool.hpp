@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,15 +17,8 @@ struct ToolResult {
   std::string err;
 };
 
-inline std::string slurp(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-  close(fd);
-  return text;
-}
-
-// Output is read after the tool exits, so keep it under a pipe's 64 KiB.
+// Reads stdout and stderr as they come (a child writing more than a pipe holds must not block),
+// then reaps the child.
 inline ToolResult run_tool(const std::string& path, const std::vector<std::string>& args) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) return {};
@@ -40,11 +34,27 @@ inline ToolResult run_tool(const std::string& path, const std::vector<std::strin
     _exit(127);
   }
   close(out[1]), close(err[1]);
+  ToolResult r;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&r.out, &r.err};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[65536];
+      const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<std::size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
   int status = 0;
   waitpid(pid, &status, 0);
-  ToolResult r;
-  r.out = slurp(out[0]);
-  r.err = slurp(err[0]);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }

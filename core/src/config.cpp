@@ -2,13 +2,12 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
 
-#include "canary/detail/words.hpp"
-#include "canary/detail/xxhash.hpp"
+#include "canary/clock.hpp"
+#include "canary/detail/two_copy.hpp"
 #include "canary/endpoint_template.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/ofd_lock.hpp"
@@ -16,19 +15,7 @@
 
 namespace canary {
 
-std::uint64_t config_checksum(const ConfigData& c) noexcept {
-  // Hash the bytes before and after the checksum field, as if it were zero.
-  constexpr std::size_t at = offsetof(ConfigData, checksum);
-  constexpr std::size_t after = at + sizeof(c.checksum);
-  const auto* bytes = reinterpret_cast<const unsigned char*>(&c);
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  XXH3_64bits_update(&state, bytes, at);
-  const std::uint64_t zero = 0;
-  XXH3_64bits_update(&state, &zero, sizeof zero);
-  XXH3_64bits_update(&state, bytes + after, sizeof(ConfigData) - after);
-  return XXH3_64bits_digest(&state);
-}
+std::uint64_t config_checksum(const ConfigData& c) noexcept { return detail::checksum_of(c); }
 
 const char* config_problem(const ConfigData& c, std::uint32_t endpoint_capacity, bool check_checksum) noexcept {
   if (c.share_bp > kMaxShareBp) return "share above 100%";
@@ -60,39 +47,13 @@ const char* config_problem(const ConfigData& c, std::uint32_t endpoint_capacity,
 }
 
 ConfigRead read_config(const ConfigBlock& block, ConfigData& out, std::uint32_t endpoint_capacity) noexcept {
-  for (std::uint32_t attempt = 1; attempt <= kConfigReadAttempts; ++attempt) {
-    // acquire: pairs with publish_config's release store, so the copy it names is complete.
-    const std::uint64_t generation = block.published.load(std::memory_order_acquire);
-    const ConfigCopy& copy = block.copies[generation % 2];
-    // acquire: the data words below are read after this seq value.
-    const std::uint64_t before = copy.seq.load(std::memory_order_acquire);
-    if (before % 2 != 0) continue;  // a writer is filling it (or died doing so)
-    // Acquire word loads: if any word came from a newer write, the seq re-read below sees it.
-    detail::load_words(&copy.data, &out, sizeof out);
-    if (copy.seq.load(std::memory_order_relaxed) != before) continue;  // torn
-    if (out.generation < generation) continue;
-    if (config_problem(out, endpoint_capacity) != nullptr) continue;
-    return {true, attempt};
-  }
-  return {false, kConfigReadAttempts};
+  const std::uint32_t attempt = detail::read_two_copy(block, out, kConfigReadAttempts, [&](const ConfigData& c) {
+    return config_problem(c, endpoint_capacity, /*check_checksum=*/false) == nullptr;
+  });
+  return {attempt != 0, attempt != 0 ? attempt : kConfigReadAttempts};
 }
 
-void publish_config(ConfigBlock& block, ConfigData& next) noexcept {
-  // relaxed: only the holder of the config lock stores it, and that is us.
-  const std::uint64_t current = block.published.load(std::memory_order_relaxed);
-  next.generation = current + 1;
-  next.checksum = config_checksum(next);
-  ConfigCopy& copy = block.copies[next.generation % 2];
-  // A writer that died here left seq odd; `| 1` keeps it odd and the +1 below makes it even.
-  const std::uint64_t writing = copy.seq.load(std::memory_order_relaxed) | 1;
-  // relaxed: each release word store below keeps this odd seq ordered before it.
-  copy.seq.store(writing, std::memory_order_relaxed);
-  detail::store_words(&copy.data, &next, sizeof next);
-  // release: the data words are visible before seq turns even ...
-  copy.seq.store(writing + 1, std::memory_order_release);
-  // ... and the copy is complete before readers are sent to it.
-  block.published.store(next.generation, std::memory_order_release);
-}
+void publish_config(ConfigBlock& block, ConfigData& next) noexcept { detail::publish_two_copy(block, next); }
 
 Status update_config(Segment& segment, std::string_view who, const ConfigChange& change) {
   if (segment.access() != Access::read_write) return {Errc::invalid_argument, "segment is attached read-only"};
@@ -111,9 +72,7 @@ Status update_config(Segment& segment, std::string_view who, const ConfigChange&
   if (!read_config(segment.config(), *next, capacity).ok)
     return {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"};
   if (Status s = change(*next); !s.ok()) return s;
-  next->changed_unix_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  next->changed_unix_ns = unix_now_ns();
   set_text(next->changed_by, who);
   if (const char* why = config_problem(*next, capacity, /*check_checksum=*/false))
     return {Errc::invalid_argument, std::string("the change would make the config invalid: ") + why};

@@ -1,8 +1,8 @@
 #include "canary/config_edit.hpp"
 
-#include <chrono>
 #include <cstring>
 
+#include "canary/clock.hpp"
 #include "canary/detail/xxhash.hpp"
 #include "canary/endpoint_template.hpp"
 #include "canary/fixed_text.hpp"
@@ -61,9 +61,7 @@ Expected<ConfigData> make_initial_config(const InitialConfig& init, std::uint32_
   c.hash_mode = static_cast<std::uint8_t>(init.hash);
   c.salt = init.salt;
   c.state = static_cast<std::uint8_t>(DeploymentState::running);
-  c.rollout_started_unix_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  c.rollout_started_unix_ns = unix_now_ns();
   c.changed_unix_ns = c.rollout_started_unix_ns;
   set_text(c.changed_by, "canary-ctl init");
   set_text(c.state_reason, "segment created");

@@ -2,22 +2,11 @@
 
 #include <unistd.h>
 
-#include <chrono>
-
+#include "canary/clock.hpp"
 #include "canary/ofd_lock.hpp"
 #include "canary/segment.hpp"
 
 namespace canary {
-
-namespace {
-
-std::uint64_t unix_now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-}  // namespace
 
 RingsView RingsView::of(const Segment& segment) {
   const SegmentGeometry& g = segment.geometry();

@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "canary/clock.hpp"
 #include "canary/config.hpp"
 
 namespace bip = boost::interprocess;
@@ -56,12 +57,6 @@ std::string check_segment_name(std::string_view name) {
 }
 
 namespace {
-
-std::uint64_t unix_now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 Status os_error(std::string what, int err) {
   return {Errc::system, std::move(what) + ": " + std::strerror(err)};

@@ -16,7 +16,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -160,24 +160,29 @@ static_assert(offsetof(ConfigData, state_reason) == 128);
 static_assert(offsetof(ConfigData, overrides) == 384);
 static_assert(offsetof(ConfigData, endpoints) == 4480);
 
-struct ConfigCopy {
-  // Odd while a writer fills `data`. Written with release after the data, read with acquire
-  // before the data and re-read after it (detail/words.hpp explains the orders): a seqlock.
+// A struct published with two copies and a generation (detail/two_copy.hpp): `seq` is odd while a
+// writer fills `data`; readers check it before and after copying.
+template <class Data>
+struct SeqlockCopy {
   std::atomic<std::uint64_t> seq;
   std::uint8_t pad[kCacheLine - 8];
-  ConfigData data;
+  Data data;
 };
-static_assert(sizeof(ConfigCopy) == 37312);
-static_assert(offsetof(ConfigCopy, data) == kCacheLine);
 
-struct ConfigBlock {
+template <class Data>
+struct TwoCopyBlock {
   // The generation readers should take; its copy is copies[generation % 2]. Stored with release
-  // after that copy is complete; a worker's hot path loads it with acquire and compares it with the
-  // generation it compiled, which is the whole "config read" of route().
+  // after that copy is complete; a worker's hot path loads it with acquire and compares it with
+  // the generation it compiled, which is the whole "config read" of route().
   std::atomic<std::uint64_t> published;
   std::uint8_t pad[kCacheLine - 8];
-  ConfigCopy copies[2];
+  SeqlockCopy<Data> copies[2];
 };
+
+using ConfigCopy = SeqlockCopy<ConfigData>;
+using ConfigBlock = TwoCopyBlock<ConfigData>;
+static_assert(sizeof(ConfigCopy) == 37312);
+static_assert(offsetof(ConfigCopy, data) == kCacheLine);
 static_assert(sizeof(ConfigBlock) == 74688);
 static_assert(offsetof(ConfigBlock, copies) == kCacheLine);
 
@@ -288,6 +293,7 @@ static_assert(offsetof(RingRecord, method) == 25);
 
 // ---------------------------------------------------------------------------------------------
 // Aggregator region: written only by the live aggregator (the holder of kAggregatorLockByte).
+// Offset 0: AggregatorArea; offset kSummaryOffset: SummaryBlock.
 
 struct AggregatorArea {
   std::atomic<std::uint64_t> heartbeat_unix_ns;  // 0 until an aggregator has run
@@ -303,7 +309,48 @@ static_assert(offsetof(AggregatorArea, coarse_clock_ms) == 8);
 static_assert(offsetof(AggregatorArea, pid) == 16);
 static_assert(offsetof(AggregatorArea, last_drain_unix_ns) == 24);
 
-inline constexpr std::uint64_t kAggregatorRegionSize = 256 * 1024;  // area + published summary
-inline constexpr std::uint64_t kEventsRegionSize = 64 * 1024;       // recent decision events
+// The aggregator's latest figures, published every interval so a worker, the demo server or
+// canary-shm-dump can show them without HTTP. Windows in the order 5m, 1h, 6h, 24h, all.
+inline constexpr std::uint32_t kSummaryWindows = 5;
+
+struct SummaryStats {
+  std::uint64_t requests;
+  std::uint64_t errors;
+  std::uint64_t client_errors;
+  std::uint64_t unavailable;
+  std::uint64_t latency_sum_us;
+  double p50_ms;  // NaN when the window has no latency samples
+  double p95_ms;
+  double p99_ms;
+};
+static_assert(sizeof(SummaryStats) == 64);
+static_assert(offsetof(SummaryStats, latency_sum_us) == 32);
+static_assert(offsetof(SummaryStats, p50_ms) == 40);
+
+struct SummaryData {
+  std::uint64_t generation;  // of this summary, not of the config
+  std::uint64_t generated_unix_ns;
+  std::uint64_t config_generation;
+  std::uint64_t rollout_started_unix_ns;
+  std::uint32_t interval_ms;
+  std::uint32_t endpoint_count;  // endpoints[0 .. endpoint_count) are meaningful
+  std::uint64_t checksum;        // XXH3-64 of the struct with this field zero
+  std::uint64_t reserved[2];
+  SummaryStats totals[kSummaryWindows][kVersionCount];
+  SummaryStats endpoints[kMaxEndpoints][kVersionCount];  // the `all` window, by endpoint id
+};
+static_assert(sizeof(SummaryData) == 64 + 640 + 16384);
+static_assert(offsetof(SummaryData, checksum) == 40);
+static_assert(offsetof(SummaryData, totals) == 64);
+static_assert(offsetof(SummaryData, endpoints) == 704);
+
+using SummaryBlock = TwoCopyBlock<SummaryData>;
+static_assert(sizeof(SummaryBlock) == 64 + 2 * (64 + sizeof(SummaryData)));
+
+// The aggregator region: the area above, then at kSummaryOffset the published summary.
+inline constexpr std::uint64_t kSummaryOffset = kPageSize;
+inline constexpr std::uint64_t kAggregatorRegionSize = 256 * 1024;
+static_assert(kSummaryOffset + sizeof(SummaryBlock) <= kAggregatorRegionSize);
+inline constexpr std::uint64_t kEventsRegionSize = 64 * 1024;  // recent decision events
 
 }  // namespace canary

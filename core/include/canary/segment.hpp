@@ -56,6 +56,9 @@ class Segment {
   ConfigBlock& config() const { return *region_as<ConfigBlock>(RegionId::config); }
   RingsHeader& rings_header() const { return *region_as<RingsHeader>(RegionId::rings); }
   AggregatorArea& aggregator() const { return *region_as<AggregatorArea>(RegionId::aggregator); }
+  SummaryBlock& summary() const {
+    return *reinterpret_cast<SummaryBlock*>(region(RegionId::aggregator) + kSummaryOffset);
+  }
   std::byte* region(RegionId id) const { return base() + geometry().region(id).offset; }
 
   template <class T>

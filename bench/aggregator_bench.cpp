@@ -1,0 +1,60 @@
+// The aggregator's side: feeding a t-digest, and draining ring records into the window digests.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <random>
+
+#include "bench_segment.hpp"
+#include "canary/aggregator.hpp"
+#include "canary/tdigest.hpp"
+#include "canary/writer.hpp"
+
+namespace canary::bench {
+namespace {
+
+const std::vector<double>& lognormal_latencies_us() {
+  static const std::vector<double> values = [] {
+    std::mt19937_64 rng(11);
+    std::lognormal_distribution<double> d(std::log(200'000.0), 0.5);
+    std::vector<double> v(1 << 16);
+    for (double& x : v) x = d(rng);
+    return v;
+  }();
+  return values;
+}
+
+void BM_TDigestAdd(benchmark::State& state) {
+  const auto& values = lognormal_latencies_us();
+  TDigest digest;
+  std::size_t i = 0;
+  for (auto _ : state) digest.add(values[i++ & 0xffff]);
+  benchmark::DoNotOptimize(digest.quantile(0.99));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_TDigestAdd);
+
+// Records from the rings through the window digests, on one core: each iteration fills this
+// thread's ring (untimed) and drains it (timed).
+void BM_AggregatorDrain(benchmark::State& state) {
+  Segment& segment = bench_segment();
+  if (!attach(segment.name())) return state.SkipWithError("cannot attach");
+  auto aggregator = Aggregator::start(segment, {});
+  if (!aggregator) return state.SkipWithError(aggregator.status().message().c_str());
+  const auto& values = lognormal_latencies_us();
+  const std::uint32_t batch = segment.geometry().params.ring_records;
+  std::uint64_t drained = 0, n = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (std::uint32_t i = 0; i < batch; ++i, ++n)
+      record(static_cast<EndpointId>(1 + n % 7), Method::post, n, n % 20 == 0 ? Version::canary : Version::legacy, 200,
+             static_cast<std::uint64_t>(values[n & 0xffff]));
+    state.ResumeTiming();
+    drained += (*aggregator)->drain();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(drained));
+  state.counters["records_per_drain"] = static_cast<double>(drained) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_AggregatorDrain)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace canary::bench

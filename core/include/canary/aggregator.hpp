@@ -1,0 +1,106 @@
+// The aggregator: the one consumer of every ring. It drains rings into per-(version, endpoint)
+// window series every drain period, and every interval sums the slabs (the exact counts),
+// advances the windows, builds a snapshot for the admin API, publishes the summary in the
+// segment, and now and then writes a checkpoint of its digests. A second thread publishes the
+// heartbeat and the coarse clock that workers stamp ring records with.
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "canary/layout.hpp"
+#include "canary/ring.hpp"
+#include "canary/slab.hpp"
+#include "canary/status.hpp"
+#include "canary/window_series.hpp"
+
+namespace canary {
+
+class Segment;
+
+struct AggregatorOptions {
+  std::uint32_t interval_ms = 1000;  // summaries, windows, slab sums
+  std::uint32_t drain_ms = 10;       // how often rings are drained, so they never fill between intervals
+  std::string state_dir;             // where checkpoints go; empty: none
+  std::uint32_t checkpoint_s = 10;
+};
+
+// One version (of one endpoint, or of all) over one window.
+struct VersionWindow {
+  WindowCounts counts;
+  double p50_us = std::nan("");
+  double p95_us = std::nan("");
+  double p99_us = std::nan("");
+  double samples = 0;  // ring records behind the quantiles
+};
+
+// What the aggregator knew at the end of an interval. Immutable once published.
+struct AggregatorSnapshot {
+  std::uint64_t taken_unix_ns = 0;
+  std::uint64_t monotonic_ms = 0;
+  std::uint32_t interval_ms = 0;
+  std::uint32_t endpoint_capacity = 0;
+  std::shared_ptr<const ConfigData> config;
+  VersionWindow totals[kWindowCount][kVersionCount];
+  std::vector<VersionWindow> endpoints[kWindowCount];  // [version * endpoint_capacity + endpoint]
+  SlabTotals slabs;                                    // cumulative, histograms included
+  std::uint64_t ring_full_drops = 0, no_ring_drops = 0, reaped_records = 0;
+  std::uint64_t drained_records = 0, invalid_records = 0;
+  std::uint64_t last_drain_unix_ns = 0;
+
+  const VersionWindow& endpoint(Window w, Version v, EndpointId e) const {
+    return endpoints[static_cast<std::size_t>(w)][static_cast<std::size_t>(v) * endpoint_capacity + e];
+  }
+  const VersionWindow& total(Window w, Version v) const {
+    return totals[static_cast<std::size_t>(w)][static_cast<std::size_t>(v)];
+  }
+};
+
+class Aggregator {
+ public:
+  // Takes the aggregator lock (Errc::busy if another aggregator holds it) and restores the
+  // checkpoint in options.state_dir when it belongs to this segment.
+  static Expected<std::unique_ptr<Aggregator>> start(Segment& segment, const AggregatorOptions& options);
+  ~Aggregator();
+
+  // One pass over every ring; returns the records drained.
+  std::uint64_t drain();
+  // The work of one interval.
+  void tick();
+  // Drains and ticks on schedule, with a clock thread beside, until `stop` turns true; then
+  // writes a last checkpoint.
+  void run(const std::atomic<bool>& stop);
+
+  std::shared_ptr<const AggregatorSnapshot> snapshot() const;
+  Status save_checkpoint();
+  // What the last start() said about the checkpoint ("restored ...", "none", or why not).
+  const std::string& checkpoint_status() const { return checkpoint_status_; }
+  Segment& segment() { return *segment_; }
+
+ private:
+  Aggregator(Segment& segment, RingConsumer consumer, const AggregatorOptions& options);
+  std::size_t key(std::uint32_t version, std::uint32_t endpoint) const { return version * capacity_ + endpoint; }
+  void publish_clock() const;
+  void publish(const AggregatorSnapshot& s);
+  Status load_checkpoint();
+  std::string checkpoint_path() const;
+
+  Segment* segment_;
+  RingConsumer consumer_;
+  AggregatorOptions options_;
+  std::uint32_t capacity_;
+  std::vector<WindowSeries> series_;  // [version * capacity + endpoint]
+  std::uint64_t rollout_started_unix_ns_ = 0;
+  std::uint64_t drained_ = 0, invalid_ = 0;
+  std::uint64_t last_checkpoint_ms_ = 0;
+  std::string checkpoint_status_ = "none";
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const AggregatorSnapshot> snapshot_;
+};
+
+}  // namespace canary

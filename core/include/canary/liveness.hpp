@@ -1,0 +1,32 @@
+// Is an aggregator running on this segment? Two signs: it holds the aggregator lock (the kernel
+// drops it when the process dies), and its heartbeat moves (a live process that stopped working
+// keeps the lock but not the heartbeat). Tools read both; neither needs write access.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace canary {
+
+class Segment;
+
+enum class AggregatorState {
+  none,     // no aggregator ever ran on this segment
+  alive,    // holds the lock, heartbeat fresh
+  stalled,  // holds the lock, heartbeat older than kStaleHeartbeatSeconds
+  dead,     // ran once; nobody holds the lock now
+};
+
+inline constexpr double kStaleHeartbeatSeconds = 5;
+
+struct AggregatorLiveness {
+  AggregatorState state = AggregatorState::none;
+  std::uint32_t pid = 0;
+  std::uint64_t heartbeat_unix_ns = 0;
+  double heartbeat_age_s = 0;
+};
+
+AggregatorLiveness aggregator_liveness(const Segment& segment);
+std::string_view to_string(AggregatorState s);
+
+}  // namespace canary

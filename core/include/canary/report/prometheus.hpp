@@ -1,0 +1,18 @@
+// GET /metrics: the Prometheus text exposition (format 0.0.4) of an aggregator snapshot.
+#pragma once
+
+#include <string>
+
+#include "canary/aggregator.hpp"
+
+namespace canary::report {
+
+// The bucket bounds of canary_request_duration_seconds, in microseconds: every one is a bucket
+// boundary of the slab histogram, so the exported counts are exact; a bucket counts values below
+// its bound (whole microseconds up to le - 1 us). The last, 60 s, holds everything but the slabs'
+// overflow bucket.
+const std::vector<std::uint64_t>& exported_bucket_bounds_us();
+
+std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat_unix_ns);
+
+}  // namespace canary::report

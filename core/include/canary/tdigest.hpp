@@ -1,0 +1,75 @@
+// A merging t-digest (Dunning & Ertl, "Computing extremely accurate quantiles using t-digests",
+// 2019): latency samples are buffered, and each time the buffer fills, buffer and centroids are
+// sorted together and re-clustered in one pass so that every centroid spans at most one unit of
+// the scale function
+//
+//   k2(q) = compression / (4 ln(n / compression) + 24) * ln(q / (1 - q))
+//
+// which makes centroids small at both tails (single samples at the very ends) and large in the
+// middle. With compression 200 a digest of a million samples keeps about 140 centroids (2.3 KB),
+// and P95/P99 come within 0.2% of the exact value on lognormal, bimodal and Pareto data
+// (tests/tdigest_test.cpp measures it).
+//
+// Digests merge (the windows are merges of per-interval digests) and serialize (the aggregator's
+// checkpoint). Not thread-safe: one owner.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace canary {
+
+class TDigest {
+ public:
+  static constexpr double kDefaultCompression = 200;
+
+  explicit TDigest(double compression = kDefaultCompression);
+
+  void add(double value, double weight = 1);
+  void merge(const TDigest& other);
+
+  // The value below which a fraction q of the samples fall, interpolated between centroids;
+  // NaN when the digest is empty. Compresses pending samples first.
+  double quantile(double q);
+
+  double count() const { return merged_weight_ + pending_weight_; }
+  double min() const { return min_; }
+  double max() const { return max_; }
+  double compression() const { return compression_; }
+  std::size_t centroid_count();
+  bool empty() const { return count() == 0; }
+  void clear();
+  // Compresses and gives back the buffers' spare memory: for digests that are kept, not fed.
+  void shrink();
+
+  // Compact binary form (little-endian): "TDG1", compression, min, max, n, then n (mean, weight).
+  std::string serialize();
+  // nullopt for anything malformed: wrong magic, sizes, non-finite or unsorted values.
+  static std::optional<TDigest> deserialize(std::string_view bytes);
+
+ private:
+  struct Centroid {
+    double mean;
+    double weight;
+  };
+
+  void compress();
+  std::size_t buffer_limit() const { return static_cast<std::size_t>(compression_) * 5; }
+
+  double compression_;
+  std::vector<Centroid> centroids_;  // sorted by mean, compressed
+  std::vector<double> pending_values_;  // single samples not yet merged: sorted as plain doubles
+  std::vector<Centroid> pending_;       // weighted points (from merges) not yet merged
+  std::vector<Centroid> scratch_;
+  std::vector<Centroid> incoming_;
+  std::vector<std::uint64_t> keys_, spare_keys_;  // radix sort buffers
+  double merged_weight_ = 0;
+  double pending_weight_ = 0;
+  double min_;
+  double max_;
+};
+
+}  // namespace canary

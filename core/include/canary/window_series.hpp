@@ -1,0 +1,89 @@
+// The latency digests and counts of one (version, endpoint) over the windows people look at:
+// 5 minutes, 1 hour, 6 hours, 24 hours, and `all` since the rollout started.
+//
+// Digests live in a cascade of bucket rings: 30 buckets of 10 s, 60 of 1 min, 72 of 5 min, 96 of
+// 15 min. Records go into the current 10 s bucket; a bucket that closes is merged into the
+// current bucket of the next level and into `all`, then kept, compressed, in its own ring. A
+// window is its level's closed buckets plus every level's current bucket, so a window is its
+// length to within one bucket of its level. Counts come from the slabs, not the rings: each
+// bucket remembers the cumulative counts when it opened, and a window's counts are the totals now
+// minus those at its oldest bucket.
+//
+// Memory is bounded by the bucket count, whatever the request rate: 259 digests of at most about
+// 140 centroids (16 bytes each), so about 600 KB per (version, endpoint) that has traffic.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string_view>
+
+#include "canary/byte_io.hpp"
+#include "canary/slab.hpp"
+#include "canary/tdigest.hpp"
+
+namespace canary {
+
+enum class Window : std::uint8_t { m5 = 0, h1, h6, h24, all };
+inline constexpr std::uint32_t kWindowCount = 5;
+inline constexpr Window kAllWindows[kWindowCount] = {Window::m5, Window::h1, Window::h6, Window::h24, Window::all};
+
+std::string_view to_string(Window w);
+std::optional<Window> parse_window(std::string_view text);
+
+// What a window counts, from cumulative slab counts.
+struct WindowCounts {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;         // status 0 and 5xx
+  std::uint64_t client_errors = 0;  // 4xx
+  std::uint64_t unavailable = 0;    // status 0, 502, 503, 504
+  std::uint64_t latency_sum_us = 0;
+
+  static WindowCounts of(const Counts& c);
+  // Saturates at zero: a checkpoint from another segment can never make a count negative.
+  WindowCounts since(const WindowCounts& earlier) const;
+  WindowCounts& operator+=(const WindowCounts& o);
+};
+
+class WindowSeries {
+ public:
+  WindowSeries(std::uint64_t now_ms, const WindowCounts& totals_now);
+
+  void add(double latency_us) { levels_[0].current.digest.add(latency_us); }
+
+  // Closes every bucket whose time is up; `totals_now` are the cumulative counts at now_ms.
+  void advance(std::uint64_t now_ms, const WindowCounts& totals_now);
+
+  // A new rollout: `all` starts over from these totals and from now.
+  void start_rollout(std::uint64_t now_ms, const WindowCounts& totals_now);
+
+  TDigest digest(Window w);
+  WindowCounts counts(Window w, const WindowCounts& totals_now) const;
+
+  void serialize(ByteWriter& out);
+  static std::optional<WindowSeries> deserialize(ByteReader& in);
+
+ private:
+  struct Bucket {
+    std::uint64_t start_ms = 0;
+    WindowCounts at_start;
+    TDigest digest;
+  };
+  struct Level {
+    std::deque<Bucket> closed;  // oldest first
+    Bucket current;
+    TDigest closed_merged;      // the closed buckets merged; rebuilt when they change
+    bool closed_merged_valid = false;
+  };
+  static constexpr std::uint32_t kLevels = 4;
+
+  WindowSeries() = default;
+  void close_current(std::uint32_t level, std::uint64_t now_ms, const WindowCounts& totals_now);
+  const TDigest& closed_merged(std::uint32_t level);
+
+  Level levels_[kLevels];
+  TDigest all_;  // closed level-0 buckets since the rollout started
+  WindowCounts all_baseline_;
+};
+
+}  // namespace canary

@@ -1,0 +1,211 @@
+#include "canary/aggregator.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "canary/clock.hpp"
+#include "canary/config.hpp"
+#include "canary/segment.hpp"
+#include "canary/summary.hpp"
+
+namespace canary {
+
+namespace {
+
+VersionWindow describe(const WindowCounts& counts, TDigest& digest) {
+  VersionWindow v;
+  v.counts = counts;
+  v.samples = digest.count();
+  if (!digest.empty()) {
+    v.p50_us = digest.quantile(0.50);
+    v.p95_us = digest.quantile(0.95);
+    v.p99_us = digest.quantile(0.99);
+  }
+  return v;
+}
+
+SummaryStats summary_of(const VersionWindow& v) {
+  return {v.counts.requests, v.counts.errors, v.counts.client_errors, v.counts.unavailable, v.counts.latency_sum_us,
+          v.p50_us / 1000, v.p95_us / 1000, v.p99_us / 1000};
+}
+
+}  // namespace
+
+Aggregator::Aggregator(Segment& segment, RingConsumer consumer, const AggregatorOptions& options)
+    : segment_(&segment),
+      consumer_(std::move(consumer)),
+      options_(options),
+      capacity_(segment.geometry().params.endpoint_capacity) {}
+
+Aggregator::~Aggregator() = default;
+
+Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const AggregatorOptions& options) {
+  auto consumer = RingConsumer::open(segment);
+  if (!consumer) return consumer.status();
+  std::unique_ptr<Aggregator> a(new Aggregator(segment, std::move(*consumer), options));
+
+  auto config = std::make_unique<ConfigData>();
+  if (!read_config(segment.config(), *config, a->capacity_).ok)
+    return Status{Errc::corrupt, "segment '" + segment.name() + "' is corrupt: its config has no valid copy"};
+  if (!options.state_dir.empty()) {
+    const Status restored = a->load_checkpoint();
+    a->checkpoint_status_ = restored.ok() ? "restored from " + a->checkpoint_path() : restored.message();
+  }
+  if (a->series_.empty()) {
+    // No checkpoint: windows start now, from the cumulative counts the slabs hold; `all` counts
+    // from the segment's creation.
+    const SlabTotals totals = sum_slabs(segment, false);
+    const std::uint64_t now = monotonic_ms();
+    for (std::uint32_t v = 0; v < kVersionCount; ++v)
+      for (std::uint32_t e = 0; e < a->capacity_; ++e) {
+        a->series_.emplace_back(now, WindowCounts::of(totals.at(static_cast<Version>(v), static_cast<EndpointId>(e))));
+      }
+    a->rollout_started_unix_ns_ = config->rollout_started_unix_ns;
+  }
+
+  AggregatorArea& area = segment.aggregator();
+  area.pid.store(static_cast<std::uint32_t>(getpid()), std::memory_order_relaxed);
+  area.interval_ms.store(options.interval_ms, std::memory_order_relaxed);
+  a->publish_clock();
+  a->last_checkpoint_ms_ = monotonic_ms();
+  a->tick();
+  return a;
+}
+
+void Aggregator::publish_clock() const {
+  AggregatorArea& area = segment_->aggregator();
+  // relaxed: each is a single word read on its own (a timestamp); nothing is published through them.
+  area.coarse_clock_ms.store(monotonic_ms(), std::memory_order_relaxed);
+  area.heartbeat_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+}
+
+std::uint64_t Aggregator::drain() {
+  const DrainStats stats = consumer_.drain([this](const RingRecord& r) {
+    series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
+  });
+  drained_ += stats.records;
+  invalid_ += stats.invalid;
+  AggregatorArea& area = segment_->aggregator();
+  area.last_drain_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+  area.drained_records.store(drained_, std::memory_order_relaxed);
+  return stats.records;
+}
+
+void Aggregator::tick() {
+  // Rings of writers that died since the last interval: their records count, then the ring is free.
+  consumer_.reclaim_dead([this](const RingRecord& r) {
+    series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
+    ++drained_;
+  });
+
+  auto snap = std::make_shared<AggregatorSnapshot>();
+  auto config = std::make_shared<ConfigData>();
+  const bool have_config = read_config(segment_->config(), *config, capacity_).ok;
+  snap->slabs = sum_slabs(*segment_, /*with_histograms=*/true);
+  const std::uint64_t now = monotonic_ms();
+  const bool new_rollout = have_config && config->rollout_started_unix_ns != rollout_started_unix_ns_;
+  if (new_rollout) rollout_started_unix_ns_ = config->rollout_started_unix_ns;
+
+  snap->taken_unix_ns = unix_now_ns();
+  snap->monotonic_ms = now;
+  snap->interval_ms = options_.interval_ms;
+  snap->endpoint_capacity = capacity_;
+  if (have_config) snap->config = config;
+  for (auto& per_window : snap->endpoints) per_window.resize(series_.size());
+
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    TDigest version_digests[kWindowCount];
+    WindowCounts version_counts[kWindowCount];
+    for (std::uint32_t e = 0; e < capacity_; ++e) {
+      const std::size_t k = key(v, e);
+      WindowSeries& s = series_[k];
+      const WindowCounts totals = WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
+      s.advance(now, totals);
+      if (new_rollout) s.start_rollout(now, totals);
+      for (Window w : kAllWindows) {
+        const auto wi = static_cast<std::size_t>(w);
+        const WindowCounts counts = s.counts(w, totals);
+        if (counts.requests == 0 && totals.requests == 0) continue;  // never had traffic
+        TDigest digest = s.digest(w);
+        snap->endpoints[wi][k] = describe(counts, digest);
+        version_digests[wi].merge(digest);
+        version_counts[wi] += counts;
+      }
+    }
+    for (Window w : kAllWindows) {
+      const auto wi = static_cast<std::size_t>(w);
+      snap->totals[wi][v] = describe(version_counts[wi], version_digests[wi]);
+    }
+  }
+
+  const RingsHeader& rh = segment_->rings_header();
+  snap->no_ring_drops = rh.no_ring_drops.load(std::memory_order_relaxed);
+  snap->reaped_records = rh.reaped_records.load(std::memory_order_relaxed);
+  snap->ring_full_drops = rh.retired_full_drops.load(std::memory_order_relaxed);
+  for (const RingInfo& r : inspect_rings(*segment_)) snap->ring_full_drops += r.drops;
+  snap->drained_records = drained_;
+  snap->invalid_records = invalid_;
+  snap->last_drain_unix_ns = segment_->aggregator().last_drain_unix_ns.load(std::memory_order_relaxed);
+
+  publish(*snap);
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_ = std::move(snap);
+  }
+  if (!options_.state_dir.empty() && now - last_checkpoint_ms_ >= std::uint64_t{options_.checkpoint_s} * 1000) {
+    last_checkpoint_ms_ = now;
+    (void)save_checkpoint();  // a failed checkpoint costs digests on restart, never counts
+  }
+}
+
+void Aggregator::publish(const AggregatorSnapshot& s) {
+  auto summary = std::make_unique<SummaryData>();
+  summary->generated_unix_ns = s.taken_unix_ns;
+  summary->config_generation = s.config ? s.config->generation : 0;
+  summary->rollout_started_unix_ns = rollout_started_unix_ns_;
+  summary->interval_ms = s.interval_ms;
+  summary->endpoint_count = s.config ? s.config->endpoint_count : 0;
+  for (Window w : kAllWindows)
+    for (std::uint32_t v = 0; v < kVersionCount; ++v)
+      summary->totals[static_cast<std::size_t>(w)][v] = summary_of(s.total(w, static_cast<Version>(v)));
+  for (std::uint32_t e = 0; e < summary->endpoint_count && e < capacity_; ++e)
+    for (std::uint32_t v = 0; v < kVersionCount; ++v)
+      summary->endpoints[e][v] = summary_of(s.endpoint(Window::all, static_cast<Version>(v), static_cast<EndpointId>(e)));
+  publish_summary(*segment_, *summary);
+}
+
+std::shared_ptr<const AggregatorSnapshot> Aggregator::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+void Aggregator::run(const std::atomic<bool>& stop) {
+  // The coarse clock must move at least every millisecond: records are stamped with it.
+  std::thread clock([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      publish_clock();
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  const auto drain_period = std::chrono::milliseconds(std::max<std::uint32_t>(1, options_.drain_ms));
+  const auto interval = std::chrono::milliseconds(options_.interval_ms);
+  auto next_tick = std::chrono::steady_clock::now() + interval;
+  while (!stop.load(std::memory_order_relaxed)) {
+    drain();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
+      tick();
+      next_tick += interval;
+      if (next_tick < now) next_tick = now + interval;  // fell behind: do not tick in a burst
+    }
+    std::this_thread::sleep_for(drain_period);
+  }
+  clock.join();
+  drain();
+  tick();
+  if (!options_.state_dir.empty()) (void)save_checkpoint();
+}
+
+}  // namespace canary

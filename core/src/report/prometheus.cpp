@@ -1,0 +1,160 @@
+#include "canary/report/prometheus.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "canary/fixed_text.hpp"
+#include "canary/histogram.hpp"
+
+namespace canary::report {
+
+namespace {
+
+std::string escape(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// The shortest text that reads back as the same double: 0.05, not 0.050000000000000003.
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  char text[64];
+  const auto result = std::to_chars(text, text + sizeof text, v);
+  return std::string(text, result.ptr);
+}
+
+// "0.00025", "1.024", "60": the bounds are short decimals.
+std::string bucket_label(std::uint64_t us) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", static_cast<double>(us) / 1e6);
+  return text;
+}
+
+void family(std::ostringstream& out, const char* name, const char* type, const char* help) {
+  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+}  // namespace
+
+const std::vector<std::uint64_t>& exported_bucket_bounds_us() {
+  // 0.1, 0.25, 0.5 ms, then 1 ms doubling to 32.768 s: each a slab bucket boundary (125 * 2^k us
+  // sits on one at every octave), and 60 s.
+  static const std::vector<std::uint64_t> bounds = [] {
+    std::vector<std::uint64_t> b = {100, 250, 500};
+    for (std::uint64_t us = 1000; us <= 32'768'000; us *= 2) b.push_back(us);
+    b.push_back(kHistogramMaxUs + 1);
+    return b;
+  }();
+  return bounds;
+}
+
+std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat_unix_ns) {
+  std::ostringstream out;
+  const ConfigData* c = s.config.get();
+  const std::uint32_t named = c ? c->endpoint_count : 1;
+  auto endpoint_name = [&](std::uint32_t e) {
+    return escape(c && e < named ? text_of(c->endpoints[e].path) : std::string_view("#" + std::to_string(e)));
+  };
+  auto labels = [&](std::uint32_t v, std::uint32_t e) {
+    return "version=\"" + std::string(to_string(static_cast<Version>(v))) + "\",endpoint=\"" + endpoint_name(e) + "\"";
+  };
+
+  family(out, "canary_requests_total", "counter",
+         "Requests recorded by workers, by version, endpoint, method and status class (code 0: no response).");
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
+      const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
+      for (std::uint32_t m = 0; m < kMethodCount; ++m)
+        for (std::uint32_t sc = 0; sc < kStatusClassCount; ++sc)
+          if (k.requests[m][sc] != 0)
+            out << "canary_requests_total{" << labels(v, e) << ",method=\"" << to_string(static_cast<Method>(m))
+                << "\",code=\"" << to_string(static_cast<StatusClass>(sc)) << "\"} " << k.requests[m][sc] << '\n';
+    }
+
+  family(out, "canary_unavailable_total", "counter", "Requests answered 502, 503, 504 or not at all.");
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
+      const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
+      if (k.total() != 0) out << "canary_unavailable_total{" << labels(v, e) << "} " << k.unavailable() << '\n';
+    }
+
+  family(out, "canary_request_duration_seconds", "histogram",
+         "Request latency from the per-CPU slab histograms (exact counts; a bucket counts values below le).");
+  const auto& bounds = exported_bucket_bounds_us();
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
+      const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
+      if (k.total() == 0 || s.slabs.histograms.empty()) continue;
+      const std::uint64_t* h = &s.slabs.histograms[(std::uint64_t{v} * s.endpoint_capacity + e) * kHistogramBuckets];
+      std::uint64_t cumulative = 0;
+      std::uint32_t b = 0;
+      for (std::uint64_t bound : bounds) {
+        while (b < kHistogramOverflowBucket && histogram_bucket_upper(b) <= bound) cumulative += h[b++];
+        out << "canary_request_duration_seconds_bucket{" << labels(v, e) << ",le=\""
+            << bucket_label(bound == kHistogramMaxUs + 1 ? kHistogramMaxUs : bound) << "\"} "
+            << cumulative << '\n';
+      }
+      while (b < kHistogramBuckets) cumulative += h[b++];
+      out << "canary_request_duration_seconds_bucket{" << labels(v, e) << ",le=\"+Inf\"} " << cumulative << '\n';
+      out << "canary_request_duration_seconds_sum{" << labels(v, e) << "} "
+          << number(static_cast<double>(k.latency_sum_us) / 1e6) << '\n';
+      out << "canary_request_duration_seconds_count{" << labels(v, e) << "} " << cumulative << '\n';
+    }
+
+  // A summary as client libraries keep one: quantiles over a sliding window (5 minutes, from the
+  // t-digests), _sum and _count cumulative (from the slabs).
+  family(out, "canary_request_duration_digest_seconds", "summary",
+         "Request latency quantiles over the last 5 minutes from the aggregator's t-digests; sum and count since the segment was created.");
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
+      const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
+      if (k.total() == 0) continue;
+      const VersionWindow& w = s.endpoint(Window::m5, static_cast<Version>(v), static_cast<EndpointId>(e));
+      for (auto [q, value] : {std::pair{"0.5", w.p50_us}, {"0.95", w.p95_us}, {"0.99", w.p99_us}})
+        out << "canary_request_duration_digest_seconds{" << labels(v, e) << ",quantile=\"" << q << "\"} "
+            << number(value / 1e6) << '\n';
+      out << "canary_request_duration_digest_seconds_sum{" << labels(v, e) << "} "
+          << number(static_cast<double>(k.latency_sum_us) / 1e6) << '\n';
+      out << "canary_request_duration_digest_seconds_count{" << labels(v, e) << "} " << k.total() << '\n';
+    }
+
+  family(out, "canary_ring_dropped_records_total", "counter",
+         "Ring records lost to the digests (counts are unaffected): ring full, no free ring, or reaped.");
+  out << "canary_ring_dropped_records_total{reason=\"ring_full\"} " << s.ring_full_drops << '\n'
+      << "canary_ring_dropped_records_total{reason=\"no_free_ring\"} " << s.no_ring_drops << '\n'
+      << "canary_ring_dropped_records_total{reason=\"reaped\"} " << s.reaped_records << '\n';
+
+  family(out, "canary_ring_drained_records_total", "counter", "Ring records the aggregator turned into digests.");
+  out << "canary_ring_drained_records_total " << s.drained_records << '\n';
+
+  if (c) {
+    family(out, "canary_share_ratio", "gauge", "The share of users routed to the canary, 0 to 1.");
+    out << "canary_share_ratio " << number(static_cast<double>(c->share_bp) / 10000.0) << '\n';
+    family(out, "canary_enabled", "gauge", "1 when canary routing is enabled.");
+    out << "canary_enabled " << (c->enabled ? 1 : 0) << '\n';
+    family(out, "canary_deployment_state", "gauge", "1 for the deployment's current state.");
+    for (std::uint32_t st = 0; st < kDeploymentStateCount; ++st)
+      out << "canary_deployment_state{state=\"" << to_string(static_cast<DeploymentState>(st)) << "\"} "
+          << (c->state == st ? 1 : 0) << '\n';
+    family(out, "canary_config_generation", "gauge", "The published config generation.");
+    out << "canary_config_generation " << c->generation << '\n';
+  }
+
+  family(out, "canary_aggregator_last_drain_timestamp_seconds", "gauge", "When the aggregator last drained the rings.");
+  out << "canary_aggregator_last_drain_timestamp_seconds " << number(static_cast<double>(s.last_drain_unix_ns) / 1e9) << '\n';
+  family(out, "canary_aggregator_heartbeat_timestamp_seconds", "gauge", "The aggregator's last heartbeat.");
+  out << "canary_aggregator_heartbeat_timestamp_seconds " << number(static_cast<double>(heartbeat_unix_ns) / 1e9) << '\n';
+  return out.str();
+}
+
+}  // namespace canary::report
