@@ -68,7 +68,7 @@ sleep 1.5
 echo "\$ curl -s http://$admin/api/v2/admin/canary/metrics"
 curl -s "http://$admin/api/v2/admin/canary/metrics"
 
-say "Four worker processes record 250,000 requests each at 100,000 a second (the canary fails 3%)"
+say "Four worker processes record 250,000 requests each at 100,000 a second; the canary fails 3%"
 build/shm_tools/canary-loadgen --segment "$segment" --workers 4 --requests 250000 --rate 100000 \
   --canary-error-rate 0.03 >"$work/truth.json"
 echo "loadgen's ground truth:"
@@ -78,5 +78,10 @@ sleep 1.5
 say "What the workers wrote, read back from shared memory by canary-shm-dump"
 build/shm_tools/canary-shm-dump --segment "$segment" | sed -n '1,14p;/^rings/p'
 
+say "The aggregator proved the canary worse than the SLO allows and rolled it back by itself"
+ctl status | grep -E '^(state|state_reason|canary_percentage|event\.)'
+echo "every user now routes legacy:"
+route_all
+
 say "The same figures as Prometheus sees them"
-curl -s "http://$admin/metrics" | grep -E '^canary_(requests_total\{version="canary",endpoint="/api/v2/recommend/personalized",method="POST"|share_ratio|deployment_state|ring_dropped)'
+curl -s "http://$admin/metrics" | grep -E '^canary_(requests_total\{version="canary",endpoint="/api/v2/recommend/personalized",method="POST"|share_ratio|deployment_state|rollback_latency|gate_holds)'

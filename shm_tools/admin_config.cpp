@@ -77,10 +77,10 @@ std::variant<ConfigUpdate, ApiError> parse_config_update(const std::string& body
   return update;
 }
 
-Status ConfigUpdate::apply(ConfigData& c) {
+Status ConfigUpdate::apply(ConfigData& c, EventDraft& event) {
   if (enabled_) (void)set_enabled(c, *enabled_);
   if (share_bp_) {
-    if (Status s = set_share(c, *share_bp_); !s.ok()) {
+    if (Status s = set_share_by_hand(c, *share_bp_, event); !s.ok()) {
       failed_field_ = "canary_percentage";
       return s;
     }
@@ -99,6 +99,38 @@ Status ConfigUpdate::apply(ConfigData& c) {
       c.endpoints[id].canary = wanted.count(template_shape(text_of(c.endpoints[id].path))) ? 1 : 0;
   }
   return Status::Ok();
+}
+
+std::variant<CommandRequest, ApiError> parse_command_body(const std::string& command, const std::string& body) {
+  CommandRequest r;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return r;  // no body: every default
+  auto object = parse_object(body);
+  if (auto* e = std::get_if<ApiError>(&object)) return *e;
+  const json& o = std::get<json>(object);
+  for (const auto& [key, value] : o.items()) {
+    const bool known = key == "reason" || (command == "start" && (key == "share" || key == "salt")) ||
+                       (command == "promote" && key == "force");
+    if (!known) return ApiError{400, "unknown field '" + key + "' for " + command, key};
+  }
+  if (o.contains("reason")) {
+    if (!o["reason"].is_string() || o["reason"].get<std::string>().size() > 180)
+      return ApiError{400, "reason must be a string of at most 180 bytes", "reason"};
+    r.reason = o["reason"].get<std::string>();
+  }
+  if (o.contains("share")) {
+    auto parsed = parse_share(o["share"]);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return ApiError{e->http_status, e->message, "share"};
+    r.start.share_bp = std::get<std::uint32_t>(parsed);
+  }
+  if (o.contains("salt")) {
+    if (!o["salt"].is_number_unsigned()) return ApiError{400, "salt must be a whole number from 0 to 2^64-1", "salt"};
+    r.start.salt = o["salt"].get<std::uint64_t>();
+  }
+  if (o.contains("force")) {
+    if (!o["force"].is_boolean()) return ApiError{400, "force must be true or false", "force"};
+    r.force = o["force"].get<bool>();
+  }
+  return r;
 }
 
 std::variant<std::string, ApiError> parse_endpoint_body(const std::string& body) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "canary/config.hpp"
+#include "canary/deployment.hpp"
 #include "canary/status.hpp"
 
 namespace canary::tools {
@@ -25,7 +26,7 @@ struct ApiError {
 // checked and ready to apply inside update_config().
 class ConfigUpdate {
  public:
-  Status apply(ConfigData& c);
+  Status apply(ConfigData& c, EventDraft& event);
   // After apply() failed: the field the refusal was about.
   const std::string& failed_field() const { return failed_field_; }
 
@@ -39,6 +40,15 @@ class ConfigUpdate {
 };
 
 std::variant<ConfigUpdate, ApiError> parse_config_update(const std::string& body, std::uint32_t endpoint_capacity);
+
+// The body of POST /api/v2/admin/canary/{start,promote,rollback,pause,resume,approve}, all fields
+// optional: "reason" for every command, "share" and "salt" for start, "force" for promote.
+struct CommandRequest {
+  std::string reason;
+  StartOptions start;
+  bool force = false;
+};
+std::variant<CommandRequest, ApiError> parse_command_body(const std::string& command, const std::string& body);
 
 // {"path": "/api/v2/..."} for POST and DELETE /api/v2/admin/canary/config/endpoints.
 std::variant<std::string, ApiError> parse_endpoint_body(const std::string& body);

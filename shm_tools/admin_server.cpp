@@ -11,6 +11,8 @@
 #include "admin_config.hpp"
 #include "canary/clock.hpp"
 #include "canary/config_edit.hpp"
+#include "canary/deployment.hpp"
+#include "canary/report/decision_json.hpp"
 #include "canary/report/prometheus.hpp"
 #include "canary/report/seed_json.hpp"
 #include "canary/segment.hpp"
@@ -122,10 +124,14 @@ void AdminServer::routes() {
       handler(req, res);
     };
   };
-  auto change = [agg](const httplib::Request& req, httplib::Response& res, const ConfigChange& edit,
-                       const std::function<std::string()>& field_on_error) {
+  // Applies an edit (which may fill in an event), answers with the config as it now is.
+  auto change = [agg](const httplib::Request& req, httplib::Response& res,
+                      const std::function<Status(ConfigData&, EventDraft&)>& edit,
+                      const std::function<std::string()>& field_on_error) {
     const std::string who = "admin API " + req.method + " " + req.path + " from " + req.remote_addr;
-    if (Status s = update_config(agg->segment(), who, edit); !s.ok()) return send_error(res, api_error_from(s, field_on_error()));
+    EventDraft event;
+    const Status s = update_config(agg->segment(), who, [&](ConfigData& c) { return edit(c, event); }, &event);
+    if (!s.ok()) return send_error(res, api_error_from(s, field_on_error()));
     ConfigData c;
     if (!read_config(agg->segment().config(), c, agg->segment().geometry().params.endpoint_capacity).ok)
       return send_error(res, {500, "the config could not be read back", ""});
@@ -172,22 +178,46 @@ void AdminServer::routes() {
     auto parsed = parse_config_update(req.body, capacity);
     if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
     auto update = std::make_shared<ConfigUpdate>(std::get<ConfigUpdate>(std::move(parsed)));
-    change(req, res, [update](ConfigData& c) { return update->apply(c); }, [update] { return update->failed_field(); });
+    change(req, res, [update](ConfigData& c, EventDraft& e) { return update->apply(c, e); },
+           [update] { return update->failed_field(); });
   }));
 
   http.Post("/api/v2/admin/canary/config/endpoints", mutating([change, capacity](const httplib::Request& req, httplib::Response& res) {
     auto path = parse_endpoint_body(req.body);
     if (auto* e = std::get_if<ApiError>(&path)) return send_error(res, *e);
     const std::string p = std::get<std::string>(path);
-    change(req, res, [p, capacity](ConfigData& c) { return add_endpoint(c, p, capacity); }, [] { return "path"; });
+    change(req, res, [p, capacity](ConfigData& c, EventDraft&) { return add_endpoint(c, p, capacity); },
+           [] { return "path"; });
   }));
 
   http.Delete("/api/v2/admin/canary/config/endpoints", mutating([change](const httplib::Request& req, httplib::Response& res) {
     auto path = parse_endpoint_body(req.body);
     if (auto* e = std::get_if<ApiError>(&path)) return send_error(res, *e);
     const std::string p = std::get<std::string>(path);
-    change(req, res, [p](ConfigData& c) { return remove_endpoint(c, p); }, [] { return "path"; });
+    change(req, res, [p](ConfigData& c, EventDraft&) { return remove_endpoint(c, p); }, [] { return "path"; });
   }));
+
+  // The deployment's commands: SPEC 5's state table.
+  http.Post(R"(/api/v2/admin/canary/(start|promote|rollback|pause|resume|approve))",
+            mutating([agg, change](const httplib::Request& req, httplib::Response& res) {
+              const std::string command = req.matches[1];
+              auto parsed = parse_command_body(command, req.body);
+              if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+              const CommandRequest r = std::get<CommandRequest>(parsed);
+              auto snap = agg->snapshot();
+              const bool gate_holds = snap && snap->decision && snap->decision->judged && snap->decision->judgement.gate_holds;
+              change(
+                  req, res,
+                  [&](ConfigData& c, EventDraft& e) {
+                    if (command == "start") return start_rollout(c, r.start, r.reason, e);
+                    if (command == "promote") return promote(c, r.force, gate_holds, r.reason, e);
+                    if (command == "rollback") return roll_back(c, r.reason, e);
+                    if (command == "pause") return pause(c, r.reason, e);
+                    if (command == "resume") return resume(c, r.reason, e);
+                    return approve(c, r.reason, e);
+                  },
+                  [] { return ""; });
+            }));
 
   http.Get("/api/v2/admin/canary/status", [agg](const httplib::Request&, httplib::Response& res) {
     ConfigData c;
@@ -196,6 +226,13 @@ void AdminServer::routes() {
     auto snap = agg->snapshot();
     const AggregatorArea& area = agg->segment().aggregator();
     json body = report::config_json(c);
+    body["awaiting_approval"] = c.awaiting_approval != 0;
+    body["ramp_step"] = c.ramp_step;
+    if (snap && snap->decision) body["decision"] = report::decision_json(*snap->decision);
+    json events = json::array();
+    if (snap)
+      for (const Event& e : snap->recent_events) events.push_back(report::event_json(e));
+    body["events"] = events;
     body["aggregator"] = {
         {"pid", area.pid.load(std::memory_order_relaxed)},
         {"interval_ms", area.interval_ms.load(std::memory_order_relaxed)},

@@ -8,8 +8,11 @@
 #include <iostream>
 
 #include "admin_server.hpp"
+#include "webhook_sender.hpp"
 #include "canary/aggregator.hpp"
 #include "canary/config_edit.hpp"
+#include "canary/decision/policy.hpp"
+#include "canary/report/decision_json.hpp"
 #include "canary/segment.hpp"
 #include "tool_common.hpp"
 
@@ -58,11 +61,12 @@ int main(int argc, char** argv) {
   add_segment_option(app, segment_name);
   bool create = false;
   std::string interval = "1000", drain = "10", checkpoint = "10", listen = "127.0.0.1:8081";
-  std::string state_dir, token_file, tls_cert, tls_key;
+  std::string state_dir, token_file, tls_cert, tls_key, policy_file;
   app.add_flag("--create", create, "create the segment (canary-ctl init defaults) when it does not exist");
   app.add_option("--interval-ms", interval, "summaries, windows and slab sums every N ms (default 1000)");
   app.add_option("--drain-ms", drain, "drain the rings every N ms (default 10)");
-  app.add_option("--state-dir", state_dir, "directory for the digest checkpoint (default: none)");
+  app.add_option("--policy", policy_file, "the decision policy, YAML (default: the seed's numbers; docs/policy.md)");
+  app.add_option("--state-dir", state_dir, "directory for the checkpoint and the events log (default: none)");
   app.add_option("--checkpoint-s", checkpoint, "write the checkpoint every N seconds (default 10)");
   app.add_option("--listen", listen, "admin API and /metrics address (default 127.0.0.1:8081; port 0: any)");
   app.add_option("--admin-token-file", token_file, "mutating calls need 'Authorization: Bearer' + this file's first line");
@@ -74,29 +78,43 @@ int main(int argc, char** argv) {
   auto interval_ms = parse_bounded(interval, "--interval-ms", 10, 60000);
   auto drain_ms = parse_bounded(drain, "--drain-ms", 1, 1000);
   auto checkpoint_s = parse_bounded(checkpoint, "--checkpoint-s", 1, 86400);
-  if (!interval_ms) return report(kTool, interval_ms.status());
-  if (!drain_ms) return report(kTool, drain_ms.status());
-  if (!checkpoint_s) return report(kTool, checkpoint_s.status());
+  if (!interval_ms) return report_error(kTool, interval_ms.status());
+  if (!drain_ms) return report_error(kTool, drain_ms.status());
+  if (!checkpoint_s) return report_error(kTool, checkpoint_s.status());
   options.interval_ms = static_cast<std::uint32_t>(*interval_ms);
   options.drain_ms = static_cast<std::uint32_t>(*drain_ms);
   options.checkpoint_s = static_cast<std::uint32_t>(*checkpoint_s);
   options.state_dir = state_dir;
+  if (!policy_file.empty()) {
+    auto policy = load_policy(policy_file);
+    if (!policy) return report_error(kTool, policy.status());
+    options.policy = *policy;
+  }
   AdminOptions admin;
-  if (Status s = parse_listen(listen, admin); !s.ok()) return report(kTool, s);
+  if (Status s = parse_listen(listen, admin); !s.ok()) return report_error(kTool, s);
   admin.tls_cert = tls_cert;
   admin.tls_key = tls_key;
   if (!token_file.empty()) {
     auto token = read_token(token_file);
-    if (!token) return report(kTool, token.status());
+    if (!token) return report_error(kTool, token.status());
     admin.token = *token;
   }
 
   auto segment = attach_or_create(segment_name, create);
-  if (!segment) return report(kTool, segment.status());
+  if (!segment) return report_error(kTool, segment.status());
   auto aggregator = Aggregator::start(*segment, options);
-  if (!aggregator) return report(kTool, aggregator.status());
+  if (!aggregator) return report_error(kTool, aggregator.status());
   auto server = AdminServer::start(**aggregator, admin);
-  if (!server) return report(kTool, server.status());
+  if (!server) return report_error(kTool, server.status());
+
+  // Every event in the segment's log, whoever made it: a JSON line in the state directory, and
+  // the webhooks the policy names.
+  WebhookSender webhooks(options.policy, segment_name);
+  const std::string events_path = state_dir.empty() ? "" : state_dir + "/" + segment_name + ".events.jsonl";
+  (*aggregator)->on_event([&](const Event& e) {
+    if (!events_path.empty()) std::ofstream(events_path, std::ios::app) << report::event_json(e).dump() << '\n';
+    webhooks.send(e);
+  });
 
   struct sigaction action {};
   action.sa_handler = request_stop;

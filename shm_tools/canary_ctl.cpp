@@ -8,7 +8,11 @@
 
 #include "canary/config.hpp"
 #include "canary/config_edit.hpp"
+#include "canary/clock.hpp"
+#include "canary/deployment.hpp"
 #include "canary/endpoint_template.hpp"
+#include "canary/liveness.hpp"
+#include "canary/summary.hpp"
 #include "canary/ring.hpp"
 #include "canary/router.hpp"
 #include "canary/segment.hpp"
@@ -51,36 +55,36 @@ int run_init(const std::string& segment, const InitArgs& a) {
   if (a.no_seed_endpoints) init.endpoints.clear();
 
   auto capacity = parse_bounded(a.endpoints, "--endpoints", kMinEndpointCapacity, kMaxEndpoints);
-  if (!capacity) return report(kTool, capacity.status());
+  if (!capacity) return report_error(kTool, capacity.status());
   options.params.endpoint_capacity = static_cast<std::uint32_t>(*capacity);
   if (!a.cpus.empty()) {
     auto cpus = parse_bounded(a.cpus, "--cpus", 1, kMaxCpuSlots);
-    if (!cpus) return report(kTool, cpus.status());
+    if (!cpus) return report_error(kTool, cpus.status());
     options.params.cpu_slots = static_cast<std::uint32_t>(*cpus);
   }
   auto rings = parse_bounded(a.rings, "--rings", 1, kMaxRingCount);
-  if (!rings) return report(kTool, rings.status());
+  if (!rings) return report_error(kTool, rings.status());
   options.params.ring_count = static_cast<std::uint32_t>(*rings);
   auto records = parse_bounded(a.ring_records, "--ring-records", kMinRingRecords, kMaxRingRecords);
-  if (!records) return report(kTool, records.status());
+  if (!records) return report_error(kTool, records.status());
   options.params.ring_records = static_cast<std::uint32_t>(*records);
   auto mode = parse_mode(a.mode);
-  if (!mode) return report(kTool, mode.status());
+  if (!mode) return report_error(kTool, mode.status());
   options.mode = *mode;
   auto share = parse_share_percent(a.percentage);
-  if (!share) return report(kTool, share.status());
+  if (!share) return report_error(kTool, share.status());
   init.share_bp = *share;
   auto hash = parse_hash_mode(a.hash);
-  if (!hash) return report(kTool, {Errc::invalid_argument, "hash must be xxh3 or md5"});
+  if (!hash) return report_error(kTool, {Errc::invalid_argument, "hash must be xxh3 or md5"});
   init.hash = *hash;
   auto salt = parse_u64(a.salt, "salt");
-  if (!salt) return report(kTool, salt.status());
+  if (!salt) return report_error(kTool, salt.status());
   init.salt = *salt;
 
   auto config = make_initial_config(init, options.params.endpoint_capacity);
-  if (!config) return report(kTool, config.status());
+  if (!config) return report_error(kTool, config.status());
   auto created = Segment::create(options, *config);
-  if (!created) return report(kTool, created.status());
+  if (!created) return report_error(kTool, created.status());
   const auto& h = created->header();
   std::cout << "created segment '" << segment << "': " << h.total_size << " bytes, " << h.cpu_slots << " CPU slots, "
             << h.endpoint_capacity << " endpoint slots, " << h.ring_count << " rings of " << h.ring_records
@@ -88,43 +92,61 @@ int run_init(const std::string& segment, const InitArgs& a) {
   return kExitOk;
 }
 
-// An edit sees the segment's parameters too (add-endpoint needs its endpoint capacity).
-using Edit = std::function<Status(ConfigData&, const SegmentParams&)>;
+// An edit sees the segment's parameters too (add-endpoint needs its endpoint capacity), and may
+// fill in the event the change makes.
+using Edit = std::function<Status(ConfigData&, const SegmentParams&, EventDraft&)>;
 
 int change(const std::string& segment, const std::string& action, const Edit& edit) {
   auto attached = Segment::attach(segment, Access::read_write);
-  if (!attached) return report(kTool, attached.status());
+  if (!attached) return report_error(kTool, attached.status());
   const SegmentParams params = attached->geometry().params;
-  const Status s = update_config(*attached, who("canary-ctl " + action), [&](ConfigData& c) { return edit(c, params); });
-  if (!s.ok()) return report(kTool, s);
+  EventDraft event;
+  const Status s = update_config(
+      *attached, who("canary-ctl " + action), [&](ConfigData& c) { return edit(c, params, event); }, &event);
+  if (!s.ok()) return report_error(kTool, s);
   std::cout << action << ": done (generation "
             << attached->config().published.load(std::memory_order_acquire) << ")\n";
   return kExitOk;
 }
 
 int run_route(const std::string& segment, const std::string& user, const std::string* path) {
-  if (std::string why = user_id_problem(user); !why.empty()) return report(kTool, {Errc::invalid_argument, why});
-  if (path && path->empty()) return report(kTool, {Errc::invalid_argument, "path is empty"});
+  if (std::string why = user_id_problem(user); !why.empty()) return report_error(kTool, {Errc::invalid_argument, why});
+  if (path && path->empty()) return report_error(kTool, {Errc::invalid_argument, "path is empty"});
   if (path && path->size() > kMaxPathBytes)
-    return report(kTool, {Errc::invalid_argument, "path is " + std::to_string(path->size()) + " bytes; the limit is " +
+    return report_error(kTool, {Errc::invalid_argument, "path is " + std::to_string(path->size()) + " bytes; the limit is " +
                                                       std::to_string(kMaxPathBytes)});
   auto attached = Segment::attach(segment, Access::read_only);
-  if (!attached) return report(kTool, attached.status());
+  if (!attached) return report_error(kTool, attached.status());
   auto router = std::make_unique<Router>();
-  router->bind(&attached->config(), attached->geometry().params.endpoint_capacity);
+  router->bind(&attached->config(), attached->geometry().params.endpoint_capacity, &attached->aggregator().heartbeat_unix_ns);
   if (router->generation() == 0)
-    return report(kTool, {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
+    return report_error(kTool, {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
   const bool canary = path ? router->route(user, std::string_view(*path)).version == Version::canary
                            : router->is_canary_user(user);
   std::cout << (canary ? "canary" : "legacy") << '\n';
   return kExitOk;
 }
 
+// Whether the live aggregator's latest judgement (published in the segment) says the gate holds.
+Expected<bool> gate_holds_now(const std::string& segment) {
+  auto attached = Segment::attach(segment, Access::read_only);
+  if (!attached) return attached.status();
+  auto summary = std::make_unique<SummaryData>();
+  const Status stale{Errc::refused, "no live aggregator has judged the gate lately; promote --force skips the gate"};
+  if (aggregator_liveness(*attached).state != AggregatorState::alive || !read_summary(*attached, *summary) ||
+      summary->judged_unix_ns == 0)
+    return stale;
+  // Lately: within three intervals, and never more than 5 s on top.
+  const std::uint64_t fresh_ns = 5'000'000'000ull + 3ull * summary->interval_ms * 1'000'000;
+  if (unix_now_ns() - summary->judged_unix_ns > fresh_ns) return stale;
+  return summary->gate_holds != 0;
+}
+
 int run_reap(const std::string& segment) {
   auto attached = Segment::attach(segment, Access::read_write);
-  if (!attached) return report(kTool, attached.status());
+  if (!attached) return report_error(kTool, attached.status());
   auto consumer = RingConsumer::open(*attached);
-  if (!consumer) return report(kTool, consumer.status());
+  if (!consumer) return report_error(kTool, consumer.status());
   const ReclaimStats reaped = consumer->reap_dead();
   std::cout << "reap: freed " << reaped.rings << " rings of dead writers; " << reaped.discarded
             << " undrained records counted as dropped\n";
@@ -194,45 +216,93 @@ int main(int argc, char** argv) {
 
   auto* reap_cmd = app.add_subcommand("reap", "free dead writers' rings when no aggregator runs (undrained records count as dropped)");
 
+  std::string reason, start_share, start_salt;
+  bool force = false;
+  auto* start_cmd = app.add_subcommand("start", "begin a new rollout: running, at --share or the first ramp step");
+  start_cmd->add_option("--share", start_share, "canary percentage to start at");
+  start_cmd->add_option("--salt", start_salt, "a new xxh3 salt: reshuffles users");
+  auto* promote_cmd = app.add_subcommand("promote", "send everyone to the canary, if the gate holds");
+  promote_cmd->add_flag("--force", force, "promote without the gate");
+  auto* rollback_cmd = app.add_subcommand("rollback", "send everyone back to legacy (share 0)");
+  auto* pause_cmd = app.add_subcommand("pause", "freeze the ramp (triggers still roll back)");
+  auto* resume_cmd = app.add_subcommand("resume", "let the ramp go on");
+  auto* approve_cmd = app.add_subcommand("approve", "allow the last step to 100% the policy waits for");
+  for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd})
+    cmd->add_option("--reason", reason, "why, for the event log");
+
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   if (*init_cmd) return run_init(segment, init);
   if (*destroy_cmd) {
-    if (Status s = Segment::destroy(segment); !s.ok()) return report(kTool, s);
+    if (Status s = Segment::destroy(segment); !s.ok()) return report_error(kTool, s);
     std::cout << "destroyed segment '" << segment << "'\n";
     return kExitOk;
   }
   if (*status_cmd) return print_status(segment, std::cout);
   if (*reap_cmd) return run_reap(segment);
+  if (*start_cmd) {
+    StartOptions options;
+    if (!start_share.empty()) {
+      auto bp = parse_share_percent(start_share);
+      if (!bp) return report_error(kTool, bp.status());
+      options.share_bp = *bp;
+    }
+    if (!start_salt.empty()) {
+      auto new_salt = parse_u64(start_salt, "salt");
+      if (!new_salt) return report_error(kTool, new_salt.status());
+      options.salt = *new_salt;
+    }
+    return change(segment, "start",
+                  [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return start_rollout(c, options, reason, e); });
+  }
+  if (*promote_cmd) {
+    bool holds = false;
+    if (!force) {
+      auto gate = gate_holds_now(segment);
+      if (!gate) return report_error(kTool, gate.status());
+      holds = *gate;
+    }
+    return change(segment, force ? "promote --force" : "promote",
+                  [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return promote(c, force, holds, reason, e); });
+  }
+  if (*rollback_cmd)
+    return change(segment, "rollback", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return roll_back(c, reason, e); });
+  if (*pause_cmd)
+    return change(segment, "pause", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return pause(c, reason, e); });
+  if (*resume_cmd)
+    return change(segment, "resume", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return resume(c, reason, e); });
+  if (*approve_cmd)
+    return change(segment, "approve", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return approve(c, reason, e); });
   if (*route_cmd) return run_route(segment, user, path_opt->count() ? &path : nullptr);
 
   if (*share_cmd) {
     auto bp = parse_share_percent(percentage);
-    if (!bp) return report(kTool, bp.status());
-    return change(segment, "set-percentage", [&](ConfigData& c, const SegmentParams&) { return set_share(c, *bp); });
+    if (!bp) return report_error(kTool, bp.status());
+    return change(segment, "set-percentage",
+                  [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return set_share_by_hand(c, *bp, e); });
   }
-  if (*enable_cmd) return change(segment, "enable", [](ConfigData& c, const SegmentParams&) { return set_enabled(c, true); });
-  if (*disable_cmd) return change(segment, "disable", [](ConfigData& c, const SegmentParams&) { return set_enabled(c, false); });
+  if (*enable_cmd) return change(segment, "enable", [](ConfigData& c, const SegmentParams&, EventDraft&) { return set_enabled(c, true); });
+  if (*disable_cmd) return change(segment, "disable", [](ConfigData& c, const SegmentParams&, EventDraft&) { return set_enabled(c, false); });
   if (*add_cmd) {
     return change(segment, "add-endpoint",
-                  [&](ConfigData& c, const SegmentParams& p) { return add_endpoint(c, path, p.endpoint_capacity); });
+                  [&](ConfigData& c, const SegmentParams& p, EventDraft&) { return add_endpoint(c, path, p.endpoint_capacity); });
   }
-  if (*remove_cmd) return change(segment, "remove-endpoint", [&](ConfigData& c, const SegmentParams&) { return remove_endpoint(c, path); });
+  if (*remove_cmd) return change(segment, "remove-endpoint", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return remove_endpoint(c, path); });
   if (*hash_cmd) {
     auto mode = parse_hash_mode(hash);
-    if (!mode) return report(kTool, {Errc::invalid_argument, "hash '" + hash.substr(0, 40) + "' must be xxh3 or md5"});
-    return change(segment, "set-hash", [&](ConfigData& c, const SegmentParams&) { return set_hash_mode(c, *mode); });
+    if (!mode) return report_error(kTool, {Errc::invalid_argument, "hash '" + hash.substr(0, 40) + "' must be xxh3 or md5"});
+    return change(segment, "set-hash", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return set_hash_mode(c, *mode); });
   }
   if (*salt_cmd) {
     auto value = parse_u64(salt, "salt");
-    if (!value) return report(kTool, value.status());
-    return change(segment, "set-salt", [&](ConfigData& c, const SegmentParams&) { return set_salt(c, *value); });
+    if (!value) return report_error(kTool, value.status());
+    return change(segment, "set-salt", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return set_salt(c, *value); });
   }
   if (*pin_cmd) {
     auto v = parse_version(version);
-    if (!v) return report(kTool, {Errc::invalid_argument, "version '" + version.substr(0, 40) + "' must be canary or legacy"});
-    return change(segment, "pin", [&](ConfigData& c, const SegmentParams&) { return pin_user(c, user, *v); });
+    if (!v) return report_error(kTool, {Errc::invalid_argument, "version '" + version.substr(0, 40) + "' must be canary or legacy"});
+    return change(segment, "pin", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return pin_user(c, user, *v); });
   }
-  if (*unpin_cmd) return change(segment, "unpin", [&](ConfigData& c, const SegmentParams&) { return unpin_user(c, user); });
+  if (*unpin_cmd) return change(segment, "unpin", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return unpin_user(c, user); });
   return kExitError;
 }

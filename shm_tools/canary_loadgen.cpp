@@ -27,6 +27,7 @@ constexpr std::string_view kTool = "canary-loadgen";
 struct Args {
   std::string workers = "1", requests = "10000", users = "10000", seed = "1", rate = "0";
   std::string legacy_error_rate = "0.001", canary_error_rate = "0.001", client_error_rate = "0.01";
+  std::string unavailable_share = "0.5";
   std::string legacy_latency = "250:0.5", canary_latency = "230:0.5";
   std::string replay;
 };
@@ -64,12 +65,12 @@ std::vector<std::string> registered_templates(const Segment& segment) {
 
 int run(const std::string& segment_name, const Args& a) {
   auto workers = parse_bounded(a.workers, "--workers", 1, 1024);
-  if (!workers) return report(kTool, workers.status());
+  if (!workers) return report_error(kTool, workers.status());
   SyntheticLoad load;
   std::vector<ReplayRow> rows;
   if (!a.replay.empty()) {
     auto read = read_replay_file(a.replay);
-    if (!read) return report(kTool, read.status());
+    if (!read) return report_error(kTool, read.status());
     rows = std::move(*read);
   } else {
     auto requests = parse_bounded(a.requests, "--requests", 0, UINT64_MAX / 2);
@@ -79,19 +80,21 @@ int run(const std::string& segment_name, const Args& a) {
     auto legacy_errors = parse_fraction(a.legacy_error_rate, "--legacy-error-rate");
     auto canary_errors = parse_fraction(a.canary_error_rate, "--canary-error-rate");
     auto client_errors = parse_fraction(a.client_error_rate, "--client-error-rate");
+    auto unavailable = parse_fraction(a.unavailable_share, "--unavailable-share");
     auto legacy_latency = parse_lognormal(a.legacy_latency, "--legacy-latency-ms");
     auto canary_latency = parse_lognormal(a.canary_latency, "--canary-latency-ms");
-    if (!requests) return report(kTool, requests.status());
-    if (!users) return report(kTool, users.status());
-    if (!seed) return report(kTool, seed.status());
-    if (!rate) return report(kTool, rate.status());
-    if (!legacy_errors) return report(kTool, legacy_errors.status());
-    if (!canary_errors) return report(kTool, canary_errors.status());
-    if (!client_errors) return report(kTool, client_errors.status());
-    if (!legacy_latency) return report(kTool, legacy_latency.status());
-    if (!canary_latency) return report(kTool, canary_latency.status());
+    if (!requests) return report_error(kTool, requests.status());
+    if (!users) return report_error(kTool, users.status());
+    if (!seed) return report_error(kTool, seed.status());
+    if (!rate) return report_error(kTool, rate.status());
+    if (!legacy_errors) return report_error(kTool, legacy_errors.status());
+    if (!canary_errors) return report_error(kTool, canary_errors.status());
+    if (!client_errors) return report_error(kTool, client_errors.status());
+    if (!unavailable) return report_error(kTool, unavailable.status());
+    if (!legacy_latency) return report_error(kTool, legacy_latency.status());
+    if (!canary_latency) return report_error(kTool, canary_latency.status());
     if (*legacy_errors + *client_errors > 1 || *canary_errors + *client_errors > 1)
-      return report(kTool, {Errc::invalid_argument, "an error rate plus --client-error-rate is more than 1"});
+      return report_error(kTool, {Errc::invalid_argument, "an error rate plus --client-error-rate is more than 1"});
     load.requests = *requests;
     load.users = *users;
     load.seed = *seed;
@@ -99,6 +102,7 @@ int run(const std::string& segment_name, const Args& a) {
     load.error_rate[0] = *legacy_errors;
     load.error_rate[1] = *canary_errors;
     load.client_error_rate = *client_errors;
+    load.unavailable_share = *unavailable;
     load.latency[0] = *legacy_latency;
     load.latency[1] = *canary_latency;
   }
@@ -107,10 +111,10 @@ int run(const std::string& segment_name, const Args& a) {
   // fail-open in every worker. The workers inherit the attachment across fork().
   {
     auto segment = Segment::attach(segment_name, Access::read_write);
-    if (!segment) return report(kTool, segment.status());
+    if (!segment) return report_error(kTool, segment.status());
     load.templates = registered_templates(*segment);
   }
-  if (!attach(segment_name)) return report(kTool, {Errc::system, "cannot attach the writer"});
+  if (!attach(segment_name)) return report_error(kTool, {Errc::system, "cannot attach the writer"});
 
   const auto start = std::chrono::steady_clock::now();
   struct Child {
@@ -121,9 +125,9 @@ int run(const std::string& segment_name, const Args& a) {
   const std::size_t n = static_cast<std::size_t>(*workers);
   for (std::size_t w = 0; w < n; ++w) {
     int fds[2];
-    if (pipe(fds) != 0) return report(kTool, {Errc::system, "cannot create a pipe"});
+    if (pipe(fds) != 0) return report_error(kTool, {Errc::system, "cannot create a pipe"});
     const pid_t pid = fork();
-    if (pid < 0) return report(kTool, {Errc::system, "cannot fork worker " + std::to_string(w)});
+    if (pid < 0) return report_error(kTool, {Errc::system, "cannot fork worker " + std::to_string(w)});
     if (pid == 0) {
       close(fds[0]);
       const GroundTruth truth = rows.empty() ? run_synthetic(load, static_cast<std::uint32_t>(w))
@@ -183,6 +187,8 @@ int main(int argc, char** argv) {
   app.add_option("--legacy-error-rate", a.legacy_error_rate, "fraction of legacy requests that fail (default 0.001)");
   app.add_option("--canary-error-rate", a.canary_error_rate, "fraction of canary requests that fail (default 0.001)");
   app.add_option("--client-error-rate", a.client_error_rate, "fraction of requests answered 4xx (default 0.01)");
+  app.add_option("--unavailable-share", a.unavailable_share,
+                 "fraction of the failures answered 502/503/504 or not at all, the rest 500 (default 0.5)");
   app.add_option("--legacy-latency-ms", a.legacy_latency, "lognormal MEDIAN[:SIGMA] of legacy latency (default 250:0.5)");
   app.add_option("--canary-latency-ms", a.canary_latency, "lognormal MEDIAN[:SIGMA] of canary latency (default 230:0.5)");
   app.add_option("--replay", a.replay, "record the rows of this CSV file instead (endpoint,method,user_id,version,status_code,response_time_ms)");

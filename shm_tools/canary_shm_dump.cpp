@@ -24,9 +24,9 @@ Expected<Segment> attach_waiting_for_ready(const std::string& name) {
 
 int dump_once(const std::string& name, bool json, bool pretty) {
   auto segment = attach_waiting_for_ready(name);
-  if (!segment) return report(kTool, segment.status());
+  if (!segment) return report_error(kTool, segment.status());
   auto snapshot = take_snapshot(*segment);
-  if (!snapshot) return report(kTool, snapshot.status());
+  if (!snapshot) return report_error(kTool, snapshot.status());
   std::cout << (json ? render_json(*snapshot, pretty) + "\n" : render_text(*snapshot)) << std::flush;
   return kExitOk;
 }
@@ -48,11 +48,11 @@ int main(int argc, char** argv) {
 
   if (watch.empty()) return dump_once(segment, json, /*pretty=*/true);
   auto seconds = parse_bounded(watch, "--watch", 1, 3600);
-  if (!seconds) return report(kTool, seconds.status());
+  if (!seconds) return report_error(kTool, seconds.status());
   std::uint64_t prints = 0;
   if (!count.empty()) {
     auto n = parse_bounded(count, "--count", 1, UINT32_MAX);
-    if (!n) return report(kTool, n.status());
+    if (!n) return report_error(kTool, n.status());
     prints = *n;
   }
   for (std::uint64_t i = 0; prints == 0 || i < prints; ++i) {

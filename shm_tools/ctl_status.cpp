@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "canary/config.hpp"
+#include "canary/events.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/liveness.hpp"
 #include "canary/segment.hpp"
@@ -25,6 +26,14 @@ std::string utc_time(std::uint64_t unix_ns) {
 
 const char* yes_no(bool v) { return v ? "true" : "false"; }
 
+std::string ramp_text(const ConfigData& c) {
+  std::string text;
+  for (std::uint32_t i = 0; i < c.ramp_count && i < kMaxRampSteps; ++i)
+    text += (i ? " " : "") + format_share_percent(c.ramp_bp[i]);
+  if (text.empty()) return "none";
+  return text + (c.require_approval ? " (100% waits for approve)" : "");
+}
+
 // Stable words only: no heartbeat age, which changes by itself.
 std::string aggregator_line(const Segment& segment) {
   const AggregatorLiveness l = aggregator_liveness(segment);
@@ -43,12 +52,12 @@ std::string aggregator_line(const Segment& segment) {
 
 int print_status(const std::string& name, std::ostream& out) {
   auto attached = Segment::attach(name, Access::read_only);
-  if (!attached) return report("canary-ctl", attached.status());
+  if (!attached) return report_error("canary-ctl", attached.status());
   const Segment& segment = *attached;
   const SegmentParams& p = segment.geometry().params;
   auto config = std::make_unique<ConfigData>();
   if (!read_config(segment.config(), *config, p.endpoint_capacity).ok)
-    return report("canary-ctl", {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
+    return report_error("canary-ctl", {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
   const ConfigData& c = *config;
 
   out << "segment: " << name << '\n'
@@ -65,6 +74,10 @@ int print_status(const std::string& name, std::ostream& out) {
       << "state: " << to_string(static_cast<DeploymentState>(c.state)) << '\n'
       << "state_reason: " << text_of(c.state_reason) << '\n'
       << "awaiting_approval: " << yes_no(c.awaiting_approval) << '\n'
+      << "ramp: " << ramp_text(c) << '\n'
+      << "ramp_step: " << c.ramp_step << '\n'
+      << "step_started_at: " << utc_time(c.step_started_unix_ns) << '\n'
+      << "fail_safe_after_ms: " << c.fail_safe_after_ms << '\n'
       << "rollout_started_at: " << utc_time(c.rollout_started_unix_ns) << '\n'
       << "generation: " << c.generation << '\n'
       << "changed_by: " << text_of(c.changed_by) << '\n'
@@ -81,6 +94,14 @@ int print_status(const std::string& name, std::ostream& out) {
         << to_string(static_cast<Version>(o.version)) << '\n';
   }
   out << "aggregator: " << aggregator_line(segment) << '\n';
+  const std::vector<Event> events = read_events(segment);
+  out << "events: " << events.size() << '\n';
+  for (std::size_t i = events.size() > 5 ? events.size() - 5 : 0; i < events.size(); ++i) {
+    const Event& e = events[i];
+    out << "event." << e.seq << ": " << utc_time(e.unix_ns) << ' ' << to_string(e.kind) << ' '
+        << format_share_percent(e.share_before_bp) << "% -> " << format_share_percent(e.share_after_bp) << "%: " << e.reason
+        << '\n';
+  }
   return kExitOk;
 }
 

@@ -43,11 +43,12 @@ std::vector<std::string> request_paths(const std::vector<std::string>& templates
   return paths;
 }
 
-// Status codes of failures, weighted: half 500, the rest unavailable (502, 503, 504, no response).
-std::uint32_t error_status(std::mt19937_64& rng) {
-  static constexpr std::uint32_t codes[] = {500, 500, 500, 500, 500, 500, 500, 500, 500, 500,
-                                            503, 503, 503, 503, 503, 503, 502, 502, 504, 0};
-  return codes[rng() % std::size(codes)];
+// The status of a failure: 500, or with the given share an unavailable one (503 mostly, then 502,
+// 504 and no response at all).
+std::uint32_t error_status(std::mt19937_64& rng, double unavailable_share) {
+  static constexpr std::uint32_t unavailable[] = {503, 503, 503, 503, 503, 503, 502, 502, 504, 0};
+  if (std::uniform_real_distribution<double>(0, 1)(rng) >= unavailable_share) return 500;
+  return unavailable[rng() % std::size(unavailable)];
 }
 
 }  // namespace
@@ -102,7 +103,7 @@ GroundTruth run_synthetic(const SyntheticLoad& load, std::uint32_t worker) {
     const Method method = rng() % 10 < 7 ? Method::post : Method::get;
     std::uint32_t status = method == Method::post ? 201 : 200;
     if (u < load.error_rate[v])
-      status = error_status(rng);
+      status = error_status(rng, load.unavailable_share);
     else if (u < load.error_rate[v] + load.client_error_rate)
       status = rng() % 2 ? 404 : 400;
     const auto latency_us = static_cast<std::uint64_t>(std::llround(latency[v](rng)));

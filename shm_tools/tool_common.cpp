@@ -27,7 +27,7 @@ int exit_code_for(Errc code) {
   }
 }
 
-int report(std::string_view tool, const Status& status) {
+int report_error(std::string_view tool, const Status& status) {
   if (!status.ok()) std::cerr << tool << ": " << status.message() << '\n';
   return exit_code_for(status.code());
 }

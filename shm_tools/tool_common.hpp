@@ -20,7 +20,7 @@ inline constexpr int kExitIncompatible = 3;
 int exit_code_for(Errc code);
 
 // Prints "tool: message" on one line and returns the exit code for it.
-int report(std::string_view tool, const Status& status);
+int report_error(std::string_view tool, const Status& status);
 
 // --segment NAME, defaulting to $CANARY_SEGMENT or "canary".
 CLI::Option* add_segment_option(CLI::App& app, std::string& name);

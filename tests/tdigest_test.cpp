@@ -133,6 +133,21 @@ TEST(TDigest, SerializesAndRefusesMalformedBytes) {
   }
 }
 
+TEST(TDigest, AddingAllAtOnceIsAsGoodAsOneByOne) {
+  std::mt19937_64 rng(12);
+  std::vector<double> v = lognormal(rng, 200, 0.5, 200000);
+  v.push_back(std::nan(""));
+  TDigest bulk, single;
+  bulk.add_all(v);
+  for (double x : v) single.add(x);
+  EXPECT_EQ(bulk.count(), 200000);
+  EXPECT_EQ(bulk.min(), single.min());
+  EXPECT_EQ(bulk.max(), single.max());
+  v.pop_back();
+  std::sort(v.begin(), v.end());
+  for (double q : {0.5, 0.95, 0.99}) EXPECT_NEAR(bulk.quantile(q) / nearest_rank(v, q), 1.0, 0.005) << q;
+}
+
 TEST(TDigest, NegativeAndMixedValuesSortCorrectly) {
   TDigest d;
   std::mt19937_64 rng(8);

@@ -37,7 +37,8 @@ Aggregator::Aggregator(Segment& segment, RingConsumer consumer, const Aggregator
     : segment_(&segment),
       consumer_(std::move(consumer)),
       options_(options),
-      capacity_(segment.geometry().params.endpoint_capacity) {}
+      capacity_(segment.geometry().params.endpoint_capacity),
+      engine_(std::make_unique<DecisionEngine>(segment, options.policy, options.interval_ms)) {}
 
 Aggregator::~Aggregator() = default;
 
@@ -49,6 +50,10 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
   auto config = std::make_unique<ConfigData>();
   if (!read_config(segment.config(), *config, a->capacity_).ok)
     return Status{Errc::corrupt, "segment '" + segment.name() + "' is corrupt: its config has no valid copy"};
+  if (Status s = a->engine_->adopt_policy(); !s.ok()) return s;
+  // Without a checkpoint, events from before this start are history: not sent again.
+  const std::vector<Event> existing = read_events(segment);
+  a->last_event_seq_ = existing.empty() ? 0 : existing.back().seq;
   if (!options.state_dir.empty()) {
     const Status restored = a->load_checkpoint();
     a->checkpoint_status_ = restored.ok() ? "restored from " + a->checkpoint_path() : restored.message();
@@ -84,6 +89,7 @@ void Aggregator::publish_clock() const {
 std::uint64_t Aggregator::drain() {
   const DrainStats stats = consumer_.drain([this](const RingRecord& r) {
     series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
+    engine_->add(r);
   });
   drained_ += stats.records;
   invalid_ += stats.invalid;
@@ -97,6 +103,7 @@ void Aggregator::tick() {
   // Rings of writers that died since the last interval: their records count, then the ring is free.
   consumer_.reclaim_dead([this](const RingRecord& r) {
     series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
+    engine_->add(r);
     ++drained_;
   });
 
@@ -114,6 +121,14 @@ void Aggregator::tick() {
   snap->endpoint_capacity = capacity_;
   if (have_config) snap->config = config;
   for (auto& per_window : snap->endpoints) per_window.resize(series_.size());
+
+  // The decisions first: a rollback reaches the workers before anything else is computed.
+  WindowCounts version_totals[kVersionCount];
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < capacity_; ++e)
+      version_totals[v] += WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
+  if (have_config) engine_->tick(now, version_totals, *config);
+  snap->decision = engine_->status();
 
   for (std::uint32_t v = 0; v < kVersionCount; ++v) {
     TDigest version_digests[kWindowCount];
@@ -148,6 +163,7 @@ void Aggregator::tick() {
   snap->drained_records = drained_;
   snap->invalid_records = invalid_;
   snap->last_drain_unix_ns = segment_->aggregator().last_drain_unix_ns.load(std::memory_order_relaxed);
+  follow_events(*snap);
 
   publish(*snap);
   {
@@ -167,6 +183,11 @@ void Aggregator::publish(const AggregatorSnapshot& s) {
   summary->rollout_started_unix_ns = rollout_started_unix_ns_;
   summary->interval_ms = s.interval_ms;
   summary->endpoint_count = s.config ? s.config->endpoint_count : 0;
+  if (s.decision && s.decision->judged) {
+    summary->judged_unix_ns = s.decision->judged_unix_ns;
+    summary->gate_holds = s.decision->judgement.gate_holds ? 1 : 0;
+    summary->rollback_proven = s.decision->judgement.rollback ? 1 : 0;
+  }
   for (Window w : kAllWindows)
     for (std::uint32_t v = 0; v < kVersionCount; ++v)
       summary->totals[static_cast<std::size_t>(w)][v] = summary_of(s.total(w, static_cast<Version>(v)));
@@ -174,6 +195,18 @@ void Aggregator::publish(const AggregatorSnapshot& s) {
     for (std::uint32_t v = 0; v < kVersionCount; ++v)
       summary->endpoints[e][v] = summary_of(s.endpoint(Window::all, static_cast<Version>(v), static_cast<EndpointId>(e)));
   publish_summary(*segment_, *summary);
+}
+
+void Aggregator::follow_events(AggregatorSnapshot& snap) {
+  constexpr std::size_t kShown = 20;
+  std::vector<Event> events = read_events(*segment_);
+  for (const Event& e : events)
+    if (e.seq > last_event_seq_) {
+      if (event_listener_) event_listener_(e);
+      last_event_seq_ = e.seq;
+    }
+  if (events.size() > kShown) events.erase(events.begin(), events.end() - kShown);
+  snap.recent_events = std::move(events);
 }
 
 std::shared_ptr<const AggregatorSnapshot> Aggregator::snapshot() const {

@@ -14,7 +14,7 @@ namespace canary {
 namespace {
 
 constexpr std::string_view kMagic = "CANARYCK";
-constexpr std::uint64_t kFormat = 1;
+constexpr std::uint64_t kFormat = 2;  // 2: the decision engine and the event position
 
 }  // namespace
 
@@ -31,6 +31,8 @@ Status Aggregator::save_checkpoint() {
   out.u64(rollout_started_unix_ns_);
   out.u64(series_.size());
   for (WindowSeries& s : series_) s.serialize(out);
+  out.u64(last_event_seq_);
+  engine_->serialize(out);
   out.u64(XXH3_64bits(out.out().data(), out.out().size()));
   return write_file_atomically(checkpoint_path(), out.out());
 }
@@ -63,8 +65,11 @@ Status Aggregator::load_checkpoint() {
     if (!s) return refuse("malformed series");
     series.push_back(std::move(*s));
   }
+  std::uint64_t event_seq = 0;
+  if (!in.u64(event_seq) || !engine_->deserialize(in)) return refuse("malformed decision state");
   if (!in.at_end()) return refuse("trailing bytes");
   series_ = std::move(series);
+  last_event_seq_ = event_seq;
   rollout_started_unix_ns_ = rollout;
   return Status::Ok();
 }

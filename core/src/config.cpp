@@ -19,6 +19,10 @@ std::uint64_t config_checksum(const ConfigData& c) noexcept { return detail::che
 
 const char* config_problem(const ConfigData& c, std::uint32_t endpoint_capacity, bool check_checksum) noexcept {
   if (c.share_bp > kMaxShareBp) return "share above 100%";
+  if (c.ramp_count > kMaxRampSteps || c.require_approval > 1) return "ramp settings out of range";
+  for (std::uint32_t i = 0; i < c.ramp_count; ++i)
+    if (c.ramp_bp[i] == 0 || c.ramp_bp[i] > kMaxShareBp || (i > 0 && c.ramp_bp[i] <= c.ramp_bp[i - 1]))
+      return "ramp steps out of range";
   if (c.enabled > 1 || c.awaiting_approval > 1) return "a flag is neither 0 nor 1";
   if (c.hash_mode > static_cast<std::uint8_t>(HashMode::md5)) return "unknown hash mode";
   if (c.state >= kDeploymentStateCount) return "unknown deployment state";
@@ -55,7 +59,7 @@ ConfigRead read_config(const ConfigBlock& block, ConfigData& out, std::uint32_t 
 
 void publish_config(ConfigBlock& block, ConfigData& next) noexcept { detail::publish_two_copy(block, next); }
 
-Status update_config(Segment& segment, std::string_view who, const ConfigChange& change) {
+Status update_config(Segment& segment, std::string_view who, const ConfigChange& change, EventDraft* event) {
   if (segment.access() != Access::read_write) return {Errc::invalid_argument, "segment is attached read-only"};
   // The OFD lock excludes other processes; threads of this one share the descriptor's lock.
   static std::mutex in_process;
@@ -71,12 +75,30 @@ Status update_config(Segment& segment, std::string_view who, const ConfigChange&
   auto next = std::make_unique<ConfigData>();  // 37 KB: kept off the caller's stack
   if (!read_config(segment.config(), *next, capacity).ok)
     return {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"};
+  const auto state_before = static_cast<DeploymentState>(next->state);
+  const std::uint32_t share_before = next->share_bp;
   if (Status s = change(*next); !s.ok()) return s;
   next->changed_unix_ns = unix_now_ns();
   set_text(next->changed_by, who);
   if (const char* why = config_problem(*next, capacity, /*check_checksum=*/false))
     return {Errc::invalid_argument, std::string("the change would make the config invalid: ") + why};
   publish_config(segment.config(), *next);
+  if (event != nullptr && event->kind != EventKind::none) {
+    Event e;
+    e.unix_ns = next->changed_unix_ns;
+    e.monotonic_ms = monotonic_ms();
+    e.config_generation = next->generation;
+    e.share_before_bp = share_before;
+    e.share_after_bp = next->share_bp;
+    e.kind = event->kind;
+    e.from = state_before;
+    e.to = static_cast<DeploymentState>(next->state);
+    e.latency_ms = event->latency_ms;
+    e.actor = std::string(who);
+    e.reason = event->reason;
+    e.details_json = event->details_json;
+    append_event(segment, std::move(e));
+  }
   return Status::Ok();
 }
 

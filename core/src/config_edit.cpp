@@ -63,6 +63,7 @@ Expected<ConfigData> make_initial_config(const InitialConfig& init, std::uint32_
   c.state = static_cast<std::uint8_t>(DeploymentState::running);
   c.rollout_started_unix_ns = unix_now_ns();
   c.changed_unix_ns = c.rollout_started_unix_ns;
+  c.step_started_unix_ns = c.rollout_started_unix_ns;
   set_text(c.changed_by, "canary-ctl init");
   set_text(c.state_reason, "segment created");
   write_endpoint(c.endpoints[kOtherEndpoint], kOtherEndpointName, false);
@@ -89,7 +90,16 @@ Status set_share(ConfigData& c, std::uint32_t share_bp) {
                                "; start a new rollout first (canary-ctl start)"};
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) && share_bp % 100 != 0)
     return invalid("md5 mode takes whole percents only; " + format_share_percent(share_bp) + " is fractional");
-  c.share_bp = share_bp;
+  if (share_bp != c.share_bp) {
+    // A new share is a new step: the gate judges from here, and the ramp goes on from this share.
+    c.share_bp = share_bp;
+    c.step_started_unix_ns = unix_now_ns();
+    c.awaiting_approval = 0;
+    std::uint32_t index = 0;
+    for (std::uint32_t i = 0; i < c.ramp_count && i < kMaxRampSteps; ++i)
+      if (c.ramp_bp[i] <= share_bp) index = i;
+    c.ramp_step = index;
+  }
   return Status::Ok();
 }
 

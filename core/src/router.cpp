@@ -1,10 +1,14 @@
 #include "canary/router.hpp"
 
+#include <time.h>
+
 #include "canary/config.hpp"
 
 namespace canary {
 
-void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity) noexcept {
+void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity,
+                  const std::atomic<std::uint64_t>* heartbeat_unix_ns) noexcept {
+  heartbeat_unix_ns_ = heartbeat_unix_ns;
   if (block == nullptr) {
     // Unbound: forget the compiled config, so everyone routes legacy.
     enabled_ = false;
@@ -41,9 +45,28 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
     pins_[pin_count_++] = Pin{o.id_hash_low, o.id_hash_high, version};
   }
   matcher_.compile(c);
+  if (c.fail_safe_after_ms != fail_safe_after_ms_) {
+    fail_safe_after_ms_ = c.fail_safe_after_ms;
+    calls_until_clock_ = 1;  // judge the heartbeat on the next call
+    heartbeat_checked_ns_ = 0;
+    fail_safe_engaged_ = false;
+  }
   // The copy read may be newer than `published` (a writer published again meanwhile); recording
   // the older number only costs one more refresh when the newer one is seen.
   generation_ = published;
+}
+
+void Router::check_heartbeat() noexcept {
+  constexpr std::uint32_t kCallsPerClockRead = 16;
+  calls_until_clock_ = kCallsPerClockRead;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);  // vDSO: no system call
+  const std::uint64_t now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<std::uint64_t>(now.tv_nsec);
+  if (heartbeat_checked_ns_ != 0 && now_ns - heartbeat_checked_ns_ < 1'000'000'000) return;
+  heartbeat_checked_ns_ = now_ns;
+  // relaxed: a timestamp compared with the clock, nothing read through it.
+  const std::uint64_t beat = heartbeat_unix_ns_ ? heartbeat_unix_ns_->load(std::memory_order_relaxed) : 0;
+  fail_safe_engaged_ = beat == 0 || now_ns > beat + std::uint64_t{fail_safe_after_ms_} * 1'000'000;
 }
 
 }  // namespace canary

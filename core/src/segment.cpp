@@ -95,6 +95,11 @@ Status validate_header(std::string_view name, const SegmentHeader& h, std::uint6
       return {Errc::corrupt, quoted(name) + " is corrupt: region " + std::to_string(i) +
                                  " is not where its parameters put it"};
   }
+  const auto& events = *reinterpret_cast<const EventLogHeader*>(reinterpret_cast<const std::byte*>(&h) +
+                                                                g.region(RegionId::events).offset);
+  if (events.capacity != kEventCapacity || events.entry_size != sizeof(EventEntry))
+    return {Errc::corrupt, quoted(name) + " is corrupt: its event log header does not match layout version " +
+                               std::to_string(kLayoutVersion)};
   out = g;
   return Status::Ok();
 }
@@ -178,6 +183,9 @@ Expected<Segment> Segment::create(const CreateOptions& options, const ConfigData
   ConfigData first = initial;
   first.generation = 0;
   publish_config(segment.config(), first);
+  auto& events = *reinterpret_cast<EventLogHeader*>(segment.region(RegionId::events));
+  events.capacity = kEventCapacity;
+  events.entry_size = sizeof(EventEntry);
   // Everything above happens-before any acquire load that sees the magic.
   header.magic.store(kSegmentMagic, std::memory_order_release);
   return segment;

@@ -11,6 +11,8 @@ constexpr std::array<std::string_view, kDeploymentStateCount> kStateNames = {"ru
                                                                               "rolled_back", "promoted"};
 constexpr std::array<std::string_view, kMethodCount> kMethodNames = {"GET",    "POST",   "PUT",
                                                                       "PATCH", "DELETE", "other"};
+constexpr std::array<std::string_view, kEventKindCount> kEventNames = {
+    "none", "started", "share_changed", "ramp_step", "awaiting_approval", "promoted", "rolled_back", "paused", "resumed"};
 constexpr std::array<std::string_view, kStatusClassCount> kClassNames = {"0",   "1xx", "2xx",    "3xx",
                                                                           "4xx", "5xx", "invalid"};
 
@@ -26,6 +28,7 @@ std::string_view to_string(HashMode m) { return name_of(kHashNames, m); }
 std::string_view to_string(DeploymentState s) { return name_of(kStateNames, s); }
 std::string_view to_string(Method m) { return name_of(kMethodNames, m); }
 std::string_view to_string(StatusClass c) { return name_of(kClassNames, c); }
+std::string_view to_string(EventKind k) { return name_of(kEventNames, k); }
 
 std::optional<Version> parse_version(std::string_view s) {
   for (std::size_t i = 0; i < kVersionNames.size(); ++i)

@@ -92,7 +92,7 @@ void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept {
   t_lease.release();
   t.ring = nullptr;
   t.claim_backoff = 0;
-  t.router.bind(epoch == 0 ? nullptr : g_process.config, g_process.offsets.endpoint_capacity);
+  t.router.bind(epoch == 0 ? nullptr : g_process.config, g_process.offsets.endpoint_capacity, g_process.heartbeat_unix_ns);
   t.use_rseq = epoch != 0 && g_process.rseq_allowed && rseq_registered();
   t.epoch = epoch;
 }
@@ -169,6 +169,7 @@ bool attach(std::string_view segment_name) noexcept {
   g_process.offsets = SlabOffsets{g.params.endpoint_capacity, g.slab_histograms_offset};
   g_process.rings = RingsView::of(s);
   g_process.coarse_clock_ms = &s.aggregator().coarse_clock_ms;
+  g_process.heartbeat_unix_ns = &s.aggregator().heartbeat_unix_ns;
   const char* no_rseq = std::getenv("CANARY_NO_RSEQ");
   g_process.rseq_allowed = !(no_rseq && *no_rseq && *no_rseq != '0');
   // release: every field above is visible to a thread that sees the new epoch (acquire).

@@ -8,11 +8,15 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "canary/decision/engine.hpp"
+#include "canary/decision/policy.hpp"
+#include "canary/events.hpp"
 #include "canary/layout.hpp"
 #include "canary/ring.hpp"
 #include "canary/slab.hpp"
@@ -28,6 +32,7 @@ struct AggregatorOptions {
   std::uint32_t drain_ms = 10;       // how often rings are drained, so they never fill between intervals
   std::string state_dir;             // where checkpoints go; empty: none
   std::uint32_t checkpoint_s = 10;
+  Policy policy;                     // the decisions' thresholds, ramp and fail-safe
 };
 
 // One version (of one endpoint, or of all) over one window.
@@ -52,6 +57,8 @@ struct AggregatorSnapshot {
   std::uint64_t ring_full_drops = 0, no_ring_drops = 0, reaped_records = 0;
   std::uint64_t drained_records = 0, invalid_records = 0;
   std::uint64_t last_drain_unix_ns = 0;
+  std::shared_ptr<const DecisionStatus> decision;
+  std::vector<Event> recent_events;  // oldest first, from the segment's event log
 
   const VersionWindow& endpoint(Window w, Version v, EndpointId e) const {
     return endpoints[static_cast<std::size_t>(w)][static_cast<std::size_t>(v) * endpoint_capacity + e];
@@ -77,6 +84,10 @@ class Aggregator {
   void run(const std::atomic<bool>& stop);
 
   std::shared_ptr<const AggregatorSnapshot> snapshot() const;
+  const Policy& policy() const { return engine_->policy(); }
+  // Called, on the aggregator's thread, for every event that appears in the segment's log after
+  // start (whoever made it) and, with a checkpoint, for those made while no aggregator ran.
+  void on_event(std::function<void(const Event&)> listener) { event_listener_ = std::move(listener); }
   Status save_checkpoint();
   // What the last start() said about the checkpoint ("restored ...", "none", or why not).
   const std::string& checkpoint_status() const { return checkpoint_status_; }
@@ -86,6 +97,7 @@ class Aggregator {
   Aggregator(Segment& segment, RingConsumer consumer, const AggregatorOptions& options);
   std::size_t key(std::uint32_t version, std::uint32_t endpoint) const { return version * capacity_ + endpoint; }
   void publish_clock() const;
+  void follow_events(AggregatorSnapshot& snap);
   void publish(const AggregatorSnapshot& s);
   Status load_checkpoint();
   std::string checkpoint_path() const;
@@ -96,6 +108,9 @@ class Aggregator {
   std::uint32_t capacity_;
   std::vector<WindowSeries> series_;  // [version * capacity + endpoint]
   std::uint64_t rollout_started_unix_ns_ = 0;
+  std::unique_ptr<DecisionEngine> engine_;
+  std::uint64_t last_event_seq_ = 0;
+  std::function<void(const Event&)> event_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
   std::uint64_t last_checkpoint_ms_ = 0;
   std::string checkpoint_status_ = "none";

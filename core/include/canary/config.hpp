@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "canary/events.hpp"
 #include "canary/layout.hpp"
 #include "canary/status.hpp"
 
@@ -41,8 +42,10 @@ void publish_config(ConfigBlock& block, ConfigData& next) noexcept;
 
 // The one way to change a live config: takes the config lock (a lock the kernel drops if this
 // process dies), reads the newest config, lets `change` edit a copy, validates, publishes, and
-// records who did it and when. `change` returning an error leaves the config as it was.
+// records who did it and when. `change` returning an error leaves the config as it was. When
+// `event` is given and the change filled it in, it is appended to the segment's event log under
+// the same lock, with the states and shares before and after.
 using ConfigChange = std::function<Status(ConfigData&)>;
-Status update_config(Segment& segment, std::string_view who, const ConfigChange& change);
+Status update_config(Segment& segment, std::string_view who, const ConfigChange& change, EventDraft* event = nullptr);
 
 }  // namespace canary

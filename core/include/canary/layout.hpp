@@ -16,7 +16,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -90,6 +90,7 @@ inline constexpr std::uint32_t kMaxTemplateSegments = 32;
 inline constexpr std::uint32_t kMaxOverrides = 64;
 inline constexpr std::uint32_t kMaxUserIdBytes = 1024;
 inline constexpr std::uint32_t kMaxShareBp = 10000;
+inline constexpr std::uint32_t kMaxRampSteps = 16;
 
 struct EndpointEntry {
   char path[224];  // the template, NUL-padded
@@ -132,11 +133,17 @@ struct ConfigData {
   std::uint32_t endpoint_count;    // slots in use, `other` included
   std::uint32_t override_count;
   std::uint64_t rollout_started_unix_ns;  // `init` or the last `start`: the `all` window
-  std::uint32_t ramp_step;
-  std::uint32_t reserved0;
+  std::uint32_t ramp_step;                // index in ramp_bp of the current step
+  std::uint32_t fail_safe_after_ms;       // route legacy when the heartbeat is older; 0: off
   std::uint64_t checksum;  // XXH3-64 of the whole struct with this field zero
   char changed_by[64];
-  char state_reason[256];
+  char state_reason[192];
+  std::uint64_t step_started_unix_ns;  // when the share last changed: the gate's data starts here
+  std::uint8_t ramp_count;             // steps in ramp_bp, from the aggregator's policy
+  std::uint8_t require_approval;
+  std::uint8_t reserved1[6];
+  std::uint16_t ramp_bp[kMaxRampSteps];
+  std::uint64_t reserved2[2];
   OverrideEntry overrides[kMaxOverrides];
   EndpointEntry endpoints[kMaxEndpoints];
 };
@@ -154,9 +161,14 @@ static_assert(offsetof(ConfigData, endpoint_count) == 32);
 static_assert(offsetof(ConfigData, override_count) == 36);
 static_assert(offsetof(ConfigData, rollout_started_unix_ns) == 40);
 static_assert(offsetof(ConfigData, ramp_step) == 48);
+static_assert(offsetof(ConfigData, fail_safe_after_ms) == 52);
 static_assert(offsetof(ConfigData, checksum) == 56);
 static_assert(offsetof(ConfigData, changed_by) == 64);
 static_assert(offsetof(ConfigData, state_reason) == 128);
+static_assert(offsetof(ConfigData, step_started_unix_ns) == 320);
+static_assert(offsetof(ConfigData, ramp_count) == 328);
+static_assert(offsetof(ConfigData, require_approval) == 329);
+static_assert(offsetof(ConfigData, ramp_bp) == 336);
 static_assert(offsetof(ConfigData, overrides) == 384);
 static_assert(offsetof(ConfigData, endpoints) == 4480);
 
@@ -335,12 +347,17 @@ struct SummaryData {
   std::uint32_t interval_ms;
   std::uint32_t endpoint_count;  // endpoints[0 .. endpoint_count) are meaningful
   std::uint64_t checksum;        // XXH3-64 of the struct with this field zero
-  std::uint64_t reserved[2];
+  std::uint64_t judged_unix_ns;  // when the decision engine last judged; 0: never
+  std::uint8_t gate_holds;       // that judgement: the promotion gate held
+  std::uint8_t rollback_proven;  // that judgement: a rollback trigger held
+  std::uint8_t reserved[6];
   SummaryStats totals[kSummaryWindows][kVersionCount];
   SummaryStats endpoints[kMaxEndpoints][kVersionCount];  // the `all` window, by endpoint id
 };
 static_assert(sizeof(SummaryData) == 64 + 640 + 16384);
 static_assert(offsetof(SummaryData, checksum) == 40);
+static_assert(offsetof(SummaryData, judged_unix_ns) == 48);
+static_assert(offsetof(SummaryData, gate_holds) == 56);
 static_assert(offsetof(SummaryData, totals) == 64);
 static_assert(offsetof(SummaryData, endpoints) == 704);
 
@@ -351,6 +368,45 @@ static_assert(sizeof(SummaryBlock) == 64 + 2 * (64 + sizeof(SummaryData)));
 inline constexpr std::uint64_t kSummaryOffset = kPageSize;
 inline constexpr std::uint64_t kAggregatorRegionSize = 256 * 1024;
 static_assert(kSummaryOffset + sizeof(SummaryBlock) <= kAggregatorRegionSize);
-inline constexpr std::uint64_t kEventsRegionSize = 64 * 1024;  // recent decision events
+// ---------------------------------------------------------------------------------------------
+// Events region: the last deployment events (starts, ramp steps, rollbacks, ...), a ring of
+// fixed-size entries appended by config writers under the config lock. An entry's seq is 0 while
+// it is written and its sequence number once complete (stored with release, last).
+
+inline constexpr std::uint64_t kEventsRegionSize = 64 * 1024;
+
+struct EventLogHeader {
+  std::atomic<std::uint64_t> last_seq;  // the newest complete event; 0: none
+  std::uint32_t capacity;
+  std::uint32_t entry_size;
+  std::uint64_t reserved[6];
+};
+static_assert(sizeof(EventLogHeader) == kCacheLine);
+
+struct EventEntry {
+  std::atomic<std::uint64_t> seq;
+  std::uint64_t unix_ns;
+  std::uint64_t monotonic_ms;
+  std::uint64_t config_generation;  // the generation the change published
+  std::uint32_t share_before_bp;
+  std::uint32_t share_after_bp;
+  std::uint8_t kind;  // EventKind
+  std::uint8_t from_state;
+  std::uint8_t to_state;
+  std::uint8_t reserved0;
+  std::uint32_t latency_ms;  // automatic rollback: first provable record to the config change
+  char actor[64];
+  char reason[192];
+  char details[720];  // JSON: the numbers behind the decision
+};
+static_assert(sizeof(EventEntry) == 1024);
+static_assert(offsetof(EventEntry, share_before_bp) == 32);
+static_assert(offsetof(EventEntry, kind) == 40);
+static_assert(offsetof(EventEntry, latency_ms) == 44);
+static_assert(offsetof(EventEntry, actor) == 48);
+static_assert(offsetof(EventEntry, reason) == 112);
+static_assert(offsetof(EventEntry, details) == 304);
+inline constexpr std::uint32_t kEventCapacity = (kEventsRegionSize - sizeof(EventLogHeader)) / sizeof(EventEntry);
+static_assert(kEventCapacity == 63);
 
 }  // namespace canary

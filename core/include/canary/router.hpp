@@ -25,8 +25,10 @@ class Router {
   // A router bound to nothing routes everyone legacy (the fail-open state of a worker that could
   // not attach).
   Router() = default;
-  // Binds to a config block (nullptr unbinds) and compiles its published config.
-  void bind(const ConfigBlock* block, std::uint32_t endpoint_capacity) noexcept;
+  // Binds to a config block (nullptr unbinds) and compiles its published config. The heartbeat is
+  // what the fail-safe watches, when the config turns it on.
+  void bind(const ConfigBlock* block, std::uint32_t endpoint_capacity,
+            const std::atomic<std::uint64_t>* heartbeat_unix_ns = nullptr) noexcept;
 
   // canary iff enabled, the endpoint's canary flag is on, and the user is pinned to canary or
   // (not pinned and) in a bucket below the share. An empty id, or one over 1024 bytes, is legacy.
@@ -35,7 +37,8 @@ class Router {
     Decision d{Version::legacy, endpoint, 0};
     if (user_id.empty() || user_id.size() > kMaxUserIdBytes) return d;
     d.user_hash = user_hash(user_id, salt_);
-    if (endpoint < kMaxEndpoints && canary_endpoint_[endpoint]) d.version = pick(user_id, d.user_hash);
+    if (endpoint < kMaxEndpoints && canary_endpoint_[endpoint] && !fail_safe_engaged())
+      d.version = pick(user_id, d.user_hash);
     return d;
   }
 
@@ -48,7 +51,7 @@ class Router {
   // The seed's is_canary_user: ignores endpoints, honours `enabled`, overrides and rollback.
   bool is_canary_user(std::string_view user_id) noexcept {
     refresh();
-    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes) return false;
+    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes || fail_safe_engaged()) return false;
     return pick(user_id, user_hash(user_id, salt_)) == Version::canary;
   }
 
@@ -79,6 +82,16 @@ class Router {
   };
 
   void refresh_slow(std::uint64_t published) noexcept;
+  void check_heartbeat() noexcept;
+
+  // The fail-safe (off unless the policy sets fail_safe_after_ms): everyone legacy while the
+  // aggregator's heartbeat is stale. A coarse clock is read on one call in 16, the heartbeat
+  // compared at most once a second, so the cost is a predictable branch.
+  bool fail_safe_engaged() noexcept {
+    if (fail_safe_after_ms_ == 0) return false;
+    if (--calls_until_clock_ == 0) check_heartbeat();
+    return fail_safe_engaged_;
+  }
 
   Version pick(std::string_view user_id, std::uint64_t hash) const noexcept {
     if (pin_count_ != 0) {
@@ -91,7 +104,12 @@ class Router {
   }
 
   const ConfigBlock* block_ = nullptr;
+  const std::atomic<std::uint64_t>* heartbeat_unix_ns_ = nullptr;
   std::uint32_t endpoint_capacity_ = 0;
+  std::uint32_t fail_safe_after_ms_ = 0;
+  std::uint32_t calls_until_clock_ = 1;
+  bool fail_safe_engaged_ = false;
+  std::uint64_t heartbeat_checked_ns_ = 0;
   std::uint64_t generation_ = 0;
   std::uint64_t failed_refreshes_ = 0;
   // Compiled from config_:

@@ -26,9 +26,12 @@ class TDigest {
  public:
   static constexpr double kDefaultCompression = 200;
 
-  explicit TDigest(double compression = kDefaultCompression);
+  TDigest() : TDigest(kDefaultCompression) {}
+  explicit TDigest(double compression);
 
   void add(double value, double weight = 1);
+  // Many single samples at once: one sort and one pass instead of one per buffer-full.
+  void add_all(const std::vector<double>& values);
   void merge(const TDigest& other);
 
   // The value below which a fraction q of the samples fall, interpolated between centroids;
@@ -57,7 +60,7 @@ class TDigest {
   };
 
   void compress();
-  std::size_t buffer_limit() const { return static_cast<std::size_t>(compression_) * 5; }
+  std::size_t buffer_limit() const { return static_cast<std::size_t>(compression_) * 10; }
 
   double compression_;
   std::vector<Centroid> centroids_;  // sorted by mean, compressed

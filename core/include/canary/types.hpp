@@ -15,6 +15,20 @@ enum class HashMode : std::uint8_t { xxh3 = 0, md5 = 1 };
 enum class DeploymentState : std::uint8_t { running = 0, paused = 1, rolled_back = 2, promoted = 3 };
 inline constexpr std::uint32_t kDeploymentStateCount = 4;
 
+// What a deployment event records (the event log in the segment, the aggregator's JSON lines).
+enum class EventKind : std::uint8_t {
+  none = 0,
+  started,            // a new rollout
+  share_changed,      // set-percentage by hand
+  ramp_step,          // the gate held for the bake time: the next step
+  awaiting_approval,  // the next step is 100% and the policy wants an approval
+  promoted,
+  rolled_back,
+  paused,
+  resumed,
+};
+inline constexpr std::uint32_t kEventKindCount = 9;
+
 enum class Method : std::uint8_t { get = 0, post, put, patch, del, other };
 inline constexpr std::uint32_t kMethodCount = 6;
 
@@ -42,6 +56,7 @@ std::string_view to_string(Version v);
 std::string_view to_string(HashMode m);
 std::string_view to_string(DeploymentState s);
 std::string_view to_string(Method m);
+std::string_view to_string(EventKind k);
 std::string_view to_string(StatusClass c);  // "0", "1xx" .. "5xx", "invalid"
 
 std::optional<Version> parse_version(std::string_view s);

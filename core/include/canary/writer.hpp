@@ -89,6 +89,7 @@ struct ProcessWriter {
   SlabOffsets offsets{0, 0};
   RingsView rings;
   const std::atomic<std::uint64_t>* coarse_clock_ms = nullptr;
+  const std::atomic<std::uint64_t>* heartbeat_unix_ns = nullptr;
   bool rseq_allowed = false;  // $CANARY_NO_RSEQ unset
   std::atomic<std::uint64_t> attach_failures{0};
 };
@@ -97,15 +98,16 @@ inline constinit ProcessWriter g_process;
 // Each thread's router and ring. Trivially destructible so that reaching it costs no TLS guard;
 // the ring's lock descriptor lives in a separate thread-exit object (writer.cpp).
 struct ThreadWriter {
-  Router router;
-  std::uint64_t epoch = 0;  // the process epoch this thread is bound to
-  bool use_rseq = false;
+  // What every record touches, together on the first cache line; the 80 KB router after it.
+  alignas(kCacheLine) std::uint64_t epoch = 0;  // the process epoch this thread is bound to
   RingControl* ring = nullptr;
   RingRecord* slots = nullptr;
   std::uint64_t mask = 0;
   std::uint64_t head = 0;       // our copy of ring->head
   std::uint64_t tail_seen = 0;  // ring->tail when last read; re-read only when the ring looks full
   std::uint32_t claim_backoff = 0;
+  bool use_rseq = false;
+  Router router;
 };
 inline constinit thread_local ThreadWriter t_writer;
 

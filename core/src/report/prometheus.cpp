@@ -28,6 +28,7 @@ std::string escape(std::string_view value) {
 // The shortest text that reads back as the same double: 0.05, not 0.050000000000000003.
 std::string number(double v) {
   if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char text[64];
   const auto result = std::to_chars(text, text + sizeof text, v);
   return std::string(text, result.ptr);
@@ -148,6 +149,56 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
           << (c->state == st ? 1 : 0) << '\n';
     family(out, "canary_config_generation", "gauge", "The published config generation.");
     out << "canary_config_generation " << c->generation << '\n';
+  }
+
+  if (c) {
+    family(out, "canary_awaiting_approval", "gauge", "1 when the ramp waits for approve before 100%.");
+    out << "canary_awaiting_approval " << (c->awaiting_approval ? 1 : 0) << '\n';
+  }
+  if (!s.recent_events.empty()) {
+    family(out, "canary_deployment_events_total", "counter", "Deployment events in the segment's log (starts, ramp steps, rollbacks, ...).");
+    out << "canary_deployment_events_total " << s.recent_events.back().seq << '\n';
+  }
+  if (s.decision && s.decision->judged) {
+    const DecisionStatus& d = *s.decision;
+    family(out, "canary_gate_holds", "gauge", "1 when the promotion gate is proven to hold (confidence sequences).");
+    out << "canary_gate_holds " << (d.judgement.gate_holds ? 1 : 0) << '\n';
+    family(out, "canary_rollback_proven", "gauge", "1 when a rollback trigger is proven to hold.");
+    out << "canary_rollback_proven " << (d.judgement.rollback ? 1 : 0) << '\n';
+    struct Series {
+      const char* name;
+      const char* help;
+    };
+    const Series series[] = {
+        {"canary_decision_check_value", "The point estimate a gate or trigger check is about."},
+        {"canary_decision_check_bound", "The confidence bound the check compares with its threshold."},
+        {"canary_decision_check_threshold", "The check's threshold from the policy."},
+        {"canary_decision_check_holds", "1 when the check holds: a trigger's breach, or the gate's compliance, is proven."},
+    };
+    for (std::size_t f = 0; f < std::size(series); ++f) {
+      family(out, series[f].name, "gauge", series[f].help);
+      auto emit = [&](const char* kind, const Check& k) {
+        const double v = f == 0 ? k.value : f == 1 ? k.bound : f == 2 ? k.threshold : (k.holds ? 1.0 : 0.0);
+        out << series[f].name << "{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window << "\"} "
+            << number(v) << '\n';
+      };
+      for (const Check& k : d.judgement.gate) emit("gate", k);
+      for (const Check& k : d.judgement.triggers) emit("trigger", k);
+    }
+    family(out, "canary_decision_check_samples", "gauge", "The samples behind a check, by version.");
+    auto samples = [&](const char* kind, const Check& k) {
+      for (auto [version, n] : {std::pair{"canary", k.canary_samples}, {"legacy", k.legacy_samples}})
+        out << "canary_decision_check_samples{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window
+            << "\",version=\"" << version << "\"} " << n << '\n';
+    };
+    for (const Check& k : d.judgement.gate) samples("gate", k);
+    for (const Check& k : d.judgement.triggers) samples("trigger", k);
+  }
+  if (s.decision && s.decision->last_rollback_latency_ms) {
+    family(out, "canary_rollback_latency_seconds", "gauge",
+           "The last automatic rollback: from the first record that made it provable to the config change.");
+    out << "canary_rollback_latency_seconds "
+        << number(static_cast<double>(*s.decision->last_rollback_latency_ms) / 1000.0) << '\n';
   }
 
   family(out, "canary_aggregator_last_drain_timestamp_seconds", "gauge", "When the aggregator last drained the rings.");

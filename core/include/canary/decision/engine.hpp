@@ -1,0 +1,108 @@
+// The aggregator's decisions. Every interval the engine judges the canary (judge.hpp) on two
+// stretches of data and acts through the config block:
+//
+//  - the current ramp step, from its start: what the gate is judged on, and a trigger sequence;
+//  - the rolling window (policy rollback.window, 5 minutes): kept as blocks of half the window,
+//    the older of the two live blocks judged, so a trigger looks at the last half to whole window.
+//
+// A trigger that holds rolls back at once (share 0, every worker's next request goes legacy). A
+// gate that has held for the whole bake time of the step takes the next ramp step; a next step of
+// 100% waits for `approve` when the policy says so. Paused: triggers still roll back, the ramp
+// waits. Promoted or rolled back: nothing is judged until a new `start`.
+//
+// Counts come from the slabs (exact); latency quantiles from t-digests the engine keeps per
+// version for the step and for each block, fed with the records the aggregator drains.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "canary/byte_io.hpp"
+#include "canary/config.hpp"
+#include "canary/decision/judge.hpp"
+#include "canary/decision/policy.hpp"
+#include "canary/layout.hpp"
+#include "canary/tdigest.hpp"
+#include "canary/window_series.hpp"
+
+namespace canary {
+
+class Segment;
+
+struct DecisionStatus {
+  bool judged = false;  // false while promoted or rolled back, or before the first interval
+  std::uint64_t judged_unix_ns = 0;
+  Judgement judgement;
+  std::uint64_t step_started_unix_ns = 0;
+  std::uint64_t step_sequence = 0;
+  std::uint64_t bake_ms = 0;
+  std::uint64_t gate_held_ms = 0;  // how long the gate has held without a break; 0: it does not
+  std::optional<std::uint32_t> next_step_bp;
+  std::optional<std::uint64_t> last_rollback_latency_ms;
+};
+
+class DecisionEngine {
+ public:
+  DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms);
+
+  const Policy& policy() const { return policy_; }
+
+  // Writes the policy's ramp, approval rule and fail-safe into the config.
+  Status adopt_policy();
+
+  // A drained record. Its latency waits in a plain buffer until the interval ends: sorting it once
+  // into one digest per version, then merging that into the step's and the blocks', is a third of
+  // the work of adding every record to each of them.
+  void add(const RingRecord& r) {
+    std::vector<double>& pending = pending_[r.version & 1];
+    pending.push_back(static_cast<double>(r.latency_us));
+    if (pending.size() >= kMaxPending) fold_pending();
+    if (r.coarse_ms != 0 && (first_record_ms_ == 0 || r.coarse_ms < first_record_ms_)) first_record_ms_ = r.coarse_ms;
+  }
+
+  // One interval: judge on the cumulative counts per version, then act.
+  void tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], const ConfigData& config);
+
+  std::shared_ptr<const DecisionStatus> status() const;
+
+  void serialize(ByteWriter& out);
+  bool deserialize(ByteReader& in);
+
+ private:
+  struct Stretch {
+    std::uint64_t sequence = 1;
+    std::uint64_t started_ms = 0;
+    WindowCounts baseline[kVersionCount];
+    TDigest latency[kVersionCount];
+  };
+
+  static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
+  void fold_pending();
+  void restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], bool new_rollout);
+  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
+  Evidence evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window);
+  void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
+  Status change(const char* who, const ConfigChange& edit, EventDraft& event);
+
+  Segment* segment_;
+  Policy policy_;
+  std::uint32_t interval_ms_;
+  // What identifies the step and the rollout the data belongs to (from the config).
+  std::uint64_t step_key_ = 0;
+  std::uint64_t rollout_key_ = 0;
+  Stretch step_;
+  std::deque<Stretch> blocks_;  // at most two: the older one is judged
+  std::vector<double> pending_[kVersionCount];
+  std::uint64_t gate_held_since_ms_ = 0;
+  std::uint64_t first_record_ms_ = 0;  // earliest coarse stamp drained since the last interval
+  std::uint64_t last_tick_ms_ = 0;
+  std::optional<std::uint64_t> last_rollback_latency_ms_;
+  mutable std::mutex status_mutex_;
+  std::shared_ptr<const DecisionStatus> status_;
+};
+
+}  // namespace canary

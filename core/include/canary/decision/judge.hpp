@@ -1,0 +1,65 @@
+// Judging a canary against its policy with confidence sequences (stats/confidence_sequence.hpp).
+// A trigger "holds" only when its breach is proven: the whole confidence interval is past the
+// threshold. The gate holds only when staying within it is proven. So re-checking every interval
+// can neither flap a healthy canary back nor wave through a bad one on a handful of requests.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "canary/decision/policy.hpp"
+
+namespace canary {
+
+// One version over one stretch of time.
+struct VersionEvidence {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;  // status 0 and 5xx (and 4xx when the policy counts them)
+  std::uint64_t unavailable = 0;
+  std::uint64_t latency_samples = 0;
+  // The latency (ms) at a rank fraction of the samples: a t-digest in the aggregator, exact order
+  // statistics in the simulation. May be empty when there are no samples.
+  std::function<double(double)> latency_at;
+};
+
+struct Evidence {
+  VersionEvidence canary;
+  VersionEvidence legacy;
+  // 1-based index of this sequence among the ones that restarted before it (ramp steps, rolling
+  // blocks): its share of alpha shrinks as 1/i^2 so the family keeps its alpha forever.
+  std::uint64_t sequence = 1;
+  std::string window;  // "5m", "step": for people
+};
+
+struct Check {
+  std::string name;       // "canary_error_rate", "error_rate_increase", ...
+  std::string window;     // which evidence it was judged on
+  std::string test;       // the test and its alpha
+  double value = 0;       // the point estimate
+  double bound = 0;       // the confidence bound compared with the threshold (NaN: none yet)
+  double threshold = 0;
+  std::uint64_t canary_samples = 0;
+  std::uint64_t legacy_samples = 0;
+  bool holds = false;  // trigger: breach proven; gate: compliance proven
+};
+
+struct Judgement {
+  std::vector<Check> triggers;
+  std::vector<Check> gate;
+  bool rollback = false;    // some trigger holds
+  bool gate_holds = false;  // every gate check holds and no trigger does
+  const Check* first_trigger() const;
+};
+
+struct JudgeOptions {
+  bool evaluate_gate = true;
+  // false: skip confidence bounds whose point estimate already decides the check (the simulation
+  // runs millions of judgements); the aggregator computes every bound, for the status page.
+  bool compute_every_bound = true;
+};
+
+Judgement judge(const Policy& policy, const Evidence& step, const Evidence* recent, const JudgeOptions& options = {});
+
+}  // namespace canary

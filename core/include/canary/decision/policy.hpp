@@ -1,0 +1,70 @@
+// The decision policy: the SLO gate, the rollback triggers, the ramp, the fail-safe and the
+// webhooks (docs/policy.md has the YAML schema with a commented example). Defaults are the seed's
+// numbers and SPEC section 5's windows.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canary/status.hpp"
+#include "canary/types.hpp"
+
+namespace canary {
+
+struct GatePolicy {
+  double max_error_rate_increase_points = 0.5;  // canary - legacy, percentage points
+  double max_p95_increase = 0.10;               // (canary P95 - legacy P95) / legacy P95
+  std::uint64_t min_canary_requests = 1000;
+  double alpha = 0.05;  // chance of letting through a canary that is outside the gate
+};
+
+struct RollbackPolicy {
+  std::uint64_t window_ms = 5 * 60 * 1000;
+  double max_error_rate_percent = 5;
+  double max_p95_ms = 2000;
+  double min_availability_percent = 99;
+  bool when_gate_cannot_pass = true;  // a canary proven outside the gate is rolled back too
+  bool count_4xx_as_errors = false;
+  double alpha = 0.005;  // chance of ever rolling back a canary that is within its limits
+};
+
+struct RampPolicy {
+  std::vector<std::uint32_t> steps_bp = {500, 1000, 2500, 5000, 10000};
+  std::vector<std::uint64_t> bake_ms = {60 * 60 * 1000};  // one for every step, or one per step
+  bool require_approval = true;  // 100% waits for `approve`
+
+  std::uint64_t bake_for(std::size_t step) const { return bake_ms[std::min(step, bake_ms.size() - 1)]; }
+};
+
+struct FailSafePolicy {
+  bool enabled = false;
+  std::uint64_t stale_heartbeat_ms = 10'000;
+};
+
+struct WebhookPolicy {
+  enum class Kind { slack, pagerduty };
+  Kind kind = Kind::slack;
+  std::string url;
+  std::string routing_key;        // PagerDuty
+  std::vector<EventKind> events;  // which events it gets; default: all for slack, rollbacks for pagerduty
+
+  bool wants(EventKind k) const;
+};
+
+struct Policy {
+  GatePolicy gate;
+  RollbackPolicy rollback;
+  RampPolicy ramp;
+  FailSafePolicy fail_safe;
+  std::vector<WebhookPolicy> webhooks;
+  std::uint64_t webhook_timeout_ms = 5000;
+  std::uint32_t webhook_retries = 3;
+};
+
+// Errors read "FILE:LINE: field: problem".
+Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name);
+Expected<Policy> load_policy(const std::string& path);
+
+}  // namespace canary

@@ -1,0 +1,47 @@
+// The deployment's state machine, SPEC section 5's table: each command checks the current state,
+// edits the config, and says which event it makes. canary-ctl, the admin API and the aggregator's
+// decisions all go through these, inside update_config(), so a refused command changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "canary/events.hpp"
+#include "canary/layout.hpp"
+#include "canary/status.hpp"
+
+namespace canary {
+
+struct StartOptions {
+  std::optional<std::uint32_t> share_bp;  // default: the first ramp step, else 5%
+  std::optional<std::uint64_t> salt;      // a new salt reshuffles users for the new rollout
+};
+
+// any -> running: a new rollout; the `all` window and the step start now.
+Status start_rollout(ConfigData& c, const StartOptions& options, std::string_view reason, EventDraft& event);
+// running -> promoted (share 100%) when the gate holds, or with force.
+Status promote(ConfigData& c, bool force, bool gate_holds, std::string_view reason, EventDraft& event);
+// running and awaiting approval -> promoted.
+Status approve(ConfigData& c, std::string_view reason, EventDraft& event);
+// running or paused -> rolled_back (share 0%).
+Status roll_back(ConfigData& c, std::string_view reason, EventDraft& event);
+// running -> paused: the ramp stops; triggers still roll back.
+Status pause(ConfigData& c, std::string_view reason, EventDraft& event);
+// paused -> running.
+Status resume(ConfigData& c, std::string_view reason, EventDraft& event);
+// running or paused: a share set by hand (refused once rolled back or promoted).
+Status set_share_by_hand(ConfigData& c, std::uint32_t share_bp, EventDraft& event);
+
+// The aggregator's own steps.
+// The first ramp step above the current share, if any.
+std::optional<std::uint32_t> next_ramp_step(const ConfigData& c);
+Status take_ramp_step(ConfigData& c, std::uint32_t share_bp, std::string_view reason, EventDraft& event);
+Status await_approval(ConfigData& c, std::string_view reason, EventDraft& event);
+
+// Writes the policy's ramp, approval rule and fail-safe into the config, where canary-ctl start
+// and the workers read them.
+void adopt_policy_settings(ConfigData& c, const std::uint32_t* steps_bp, std::size_t steps, bool require_approval,
+                           std::uint32_t fail_safe_after_ms);
+
+}  // namespace canary

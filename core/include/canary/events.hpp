@@ -1,0 +1,48 @@
+// The deployment event log in the segment (layout.hpp: EventEntry): the last 63 events, appended
+// by whoever changes the deployment (canary-ctl, the admin API, the aggregator's decisions) under
+// the config lock, read by anyone without tearing. The aggregator follows it to write JSON lines
+// to its state directory and to send webhooks, whoever made the event.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canary/types.hpp"
+
+namespace canary {
+
+class Segment;
+
+// What a config change wants recorded; update_config() adds the rest (time, states, shares).
+struct EventDraft {
+  EventKind kind = EventKind::none;
+  std::string reason;
+  std::string details_json;  // the numbers behind it, a JSON object; may be empty
+  std::uint32_t latency_ms = 0;
+};
+
+struct Event {
+  std::uint64_t seq = 0;
+  std::uint64_t unix_ns = 0;
+  std::uint64_t monotonic_ms = 0;
+  std::uint64_t config_generation = 0;
+  std::uint32_t share_before_bp = 0;
+  std::uint32_t share_after_bp = 0;
+  EventKind kind = EventKind::none;
+  DeploymentState from = DeploymentState::running;
+  DeploymentState to = DeploymentState::running;
+  std::uint32_t latency_ms = 0;
+  std::string actor;
+  std::string reason;
+  std::string details_json;
+};
+
+// Writes the event with the next sequence number. The caller holds the config lock.
+void append_event(Segment& segment, Event event);
+
+// Complete events with seq > after, oldest first. Entries overwritten or half-written meanwhile,
+// or whose fields are out of range, are left out.
+std::vector<Event> read_events(const Segment& segment, std::uint64_t after = 0);
+
+}  // namespace canary

@@ -1,0 +1,255 @@
+#include "canary/decision/engine.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+#include "canary/clock.hpp"
+#include "canary/config.hpp"
+#include "canary/deployment.hpp"
+#include "canary/segment.hpp"
+#include "canary/share.hpp"
+
+namespace canary {
+
+namespace {
+
+constexpr std::size_t kMaxDetailsBytes = 700;  // EventEntry::details holds 720
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+nlohmann::json check_json(const Check& c) {
+  return {{"check", c.name},        {"window", c.window},           {"value", number(c.value)},
+          {"bound", number(c.bound)}, {"threshold", number(c.threshold)}, {"canary_samples", c.canary_samples},
+          {"legacy_samples", c.legacy_samples}};
+}
+
+// The event's details, as much as fits: the gate list goes first when it does not.
+std::string fit(nlohmann::json details) {
+  std::string text = details.dump();
+  if (text.size() > kMaxDetailsBytes) {
+    details.erase("gate");
+    text = details.dump();
+  }
+  return text.size() <= kMaxDetailsBytes ? text : std::string();
+}
+
+std::string percent(std::uint32_t bp) { return format_share_percent(bp) + "%"; }
+
+}  // namespace
+
+DecisionEngine::DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms)
+    : segment_(&segment), policy_(std::move(policy)), interval_ms_(interval_ms), status_(std::make_shared<DecisionStatus>()) {}
+
+Status DecisionEngine::adopt_policy() {
+  const RampPolicy& r = policy_.ramp;
+  const std::uint32_t fail_safe = policy_.fail_safe.enabled ? static_cast<std::uint32_t>(policy_.fail_safe.stale_heartbeat_ms) : 0;
+  return update_config(*segment_, "canary-aggregator (policy)", [&](ConfigData& c) {
+    adopt_policy_settings(c, r.steps_bp.data(), r.steps_bp.size(), r.require_approval, fail_safe);
+    return Status::Ok();
+  });
+}
+
+void DecisionEngine::fold_pending() {
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    if (pending_[v].empty()) continue;
+    TDigest interval;
+    interval.add_all(pending_[v]);
+    step_.latency[v].merge(interval);
+    for (Stretch& b : blocks_) b.latency[v].merge(interval);
+    pending_[v].clear();
+  }
+}
+
+void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], bool new_rollout) {
+  const std::uint64_t sequence = new_rollout ? 1 : step_.sequence + 1;
+  step_ = Stretch{};
+  step_.sequence = sequence;
+  step_.started_ms = now_ms;
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) step_.baseline[v] = totals[v];
+  gate_held_since_ms_ = 0;
+  if (new_rollout) blocks_.clear();
+}
+
+void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]) {
+  const std::uint64_t block_ms = policy_.rollback.window_ms / 2;
+  if (!blocks_.empty() && now_ms < blocks_.back().started_ms + block_ms) return;
+  Stretch next;
+  next.sequence = blocks_.empty() ? 1 : blocks_.back().sequence + 1;
+  next.started_ms = now_ms;
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) next.baseline[v] = totals[v];
+  blocks_.push_back(std::move(next));
+  if (blocks_.size() > 2) blocks_.pop_front();
+}
+
+Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window) {
+  Evidence e;
+  e.sequence = s.sequence;
+  e.window = window;
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    const WindowCounts c = totals[v].since(s.baseline[v]);
+    VersionEvidence& ve = v == static_cast<std::uint32_t>(Version::canary) ? e.canary : e.legacy;
+    ve.requests = c.requests;
+    ve.errors = c.errors + (policy_.rollback.count_4xx_as_errors ? c.client_errors : 0);
+    ve.unavailable = c.unavailable;
+    TDigest* digest = &s.latency[v];
+    ve.latency_samples = static_cast<std::uint64_t>(digest->count());
+    if (ve.latency_samples > 0) ve.latency_at = [digest](double fraction) { return digest->quantile(fraction) / 1000.0; };
+  }
+  return e;
+}
+
+void DecisionEngine::tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], const ConfigData& config) {
+  fold_pending();  // this interval's records belong to the stretches as they stand
+  const bool new_rollout = config.rollout_started_unix_ns != rollout_key_;
+  if (new_rollout || config.step_started_unix_ns != step_key_) {
+    restart_step(now_ms, totals, new_rollout);
+    step_key_ = config.step_started_unix_ns;
+    rollout_key_ = config.rollout_started_unix_ns;
+  }
+  roll_blocks(now_ms, totals);
+
+  auto status = std::make_shared<DecisionStatus>();
+  status->step_started_unix_ns = config.step_started_unix_ns;
+  status->step_sequence = step_.sequence;
+  status->bake_ms = policy_.ramp.bake_for(config.ramp_step);
+  status->next_step_bp = next_ramp_step(config);
+  status->last_rollback_latency_ms = last_rollback_latency_ms_;
+  const auto state = static_cast<DeploymentState>(config.state);
+  if (state == DeploymentState::running || state == DeploymentState::paused) {
+    Evidence step = evidence(step_, totals, "step");
+    Evidence recent = evidence(blocks_.front(), totals, "rolling");
+    JudgeOptions options;
+    options.evaluate_gate = true;
+    status->judgement = judge(policy_, step, &recent, options);
+    status->judged = true;
+    status->judged_unix_ns = unix_now_ns();
+    act(status->judgement, config, now_ms, *status);
+  }
+  first_record_ms_ = 0;
+  last_tick_ms_ = now_ms;
+  std::lock_guard lock(status_mutex_);
+  status_ = std::move(status);
+}
+
+Status DecisionEngine::change(const char* who, const ConfigChange& edit, EventDraft& event) {
+  return update_config(*segment_, who, edit, &event);
+}
+
+void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status) {
+  constexpr const char* kWho = "canary-aggregator (automatic)";
+  const auto state = static_cast<DeploymentState>(config.state);
+
+  if (j.rollback) {
+    const Check& t = *j.first_trigger();
+    // From the first record of this interval (the condition was not provable before it) to the
+    // config change below: an upper bound of the time from the first provable record.
+    const std::uint64_t from = first_record_ms_ != 0 ? first_record_ms_ : last_tick_ms_;
+    const std::uint64_t changing_ms = monotonic_ms();
+    const std::uint64_t latency_ms = changing_ms > from ? changing_ms - from : 0;
+    nlohmann::json details = check_json(t);
+    details["test"] = t.test;
+    details["latency_ms"] = latency_ms;
+    details["latency_intervals"] = static_cast<double>(latency_ms) / interval_ms_;
+    char reason[192];
+    std::snprintf(reason, sizeof reason, "automatic rollback: %s %.4g, proven beyond %.4g (bound %.4g, %s window)",
+                  t.name.c_str(), t.value, t.threshold, t.bound, t.window.c_str());
+    EventDraft event;
+    event.details_json = fit(details);
+    event.latency_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(latency_ms, UINT32_MAX));
+    if (change(kWho, [&](ConfigData& c) { return roll_back(c, reason, event); }, event).ok()) {
+      last_rollback_latency_ms_ = latency_ms;
+      status.last_rollback_latency_ms = latency_ms;
+    }
+    return;
+  }
+
+  if (state != DeploymentState::running || config.awaiting_approval) return;
+  if (!j.gate_holds) {
+    gate_held_since_ms_ = 0;
+    return;
+  }
+  if (gate_held_since_ms_ == 0) gate_held_since_ms_ = now_ms;
+  status.gate_held_ms = now_ms - gate_held_since_ms_ + interval_ms_;
+  if (status.gate_held_ms < status.bake_ms) return;
+
+  nlohmann::json details = {{"gate_held_s", static_cast<double>(status.gate_held_ms) / 1000.0},
+                            {"canary_requests", j.gate.empty() ? 0 : j.gate.back().canary_samples}};
+  nlohmann::json gate = nlohmann::json::array();
+  for (const Check& c : j.gate) gate.push_back({{"check", c.name}, {"bound", number(c.bound)}, {"threshold", c.threshold}});
+  details["gate"] = gate;
+  EventDraft event;
+  event.details_json = fit(details);
+  const std::optional<std::uint32_t> next = status.next_step_bp;
+  if (next && *next < kMaxShareBp) {
+    const std::string reason = "ramp: the gate held for " + std::to_string(status.gate_held_ms / 1000) + " s at " +
+                               percent(config.share_bp) + ", next step " + percent(*next);
+    (void)change(kWho, [&](ConfigData& c) { return take_ramp_step(c, *next, reason, event); }, event);
+  } else if (next || config.share_bp == kMaxShareBp) {
+    if (config.require_approval) {
+      const std::string reason = "the gate held at " + percent(config.share_bp) + "; 100% waits for approve";
+      (void)change(kWho, [&](ConfigData& c) { return await_approval(c, reason, event); }, event);
+    } else {
+      (void)change(kWho, [&](ConfigData& c) { return promote(c, false, true, "promoted: the gate held at every step", event); },
+                   event);
+    }
+  }
+}
+
+std::shared_ptr<const DecisionStatus> DecisionEngine::status() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+void DecisionEngine::serialize(ByteWriter& out) {
+  out.u64(step_key_);
+  out.u64(rollout_key_);
+  out.u64(gate_held_since_ms_);
+  out.u64(blocks_.size());
+  auto stretch = [&](Stretch& s) {
+    out.u64(s.sequence);
+    out.u64(s.started_ms);
+    for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+      const WindowCounts& b = s.baseline[v];
+      for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
+      out.bytes(s.latency[v].serialize());
+    }
+  };
+  stretch(step_);
+  for (Stretch& b : blocks_) stretch(b);
+}
+
+bool DecisionEngine::deserialize(ByteReader& in) {
+  std::uint64_t step_key = 0, rollout_key = 0, held = 0, blocks = 0;
+  if (!in.u64(step_key) || !in.u64(rollout_key) || !in.u64(held) || !in.u64(blocks) || blocks > 2) return false;
+  auto stretch = [&](Stretch& s) {
+    if (!in.u64(s.sequence) || !in.u64(s.started_ms)) return false;
+    for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+      WindowCounts& b = s.baseline[v];
+      std::string_view bytes;
+      if (!in.u64(b.requests) || !in.u64(b.errors) || !in.u64(b.client_errors) || !in.u64(b.unavailable) ||
+          !in.u64(b.latency_sum_us) || !in.bytes(bytes, 1 << 20))
+        return false;
+      auto d = TDigest::deserialize(bytes);
+      if (!d) return false;
+      s.latency[v] = std::move(*d);
+    }
+    return true;
+  };
+  Stretch step;
+  std::deque<Stretch> restored;
+  if (!stretch(step)) return false;
+  for (std::uint64_t i = 0; i < blocks; ++i) {
+    Stretch b;
+    if (!stretch(b)) return false;
+    restored.push_back(std::move(b));
+  }
+  step_key_ = step_key;
+  rollout_key_ = rollout_key;
+  gate_held_since_ms_ = held;
+  step_ = std::move(step);
+  blocks_ = std::move(restored);
+  return true;
+}
+
+}  // namespace canary

@@ -1,0 +1,219 @@
+#include "canary/decision/policy.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "canary/share.hpp"
+
+namespace canary {
+
+namespace {
+
+// Thrown inside the parser only, turned into a Status at its edge.
+struct PolicyError {
+  YAML::Mark mark;
+  std::string field;
+  std::string problem;
+};
+
+[[noreturn]] void fail(const YAML::Node& node, const std::string& field, const std::string& problem) {
+  throw PolicyError{node.Mark(), field, problem};
+}
+
+void only_keys(const YAML::Node& map, const std::string& where, const std::set<std::string>& known) {
+  if (!map.IsMap()) fail(map, where, "must be a mapping");
+  for (const auto& item : map) {
+    const std::string key = item.first.Scalar();
+    if (!known.count(key)) {
+      std::string list;
+      for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+      fail(item.first, where.empty() ? key : where + "." + key, "unknown field (known: " + list + ")");
+    }
+  }
+}
+
+double number(const YAML::Node& n, const std::string& field, double min, double max, bool min_exclusive = false) {
+  double v = 0;
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v))
+    fail(n, field, "'" + text + "' is not a number");
+  if (v < min || v > max || (min_exclusive && v == min)) {
+    std::ostringstream range;
+    range << (min_exclusive ? "above " : "from ") << min << (min_exclusive ? " and at most " : " to ") << max;
+    fail(n, field, "'" + text + "' must be " + range.str());
+  }
+  return v;
+}
+
+bool flag(const YAML::Node& n, const std::string& field) {
+  bool v = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) fail(n, field, "must be true or false");
+  return v;
+}
+
+// "500ms", "10s", "5m", "1h", "2d", or a number of seconds.
+std::uint64_t duration_ms(const YAML::Node& n, const std::string& field, std::uint64_t min_ms, std::uint64_t max_ms) {
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  std::uint64_t value = 0;
+  const bool parsed = digits > 0 && digits <= 9 &&
+                      std::from_chars(text.data(), text.data() + digits, value).ec == std::errc();
+  const std::uint64_t scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60'000
+                            : unit == "h"    ? 3'600'000
+                            : unit == "d"    ? 86'400'000
+                                             : 0;
+  if (!parsed || scale == 0) fail(n, field, "'" + text + "' is not a duration such as 30s, 5m or 1h");
+  const std::uint64_t ms = value * scale;
+  if (ms < min_ms || ms > max_ms)
+    fail(n, field, "'" + text + "' must be from " + std::to_string(min_ms / 1000.0).substr(0, 5) + " s to " +
+                       std::to_string(max_ms / 1000) + " s");
+  return ms;
+}
+
+std::uint32_t percent_bp(const YAML::Node& n, const std::string& field) {
+  auto bp = parse_share_percent(n.IsScalar() ? n.Scalar() : "");
+  if (!bp || *bp == 0) fail(n, field, bp ? "a step of 0% sends nobody to the canary" : bp.status().message());
+  return *bp;
+}
+
+void read_gate(const YAML::Node& n, GatePolicy& g) {
+  only_keys(n, "gate", {"max_error_rate_increase", "max_p95_increase", "min_canary_requests", "alpha"});
+  if (n["max_error_rate_increase"])
+    g.max_error_rate_increase_points = number(n["max_error_rate_increase"], "gate.max_error_rate_increase", 0, 100, true);
+  if (n["max_p95_increase"]) g.max_p95_increase = number(n["max_p95_increase"], "gate.max_p95_increase", 0, 10, true);
+  if (n["min_canary_requests"])
+    g.min_canary_requests = static_cast<std::uint64_t>(number(n["min_canary_requests"], "gate.min_canary_requests", 0, 1e9));
+  if (n["alpha"]) g.alpha = number(n["alpha"], "gate.alpha", 0, 0.5, true);
+}
+
+void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
+  only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "min_availability", "when_gate_cannot_pass",
+                            "count_4xx_as_errors", "alpha"});
+  if (n["window"]) r.window_ms = duration_ms(n["window"], "rollback.window", 10'000, 86'400'000);
+  if (n["max_error_rate"]) r.max_error_rate_percent = number(n["max_error_rate"], "rollback.max_error_rate", 0, 100, true);
+  if (n["max_p95_ms"]) r.max_p95_ms = number(n["max_p95_ms"], "rollback.max_p95_ms", 0, 3.6e6, true);
+  if (n["min_availability"])
+    r.min_availability_percent = number(n["min_availability"], "rollback.min_availability", 0, 100, true);
+  if (n["when_gate_cannot_pass"]) r.when_gate_cannot_pass = flag(n["when_gate_cannot_pass"], "rollback.when_gate_cannot_pass");
+  if (n["count_4xx_as_errors"]) r.count_4xx_as_errors = flag(n["count_4xx_as_errors"], "rollback.count_4xx_as_errors");
+  if (n["alpha"]) r.alpha = number(n["alpha"], "rollback.alpha", 0, 0.5, true);
+}
+
+void read_ramp(const YAML::Node& n, RampPolicy& r) {
+  only_keys(n, "ramp", {"steps", "bake", "require_approval"});
+  if (n["steps"]) {
+    const YAML::Node steps = n["steps"];
+    if (!steps.IsSequence() || steps.size() == 0 || steps.size() > 16) fail(steps, "ramp.steps", "must be a list of 1 to 16 percentages");
+    r.steps_bp.clear();
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      const std::uint32_t bp = percent_bp(steps[i], "ramp.steps[" + std::to_string(i) + "]");
+      if (!r.steps_bp.empty() && bp <= r.steps_bp.back()) fail(steps[i], "ramp.steps", "steps must rise");
+      r.steps_bp.push_back(bp);
+    }
+  }
+  if (n["bake"]) {
+    const YAML::Node bake = n["bake"];
+    r.bake_ms.clear();
+    if (bake.IsSequence()) {
+      if (bake.size() != r.steps_bp.size()) fail(bake, "ramp.bake", "needs one duration per step, or one for all");
+      for (std::size_t i = 0; i < bake.size(); ++i)
+        r.bake_ms.push_back(duration_ms(bake[i], "ramp.bake[" + std::to_string(i) + "]", 0, 30 * 86'400'000ull));
+    } else {
+      r.bake_ms.push_back(duration_ms(bake, "ramp.bake", 0, 30 * 86'400'000ull));
+    }
+  }
+  if (n["require_approval"]) r.require_approval = flag(n["require_approval"], "ramp.require_approval");
+}
+
+void read_fail_safe(const YAML::Node& n, FailSafePolicy& f) {
+  only_keys(n, "fail_safe", {"enabled", "stale_heartbeat"});
+  if (n["enabled"]) f.enabled = flag(n["enabled"], "fail_safe.enabled");
+  if (n["stale_heartbeat"]) f.stale_heartbeat_ms = duration_ms(n["stale_heartbeat"], "fail_safe.stale_heartbeat", 1000, 3'600'000);
+}
+
+void read_webhooks(const YAML::Node& n, std::vector<WebhookPolicy>& out) {
+  if (!n.IsSequence()) fail(n, "webhooks", "must be a list");
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string at = "webhooks[" + std::to_string(i) + "]";
+    const YAML::Node w = n[i];
+    only_keys(w, at, {"kind", "url", "routing_key", "events"});
+    WebhookPolicy hook;
+    const std::string kind = w["kind"] && w["kind"].IsScalar() ? w["kind"].Scalar() : "";
+    if (kind == "slack")
+      hook.kind = WebhookPolicy::Kind::slack;
+    else if (kind == "pagerduty")
+      hook.kind = WebhookPolicy::Kind::pagerduty;
+    else
+      fail(w["kind"] ? w["kind"] : w, at + ".kind", "must be slack or pagerduty");
+    hook.url = w["url"] && w["url"].IsScalar() ? w["url"].Scalar() : "";
+    if (hook.url.rfind("http://", 0) != 0 && hook.url.rfind("https://", 0) != 0)
+      fail(w["url"] ? w["url"] : w, at + ".url", "must be an http:// or https:// URL");
+    if (w["routing_key"]) hook.routing_key = w["routing_key"].Scalar();
+    if (hook.kind == WebhookPolicy::Kind::pagerduty && hook.routing_key.empty())
+      fail(w, at + ".routing_key", "is required for pagerduty");
+    if (w["events"]) {
+      const YAML::Node events = w["events"];
+      if (!events.IsSequence()) fail(events, at + ".events", "must be a list of event kinds");
+      for (const auto& e : events) {
+        EventKind event = EventKind::none;
+        for (std::uint32_t k = 1; k < kEventKindCount; ++k)
+          if (e.IsScalar() && e.Scalar() == to_string(static_cast<EventKind>(k))) event = static_cast<EventKind>(k);
+        if (event == EventKind::none)
+          fail(e, at + ".events", "'" + (e.IsScalar() ? e.Scalar() : std::string("?")) +
+                                      "' is not an event kind (started, share_changed, ramp_step, awaiting_approval, "
+                                      "promoted, rolled_back, paused, resumed)");
+        hook.events.push_back(event);
+      }
+    }
+    out.push_back(hook);
+  }
+}
+
+}  // namespace
+
+bool WebhookPolicy::wants(EventKind k) const {
+  if (!events.empty()) return std::find(events.begin(), events.end(), k) != events.end();
+  return kind == Kind::slack || k == EventKind::rolled_back;
+}
+
+Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name) {
+  const std::string name(file_name);
+  Policy p;
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (root.IsNull()) return p;  // an empty file: every default
+    only_keys(root, "", {"gate", "rollback", "ramp", "fail_safe", "webhooks", "webhook_timeout", "webhook_retries"});
+    if (root["gate"]) read_gate(root["gate"], p.gate);
+    if (root["rollback"]) read_rollback(root["rollback"], p.rollback);
+    if (root["ramp"]) read_ramp(root["ramp"], p.ramp);
+    if (root["fail_safe"]) read_fail_safe(root["fail_safe"], p.fail_safe);
+    if (root["webhooks"]) read_webhooks(root["webhooks"], p.webhooks);
+    if (root["webhook_timeout"]) p.webhook_timeout_ms = duration_ms(root["webhook_timeout"], "webhook_timeout", 100, 60'000);
+    if (root["webhook_retries"])
+      p.webhook_retries = static_cast<std::uint32_t>(number(root["webhook_retries"], "webhook_retries", 0, 10));
+  } catch (const PolicyError& e) {
+    return Status{Errc::invalid_argument, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.field + ": " + e.problem};
+  } catch (const YAML::Exception& e) {
+    return Status{Errc::invalid_argument, name + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg};
+  }
+  return p;
+}
+
+Expected<Policy> load_policy(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status{Errc::invalid_argument, "cannot read policy file '" + path + "'"};
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_policy(text.str(), path);
+}
+
+}  // namespace canary

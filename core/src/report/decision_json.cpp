@@ -1,0 +1,82 @@
+#include "canary/report/decision_json.hpp"
+
+#include <cmath>
+#include <ctime>
+
+#include "canary/share.hpp"
+
+namespace canary::report {
+
+namespace {
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+std::string utc(std::uint64_t unix_ns) {
+  const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json check_json(const Check& c) {
+  return {{"check", c.name},
+          {"window", c.window},
+          {"value", number(c.value)},
+          {"bound", number(c.bound)},
+          {"threshold", number(c.threshold)},
+          {"canary_samples", c.canary_samples},
+          {"legacy_samples", c.legacy_samples},
+          {"test", c.test},
+          {"holds", c.holds}};
+}
+
+nlohmann::json decision_json(const DecisionStatus& d) {
+  nlohmann::json gate = nlohmann::json::array(), triggers = nlohmann::json::array();
+  for (const Check& c : d.judgement.gate) gate.push_back(check_json(c));
+  for (const Check& c : d.judgement.triggers) triggers.push_back(check_json(c));
+  nlohmann::json out = {
+      {"judged", d.judged},
+      {"judged_unix_ns", d.judged_unix_ns},
+      {"gate_holds", d.judgement.gate_holds},
+      {"rollback_proven", d.judgement.rollback},
+      {"gate", gate},
+      {"triggers", triggers},
+      {"step",
+       {{"sequence", d.step_sequence},
+        {"started_unix_ns", d.step_started_unix_ns},
+        {"bake_s", static_cast<double>(d.bake_ms) / 1000.0},
+        {"gate_held_s", static_cast<double>(d.gate_held_ms) / 1000.0},
+        {"next_share", d.next_step_bp ? nlohmann::json(static_cast<double>(*d.next_step_bp) / 100.0) : nlohmann::json()}}},
+  };
+  out["last_rollback_latency_ms"] = d.last_rollback_latency_ms ? nlohmann::json(*d.last_rollback_latency_ms) : nlohmann::json();
+  return out;
+}
+
+nlohmann::json event_json(const Event& e) {
+  nlohmann::json details = nlohmann::json::parse(e.details_json, nullptr, false);
+  if (details.is_discarded()) details = e.details_json.empty() ? nlohmann::json::object() : nlohmann::json(e.details_json);
+  return {{"seq", e.seq},
+          {"time", utc(e.unix_ns)},
+          {"unix_ns", e.unix_ns},
+          {"kind", std::string(to_string(e.kind))},
+          {"from", std::string(to_string(e.from))},
+          {"to", std::string(to_string(e.to))},
+          {"share_before", static_cast<double>(e.share_before_bp) / 100.0},
+          {"share_after", static_cast<double>(e.share_after_bp) / 100.0},
+          {"config_generation", e.config_generation},
+          {"actor", e.actor},
+          {"reason", e.reason},
+          {"latency_ms", e.latency_ms},
+          {"details", details}};
+}
+
+std::string event_line(const Event& e) {
+  return std::string(to_string(e.kind)) + " " + format_share_percent(e.share_before_bp) + "% -> " +
+         format_share_percent(e.share_after_bp) + "% by " + e.actor + ": " + e.reason;
+}
+
+}  // namespace canary::report

@@ -1,0 +1,244 @@
+// A seeded simulation of canaries judged every interval, for the decision statistics
+// (tests/decision_simulation_test.cpp, docs/statistics.md).
+//
+// Each run draws a total rate from 20 to 2,000 requests per second (log-uniform); 5% goes to the
+// canary. Every simulated second adds Poisson-many requests per version, binomial errors and
+// unavailable responses, and lognormal latencies. Latencies are kept as exact order statistics of
+// their uniform ranks: below the 85th percentile only a count, above it a Fenwick tree of 2^14
+// bins, so the P95 order statistics the tests ask for are exact to 1e-5 in rank, at a fraction of
+// the cost of keeping every sample.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "canary/decision/judge.hpp"
+
+namespace canary::simulation {
+
+// The standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
+inline double normal_quantile(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01,  -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  const double low = 0.02425;
+  if (p < low) {
+    const double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - low) {
+    const double q = std::sqrt(-2 * std::log1p(-p));
+    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  const double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+struct VersionModel {
+  double error_rate = 0.005;
+  double unavailable_rate = 0.002;  // part of the errors
+  double median_ms = 200;
+  double sigma = 0.5;
+  double latency_at_rank(double u) const { return median_ms * std::exp(sigma * normal_quantile(u)); }
+};
+
+// The latencies of one version over one stretch: their uniform ranks, as order statistics.
+class OrderStatistics {
+ public:
+  static constexpr double kTail = 0.85;
+  static constexpr std::size_t kBins = 1 << 14;
+
+  OrderStatistics() : tree_(kBins + 1, 0) {}
+
+  void add_below(std::uint64_t n) { below_ += n; }
+  void add_tail(double u) {
+    auto bin = static_cast<std::size_t>((u - kTail) / (1 - kTail) * kBins);
+    if (bin >= kBins) bin = kBins - 1;
+    for (std::size_t i = bin + 1; i <= kBins; i += i & (~i + 1)) ++tree_[i];
+    ++tail_;
+  }
+  std::uint64_t count() const { return below_ + tail_; }
+
+  // The uniform rank of the order statistic at this rank fraction.
+  double rank_at(double fraction) const {
+    const auto n = static_cast<double>(count());
+    auto r = static_cast<std::uint64_t>(std::ceil(std::clamp(fraction, 0.0, 1.0) * n));
+    if (r == 0) r = 1;
+    if (r <= below_) return kTail * (static_cast<double>(r) - 0.5) / static_cast<double>(below_);
+    std::uint64_t want = r - below_;  // the want-th tail sample: Fenwick descent
+    std::size_t pos = 0;
+    for (std::size_t step = kBins; step > 0; step >>= 1)
+      if (pos + step <= kBins && tree_[pos + step] < want) {
+        pos += step;
+        want -= tree_[pos];
+      }
+    return kTail + (static_cast<double>(pos) + 0.5) / kBins * (1 - kTail);
+  }
+
+ private:
+  std::uint64_t below_ = 0;
+  std::uint64_t tail_ = 0;
+  std::vector<std::uint32_t> tree_;
+};
+
+// Counts and latencies of both versions over one stretch (a ramp step, or a rolling block).
+struct Stretch {
+  std::uint64_t requests[2] = {}, errors[2] = {}, unavailable[2] = {};
+  OrderStatistics latency[2];
+};
+
+struct Scenario {
+  VersionModel legacy;
+  VersionModel canary;
+  std::uint64_t seconds = 3600;                // how long a run lasts at most
+  std::uint64_t stop_after_canary = UINT64_MAX;  // or after this many canary requests
+  bool evaluate_gate = true;
+};
+
+struct RunResult {
+  bool rolled_back = false;
+  std::uint64_t rollback_canary_requests = 0;
+  bool gate_held = false;
+  std::uint64_t gate_canary_requests = 0;
+  std::uint64_t canary_requests = 0;
+};
+
+// The judge under test (confidence sequences), or the seed's plain rules.
+enum class Rules { confidence_sequences, seed_plain };
+
+class Simulator {
+ public:
+  Simulator(const Policy& policy, Rules rules) : policy_(policy), rules_(rules) {}
+
+  RunResult run(const Scenario& s, std::uint64_t seed) const {
+    std::mt19937_64 rng(seed);
+    const double rate = std::exp(std::uniform_real_distribution<double>(std::log(20.0), std::log(2000.0))(rng));
+    const VersionModel* models[2] = {&s.legacy, &s.canary};
+    std::poisson_distribution<std::uint64_t> arrivals[2] = {std::poisson_distribution<std::uint64_t>(0.95 * rate),
+                                                            std::poisson_distribution<std::uint64_t>(0.05 * rate)};
+    std::uniform_real_distribution<double> tail_rank(OrderStatistics::kTail, 1.0);
+    const std::uint64_t block_s = policy_.rollback.window_ms / 2000;
+
+    auto step = std::make_unique<Stretch>();
+    // The rolling window: blocks of half the window; the older live block (a half to a whole
+    // window of data) is judged, as the aggregator does.
+    std::vector<std::unique_ptr<Stretch>> blocks;
+    blocks.push_back(std::make_unique<Stretch>());
+    std::uint64_t oldest_block_index = 1;
+
+    RunResult result;
+    for (std::uint64_t t = 1; t <= s.seconds; ++t) {
+      for (int v = 0; v < 2; ++v) {
+        const std::uint64_t m = arrivals[v](rng);
+        const VersionModel& model = *models[v];
+        const std::uint64_t errors = std::binomial_distribution<std::uint64_t>(m, model.error_rate)(rng);
+        const std::uint64_t unavailable =
+            errors == 0 ? 0
+                        : std::binomial_distribution<std::uint64_t>(errors, model.unavailable_rate / model.error_rate)(rng);
+        const std::uint64_t tail = std::binomial_distribution<std::uint64_t>(m, 1 - OrderStatistics::kTail)(rng);
+        std::vector<double> tail_ranks(tail);
+        for (double& u : tail_ranks) u = tail_rank(rng);
+        for (Stretch* stretch : all(step, blocks)) {
+          stretch->requests[v] += m;
+          stretch->errors[v] += errors;
+          stretch->unavailable[v] += unavailable;
+          stretch->latency[v].add_below(m - tail);
+          for (double u : tail_ranks) stretch->latency[v].add_tail(u);
+        }
+      }
+      result.canary_requests = step->requests[1];
+      if (t % block_s == 0) {
+        blocks.push_back(std::make_unique<Stretch>());
+        if (blocks.size() > 2) {
+          blocks.erase(blocks.begin());
+          ++oldest_block_index;
+        }
+      }
+
+      const bool rollback = rules_ == Rules::seed_plain ? plain_rollback(*step, s) : judged(*step, *blocks.front(), oldest_block_index, s, result);
+      if (rollback) {
+        result.rolled_back = true;
+        result.rollback_canary_requests = step->requests[1];
+        return result;
+      }
+      if (s.evaluate_gate && !result.gate_held && rules_ == Rules::seed_plain && plain_gate(*step, s)) {
+        result.gate_held = true;
+        result.gate_canary_requests = step->requests[1];
+      }
+      if (step->requests[1] >= s.stop_after_canary) return result;
+    }
+    return result;
+  }
+
+ private:
+  static std::vector<Stretch*> all(std::unique_ptr<Stretch>& step, std::vector<std::unique_ptr<Stretch>>& blocks) {
+    std::vector<Stretch*> out{step.get()};
+    for (auto& b : blocks) out.push_back(b.get());
+    return out;
+  }
+
+  static VersionEvidence evidence(const Stretch& st, int v, const VersionModel& model) {
+    VersionEvidence e;
+    e.requests = st.requests[v];
+    e.errors = st.errors[v];
+    e.unavailable = st.unavailable[v];
+    e.latency_samples = st.requests[v];
+    const OrderStatistics* latency = &st.latency[v];
+    e.latency_at = [latency, &model](double fraction) { return model.latency_at_rank(latency->rank_at(fraction)); };
+    return e;
+  }
+
+  bool judged(const Stretch& step, const Stretch& recent, std::uint64_t recent_index, const Scenario& s,
+              RunResult& result) const {
+    Evidence step_evidence{evidence(step, 1, s.canary), evidence(step, 0, s.legacy), 1, "step"};
+    Evidence recent_evidence{evidence(recent, 1, s.canary), evidence(recent, 0, s.legacy), recent_index, "recent"};
+    JudgeOptions options;
+    options.evaluate_gate = s.evaluate_gate && !result.gate_held;
+    options.compute_every_bound = false;
+    const Judgement j = judge(policy_, step_evidence, &recent_evidence, options);
+    if (j.gate_holds) {
+      result.gate_held = true;
+      result.gate_canary_requests = step.requests[1];
+    }
+    return j.rollback;
+  }
+
+  // The seed's rules as written, on point estimates of the cumulative data.
+  bool plain_rollback(const Stretch& st, const Scenario& s) const {
+    const auto n = static_cast<double>(st.requests[1]);
+    if (n == 0) return false;
+    const double error_rate = 100 * static_cast<double>(st.errors[1]) / n;
+    const double availability = 100 * (1 - static_cast<double>(st.unavailable[1]) / n);
+    const double p95 = s.canary.latency_at_rank(st.latency[1].rank_at(0.95));
+    const RollbackPolicy& r = policy_.rollback;
+    return error_rate > r.max_error_rate_percent || p95 > r.max_p95_ms || availability < r.min_availability_percent;
+  }
+
+  bool plain_gate(const Stretch& st, const Scenario& s) const {
+    if (st.requests[1] <= policy_.gate.min_canary_requests || st.requests[0] == 0) return false;
+    const double canary = static_cast<double>(st.errors[1]) / static_cast<double>(st.requests[1]);
+    const double legacy = static_cast<double>(st.errors[0]) / static_cast<double>(st.requests[0]);
+    const double c95 = s.canary.latency_at_rank(st.latency[1].rank_at(0.95));
+    const double l95 = s.legacy.latency_at_rank(st.latency[0].rank_at(0.95));
+    return 100 * (canary - legacy) < policy_.gate.max_error_rate_increase_points &&
+           (c95 - l95) / l95 < policy_.gate.max_p95_increase;
+  }
+
+  Policy policy_;
+  Rules rules_;
+};
+
+}  // namespace canary::simulation

@@ -1,0 +1,139 @@
+// The decision statistics, proven by simulation: 1,000 seeded runs per scenario, decisions checked
+// every (simulated) second, next to the seed's plain rules measured the same way. The figures it
+// prints are the ones in docs/statistics.md.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "decision_simulation.hpp"
+
+namespace canary {
+namespace {
+
+using simulation::Rules;
+using simulation::RunResult;
+using simulation::Scenario;
+using simulation::Simulator;
+
+constexpr int kRuns = 1000;
+
+std::vector<RunResult> run_all(const Scenario& s, Rules rules, std::uint64_t seed) {
+  const Simulator sim(Policy{}, rules);
+  std::vector<RunResult> results(kRuns);
+  std::atomic<int> next{0};
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < std::max(2u, std::thread::hardware_concurrency()); ++w)
+    workers.emplace_back([&] {
+      for (int i; (i = next++) < kRuns;) results[static_cast<std::size_t>(i)] = sim.run(s, seed * 100003 + static_cast<std::uint64_t>(i));
+    });
+  for (auto& t : workers) t.join();
+  return results;
+}
+
+double share(const std::vector<RunResult>& r, const std::function<bool(const RunResult&)>& f) {
+  return static_cast<double>(std::count_if(r.begin(), r.end(), f)) / static_cast<double>(r.size());
+}
+
+std::uint64_t median(std::vector<std::uint64_t> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+Scenario healthy() {
+  Scenario s;
+  s.evaluate_gate = false;
+  return s;
+}
+
+Scenario slightly_worse() {
+  Scenario s = healthy();
+  s.canary.error_rate = 0.007;
+  s.canary.unavailable_rate = 0.0028;
+  s.canary.median_ms *= 1.05;  // every quantile, P95 included, 5% slower
+  return s;
+}
+
+Scenario broken() {
+  Scenario s;
+  s.seconds = 12 * 3600;
+  s.legacy.error_rate = 0.001;
+  s.legacy.unavailable_rate = 0.0004;
+  s.canary.error_rate = 0.055;
+  s.canary.unavailable_rate = 0.0;  // plain 500s: availability does not give it away
+  s.stop_after_canary = 2000;
+  s.evaluate_gate = false;
+  return s;
+}
+
+Scenario slow() {
+  Scenario s;
+  s.canary.median_ms *= 1.3;
+  return s;
+}
+
+Scenario healthy_to_promote() {
+  Scenario s;
+  s.stop_after_canary = 10000;
+  s.seconds = 12 * 3600;  // at 1 canary request a second, 10,000 take almost 3 hours
+  return s;
+}
+
+void report(const char* scenario, const char* measure, double judged, double plain) {
+  std::printf("%-45s %-42s judged %6.1f%%   seed's plain rules %6.1f%%\n", scenario, measure, 100 * judged, 100 * plain);
+}
+
+TEST(DecisionSimulation, AHealthyCanaryIsAlmostNeverRolledBack) {
+  const auto judged = run_all(healthy(), Rules::confidence_sequences, 1);
+  const auto plain = run_all(healthy(), Rules::seed_plain, 1);
+  const auto rolled = [](const RunResult& r) { return r.rolled_back; };
+  report("healthy (= legacy, 0.5% errors, 0.2% unavail.)", "ever rolled back within the hour", share(judged, rolled), share(plain, rolled));
+  EXPECT_LE(share(judged, rolled), 0.01);
+}
+
+TEST(DecisionSimulation, ACanaryInsideTheSloIsAlmostNeverRolledBack) {
+  const auto judged = run_all(slightly_worse(), Rules::confidence_sequences, 2);
+  const auto plain = run_all(slightly_worse(), Rules::seed_plain, 2);
+  const auto rolled = [](const RunResult& r) { return r.rolled_back; };
+  report("0.2 points worse, P95 5% slower", "ever rolled back within the hour", share(judged, rolled), share(plain, rolled));
+  EXPECT_LE(share(judged, rolled), 0.01);
+}
+
+TEST(DecisionSimulation, ABrokenCanaryIsRolledBackWithin2000CanaryRequests) {
+  const auto judged = run_all(broken(), Rules::confidence_sequences, 3);
+  const auto plain = run_all(broken(), Rules::seed_plain, 3);
+  const auto caught = [](const RunResult& r) { return r.rolled_back && r.rollback_canary_requests <= 2000; };
+  std::vector<std::uint64_t> when;
+  for (const RunResult& r : judged)
+    if (r.rolled_back) when.push_back(r.rollback_canary_requests);
+  report("5.5% errors against legacy 0.1%", "rolled back within 2,000 canary requests", share(judged, caught), share(plain, caught));
+  std::printf("%-45s median canary requests before the rollback: %llu\n", "", static_cast<unsigned long long>(median(when)));
+  EXPECT_GE(share(judged, caught), 0.99);
+}
+
+TEST(DecisionSimulation, ACanaryWithA30PercentSlowerP95IsKeptFromPromotion) {
+  const auto judged = run_all(slow(), Rules::confidence_sequences, 4);
+  const auto plain = run_all(slow(), Rules::seed_plain, 4);
+  const auto kept = [](const RunResult& r) { return !r.gate_held; };
+  report("P95 30% slower", "never allowed to promote (within the hour)", share(judged, kept), share(plain, kept));
+  const auto rolled = [](const RunResult& r) { return r.rolled_back; };
+  report("", "rolled back (proven outside the gate)", share(judged, rolled), share(plain, rolled));
+  EXPECT_GE(share(judged, kept), 0.99);
+}
+
+TEST(DecisionSimulation, AHealthyCanaryMayBePromotedWithin10000CanaryRequests) {
+  const auto judged = run_all(healthy_to_promote(), Rules::confidence_sequences, 5);
+  const auto plain = run_all(healthy_to_promote(), Rules::seed_plain, 5);
+  const auto allowed = [](const RunResult& r) { return r.gate_held && !r.rolled_back; };
+  std::vector<std::uint64_t> when;
+  for (const RunResult& r : judged)
+    if (r.gate_held) when.push_back(r.gate_canary_requests);
+  report("healthy", "promotion allowed within 10,000 canary req.", share(judged, allowed), share(plain, allowed));
+  std::printf("%-45s median canary requests before the gate held: %llu\n", "", static_cast<unsigned long long>(median(when)));
+  EXPECT_GE(share(judged, allowed), 0.95);
+}
+
+}  // namespace
+}  // namespace canary

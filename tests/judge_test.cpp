@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "canary/decision/judge.hpp"
+
+namespace canary {
+namespace {
+
+// Latencies spread evenly from `low` to `high` ms: the quantile at a rank fraction is exact.
+VersionEvidence version(std::uint64_t requests, std::uint64_t errors, std::uint64_t unavailable, double low, double high) {
+  VersionEvidence v;
+  v.requests = requests;
+  v.errors = errors;
+  v.unavailable = unavailable;
+  v.latency_samples = requests;
+  v.latency_at = [low, high](double f) { return low + (high - low) * f; };
+  return v;
+}
+
+Evidence evidence(VersionEvidence canary, VersionEvidence legacy) { return {std::move(canary), std::move(legacy), 1, "step"}; }
+
+const Check& find(const std::vector<Check>& checks, const std::string& name) {
+  for (const Check& c : checks)
+    if (c.name == name) return c;
+  throw std::runtime_error("no check " + name);
+}
+
+TEST(Judge, AClearlyBrokenCanaryIsRolledBackAndNamed) {
+  const Policy policy;
+  const Evidence e = evidence(version(2000, 200, 10, 100, 300), version(38000, 38, 10, 100, 300));
+  const Judgement j = judge(policy, e, nullptr);
+  EXPECT_TRUE(j.rollback);
+  EXPECT_FALSE(j.gate_holds);
+  EXPECT_TRUE(find(j.triggers, "canary_error_rate").holds);     // 10% > 5%
+  EXPECT_TRUE(find(j.triggers, "error_rate_increase").holds);   // 9.9 points > 0.5
+  EXPECT_FALSE(find(j.triggers, "canary_p95_ms").holds);
+  const Check& rate = find(j.triggers, "canary_error_rate");
+  EXPECT_NEAR(rate.value, 10, 1e-9);
+  EXPECT_GT(rate.bound, 5);
+  EXPECT_LT(rate.bound, 10);
+  EXPECT_EQ(rate.canary_samples, 2000u);
+  EXPECT_NE(rate.test.find("alpha"), std::string::npos);
+}
+
+TEST(Judge, AHandfulOfRequestsProvesNothing) {
+  const Policy policy;
+  // 1 error in 3 requests: 33% on paper, far too little to roll back on.
+  const Judgement j = judge(policy, evidence(version(3, 1, 1, 100, 300), version(57, 0, 0, 100, 300)), nullptr);
+  EXPECT_FALSE(j.rollback);
+  EXPECT_FALSE(j.gate_holds);
+  EXPECT_FALSE(find(j.gate, "canary_requests").holds);
+}
+
+TEST(Judge, AHealthyCanaryWithEnoughDataPassesTheGate) {
+  const Policy policy;
+  const Judgement j = judge(policy, evidence(version(20000, 100, 40, 100, 300), version(380000, 1900, 760, 100, 300)), nullptr);
+  EXPECT_FALSE(j.rollback);
+  for (const Check& c : j.gate) EXPECT_TRUE(c.holds) << c.name << " bound " << c.bound;
+  EXPECT_TRUE(j.gate_holds);
+}
+
+TEST(Judge, SlowAndUnavailableCanariesTripTheirTriggers) {
+  const Policy policy;
+  const Judgement slow = judge(policy, evidence(version(5000, 0, 0, 2500, 3000), version(95000, 0, 0, 100, 300)), nullptr);
+  EXPECT_TRUE(find(slow.triggers, "canary_p95_ms").holds);
+  EXPECT_TRUE(find(slow.triggers, "p95_increase").holds);
+  const Judgement unavailable = judge(policy, evidence(version(5000, 150, 150, 100, 300), version(95000, 95, 10, 100, 300)), nullptr);
+  EXPECT_TRUE(find(unavailable.triggers, "canary_availability").holds);  // 97% < 99%
+  EXPECT_FALSE(find(unavailable.triggers, "canary_error_rate").holds);   // 3% < 5%
+}
+
+TEST(Judge, TheRollingWindowIsJudgedToo) {
+  const Policy policy;
+  const Evidence fine = evidence(version(100000, 100, 10, 100, 300), version(1900000, 1900, 190, 100, 300));
+  Evidence recent = evidence(version(2000, 300, 10, 100, 300), version(38000, 38, 4, 100, 300));
+  recent.window = "rolling";
+  recent.sequence = 7;
+  const Judgement j = judge(policy, fine, &recent);
+  EXPECT_TRUE(j.rollback);
+  EXPECT_EQ(j.first_trigger()->window, "rolling");
+}
+
+TEST(Judge, WithoutTheGateOptionAProvenGateBreachDoesNotRollBack) {
+  Policy policy;
+  policy.rollback.when_gate_cannot_pass = false;
+  const Judgement j = judge(policy, evidence(version(20000, 400, 0, 100, 300), version(380000, 380, 0, 100, 300)), nullptr);
+  EXPECT_FALSE(j.rollback);  // 2% against 0.1%: outside the gate, inside the triggers
+  EXPECT_FALSE(j.gate_holds);
+  EXPECT_FALSE(find(j.gate, "error_rate_increase").holds);
+}
+
+}  // namespace
+}  // namespace canary

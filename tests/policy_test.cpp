@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "canary/decision/policy.hpp"
+
+namespace canary {
+namespace {
+
+TEST(Policy, AnEmptyFileMeansTheSeedsNumbers) {
+  auto p = parse_policy("", "policy.yaml");
+  ASSERT_TRUE(p) << p.status().message();
+  EXPECT_EQ(p->gate.max_error_rate_increase_points, 0.5);
+  EXPECT_EQ(p->gate.max_p95_increase, 0.10);
+  EXPECT_EQ(p->gate.min_canary_requests, 1000u);
+  EXPECT_EQ(p->rollback.max_error_rate_percent, 5);
+  EXPECT_EQ(p->rollback.max_p95_ms, 2000);
+  EXPECT_EQ(p->rollback.min_availability_percent, 99);
+  EXPECT_EQ(p->rollback.window_ms, 300000u);
+  EXPECT_TRUE(p->rollback.when_gate_cannot_pass);
+  EXPECT_EQ(p->ramp.steps_bp, (std::vector<std::uint32_t>{500, 1000, 2500, 5000, 10000}));
+  EXPECT_TRUE(p->ramp.require_approval);
+  EXPECT_FALSE(p->fail_safe.enabled);
+}
+
+TEST(Policy, TheDocumentedExampleParses) {
+  std::ifstream in(CANARY_SOURCE_DIR "/docs/policy-example.yaml");
+  ASSERT_TRUE(in);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto p = parse_policy(text, "policy-example.yaml");
+  ASSERT_TRUE(p) << p.status().message();
+  EXPECT_EQ(p->webhooks.size(), 2u);
+  EXPECT_TRUE(p->webhooks[1].wants(EventKind::rolled_back));
+  EXPECT_FALSE(p->webhooks[1].wants(EventKind::ramp_step));
+  EXPECT_TRUE(p->webhooks[0].wants(EventKind::ramp_step));
+}
+
+TEST(Policy, ValuesAndDurationsAreRead) {
+  auto p = parse_policy(R"(
+gate: {max_error_rate_increase: 0.25, min_canary_requests: 200, alpha: 0.01}
+rollback: {window: 2m, max_p95_ms: 1500, count_4xx_as_errors: true}
+ramp: {steps: [1, 2.5, 50, 100], bake: [30s, 1m, 2h, 0], require_approval: false}
+fail_safe: {enabled: true, stale_heartbeat: 15s}
+webhook_timeout: 500ms
+webhook_retries: 5
+)", "p.yaml");
+  ASSERT_TRUE(p) << p.status().message();
+  EXPECT_EQ(p->gate.max_error_rate_increase_points, 0.25);
+  EXPECT_EQ(p->rollback.window_ms, 120000u);
+  EXPECT_EQ(p->ramp.steps_bp, (std::vector<std::uint32_t>{100, 250, 5000, 10000}));
+  EXPECT_EQ(p->ramp.bake_for(2), 7200000u);
+  EXPECT_EQ(p->ramp.bake_for(3), 0u);
+  EXPECT_EQ(p->fail_safe.stale_heartbeat_ms, 15000u);
+  EXPECT_EQ(p->webhook_timeout_ms, 500u);
+}
+
+TEST(Policy, ABadPolicyIsRefusedWithItsLineAndField) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"gate:\n  max_p95_increase: lots\n", "p.yaml:2: gate.max_p95_increase", "not a number"},
+      {"gate:\n  colour: blue\n", "p.yaml:2: gate.colour", "unknown field"},
+      {"rollback:\n  max_error_rate: 150\n", "p.yaml:2: rollback.max_error_rate", "at most 100"},
+      {"rollback:\n  window: soon\n", "p.yaml:2: rollback.window", "not a duration"},
+      {"ramp:\n  steps: [10, 5]\n", "p.yaml:2: ramp.steps", "must rise"},
+      {"ramp:\n  steps: [10, 101]\n", "p.yaml:2: ramp.steps[1]", "above 100"},
+      {"ramp:\n  steps: [5, 10]\n  bake: [1m]\n", "p.yaml:3: ramp.bake", "one duration per step"},
+      {"webhooks:\n  - kind: pagerduty\n    url: https://x\n", "p.yaml:2: webhooks[0].routing_key", "required"},
+      {"webhooks:\n  - kind: teams\n    url: https://x\n", "p.yaml:2: webhooks[0].kind", "slack or pagerduty"},
+      {"webhooks:\n  - kind: slack\n    url: ftp://x\n", "p.yaml:3: webhooks[0].url", "http"},
+      {"fail_safe:\n  enabled: maybe\n", "p.yaml:2: fail_safe.enabled", "true or false"},
+      {"gate: [1, 2\n", "p.yaml:", "not valid YAML"},
+  };
+  for (const auto& [text, where, why] : cases) {
+    auto p = parse_policy(text, "p.yaml");
+    ASSERT_FALSE(p) << text;
+    EXPECT_EQ(p.status().message().rfind(where, 0), 0u) << p.status().message();
+    EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();
+  }
+  EXPECT_FALSE(load_policy("/nonexistent/policy.yaml"));
+}
+
+}  // namespace
+}  // namespace canary
