@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "aggregator_process.hpp"
+#include "server_process.hpp"
 #include "canary/segment.hpp"
 #include "run_tool.hpp"
 #include "scratch_segment.hpp"

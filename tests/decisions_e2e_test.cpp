@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "aggregator_process.hpp"
+#include "server_process.hpp"
 #include "canary/events.hpp"
 #include "canary/segment.hpp"
 #include "run_tool.hpp"

@@ -1,0 +1,25 @@
+// The demo's runtime switches, shared by the master and every worker: an anonymous shared mapping
+// made before the workers are forked. POST /demo/control changes them for all workers at once.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace canary::demo {
+
+struct Control {
+  std::atomic<std::uint32_t> canary_error_ppm{0};          // canary requests failing, per million
+  std::atomic<std::uint32_t> canary_extra_latency_ms{0};   // added to every canary request
+  std::atomic<std::uint32_t> recording{1};                 // 0: skip record() (the overhead test)
+  std::atomic<std::uint32_t> work_us{0};                   // simulated work of every request
+};
+
+// nullptr when the kernel refuses the mapping.
+inline Control* make_shared_control() {
+  void* p = mmap(nullptr, sizeof(Control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : new (p) Control();
+}
+
+}  // namespace canary::demo

@@ -1,0 +1,176 @@
+#include "service.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "canary/report/seed_json.hpp"
+#include "canary/segment.hpp"
+#include "canary/summary.hpp"
+#include "canary/window_series.hpp"
+#include "canary/writer.hpp"
+
+namespace canary::demo {
+
+namespace {
+
+using nlohmann::json;
+
+// The user a request is for: "user_id" in the JSON body, or the query string (GET).
+std::string user_of(const httplib::Request& req) {
+  if (req.has_param("user_id")) return req.get_param_value("user_id");
+  const json body = json::parse(req.body, nullptr, false);
+  if (body.is_object() && body.contains("user_id") && body["user_id"].is_string()) return body["user_id"];
+  return "";
+}
+
+std::string random_id() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(rng()));
+  return text;
+}
+
+// What each endpoint answers; the canary's answers differ the way a new version's would.
+json answer(const std::string& endpoint, Version v, const httplib::Request& req) {
+  const bool canary = v == Version::canary;
+  const std::string session = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
+  if (endpoint == "/api/v2/recommend/personalized")
+    return {{"algorithm", canary ? "hybrid-ranker-v4" : "collaborative-filtering-v3"},
+            {"recommendations", {{{"id", "item-17"}, {"score", canary ? 0.93 : 0.91}}, {{"id", "item-4"}, {"score", 0.87}}}}};
+  if (endpoint == "/api/v2/recommend/compare")
+    return {{"winner", canary ? "item-17" : "item-4"}, {"explanation", canary ? "ranked by the v4 model" : "ranked by popularity"}};
+  if (endpoint == "/api/v2/conversations/start") return {{"session_id", random_id()}, {"greeting", "Hello!"}};
+  if (endpoint == "/api/v2/conversations/{session_id}/turn")
+    return {{"session_id", session}, {"reply", canary ? "Here is a better answer." : "Here is an answer."}};
+  if (endpoint == "/api/v2/conversations/{session_id}/close") return {{"session_id", session}, {"closed", true}};
+  if (endpoint == "/api/v2/conversations/{session_id}") return {{"session_id", session}, {"turns", 3}};
+  return {{"sessions", json::array()}};
+}
+
+void serve(const std::string& endpoint, Control& control, const httplib::Request& req, httplib::Response& res) {
+  const std::string user = user_of(req);
+  Decision decision = route(user, std::string_view(req.path));
+  // For manual tests: force a version, whatever the buckets say.
+  const std::string forced = req.get_header_value("X-Canary-Version");
+  if (forced == "canary" || forced == "legacy") decision.version = *parse_version(forced);
+  const bool canary = decision.version == Version::canary;
+
+  std::optional<ScopedRequest> timing;
+  if (control.recording.load(std::memory_order_relaxed)) timing.emplace(decision, parse_method(req.method));
+
+  const std::uint32_t work_us = control.work_us.load(std::memory_order_relaxed);
+  const std::uint32_t extra_ms = canary ? control.canary_extra_latency_ms.load(std::memory_order_relaxed) : 0;
+  if (work_us + extra_ms * 1000 > 0) std::this_thread::sleep_for(std::chrono::microseconds(work_us + extra_ms * 1000));
+
+  thread_local std::mt19937 rng(std::random_device{}());
+  const std::uint32_t error_ppm = canary ? control.canary_error_ppm.load(std::memory_order_relaxed) : 0;
+  json body;
+  if (user.empty()) {
+    res.status = 400;
+    body = {{"error", "user_id is required: in the JSON body, or as a query parameter"}};
+  } else if (error_ppm != 0 && rng() % 1'000'000 < error_ppm) {
+    res.status = 500;
+    body = {{"error", "injected canary regression"}};
+  } else {
+    res.status = 200;
+    body = answer(endpoint, decision.version, req);
+  }
+  body["version"] = std::string(to_string(decision.version));
+  body["endpoint"] = endpoint;
+  res.set_header("X-Canary-Version", std::string(to_string(decision.version)));
+  res.set_content(body.dump() + "\n", "application/json");
+  if (timing) timing->set_status(static_cast<std::uint32_t>(res.status));
+}
+
+}  // namespace
+
+void add_routes(httplib::Server& server, Control& control, const std::string& segment_name) {
+  struct Endpoint {
+    const char* pattern;
+    const char* name;
+  };
+  // Most specific first: httplib takes the first pattern that matches.
+  static const Endpoint endpoints[] = {
+      {"/api/v2/recommend/personalized", "/api/v2/recommend/personalized"},
+      {"/api/v2/recommend/compare", "/api/v2/recommend/compare"},
+      {"/api/v2/conversations/start", "/api/v2/conversations/start"},
+      {R"(/api/v2/conversations/([^/]+)/turn)", "/api/v2/conversations/{session_id}/turn"},
+      {R"(/api/v2/conversations/([^/]+)/close)", "/api/v2/conversations/{session_id}/close"},
+      {R"(/api/v2/conversations/([^/]+))", "/api/v2/conversations/{session_id}"},
+      {"/api/v2/conversations", "/api/v2/conversations"},
+  };
+  for (const Endpoint& e : endpoints) {
+    auto handler = [&control, name = std::string(e.name)](const httplib::Request& req, httplib::Response& res) {
+      serve(name, control, req, res);
+    };
+    server.Get(e.pattern, handler);
+    server.Post(e.pattern, handler);
+  }
+
+  // The seed's admin URL, answered from the summary the aggregator publishes in the segment. It
+  // attaches per request: the segment may be recreated (canary-ctl init --force) while we run.
+  server.Get("/api/v2/admin/canary/metrics", [segment_name](const httplib::Request& req, httplib::Response& res) {
+    const std::optional<Window> window =
+        req.has_param("window") ? parse_window(req.get_param_value("window")) : Window::all;
+    if (!window) {
+      res.status = 400;
+      res.set_content(R"({"error": "window must be one of 5m, 1h, 6h, 24h, all"})" "\n", "application/json");
+      return;
+    }
+    Expected<Segment> segment = Segment::attach(segment_name, Access::read_only);
+    auto summary = std::make_unique<SummaryData>();
+    if (!segment || !read_summary(*segment, *summary)) {
+      res.status = 503;
+      res.set_content(R"({"error": "no aggregator has published a summary in the segment yet"})" "\n",
+                      "application/json");
+      return;
+    }
+    const auto w = static_cast<std::size_t>(*window);
+    json body = report::metrics_json(report::from_summary(summary->totals[w][0]),
+                                     report::from_summary(summary->totals[w][1]), *window);
+    // The published summary has the quantiles but not the digest's sample count.
+    for (const char* version : {"legacy", "canary"}) body[version].erase("latency_samples");
+    res.set_content(body.dump(2) + "\n", "application/json");
+  });
+
+  // The demo's switches: a canary regression, recording on or off, simulated work.
+  server.Get("/demo/control", [&control](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"canary_error_rate", control.canary_error_ppm.load() / 1e6},
+                         {"canary_extra_latency_ms", control.canary_extra_latency_ms.load()},
+                         {"recording", control.recording.load() != 0},
+                         {"work_us", control.work_us.load()}}
+                            .dump() + "\n",
+                    "application/json");
+  });
+  server.Post("/demo/control", [&control](const httplib::Request& req, httplib::Response& res) {
+    const json b = json::parse(req.body, nullptr, false);
+    const bool ok = b.is_object() &&
+                    (!b.contains("canary_error_rate") || (b["canary_error_rate"].is_number() &&
+                                                          b["canary_error_rate"] >= 0 && b["canary_error_rate"] <= 1)) &&
+                    (!b.contains("canary_extra_latency_ms") || b["canary_extra_latency_ms"].is_number_unsigned()) &&
+                    (!b.contains("recording") || b["recording"].is_boolean()) &&
+                    (!b.contains("work_us") || b["work_us"].is_number_unsigned());
+    if (!ok) {
+      res.status = 400;
+      res.set_content(R"({"error": "expected canary_error_rate (0-1), canary_extra_latency_ms, recording, work_us"})" "\n",
+                      "application/json");
+      return;
+    }
+    if (b.contains("canary_error_rate"))
+      control.canary_error_ppm = static_cast<std::uint32_t>(b["canary_error_rate"].get<double>() * 1e6);
+    if (b.contains("canary_extra_latency_ms")) control.canary_extra_latency_ms = b["canary_extra_latency_ms"].get<std::uint32_t>();
+    if (b.contains("recording")) control.recording = b["recording"].get<bool>() ? 1 : 0;
+    if (b.contains("work_us")) control.work_us = b["work_us"].get<std::uint32_t>();
+    res.set_content(R"({"status": "ok"})" "\n", "application/json");
+  });
+
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status": "ok"})" "\n", "application/json");
+  });
+}
+
+}  // namespace canary::demo

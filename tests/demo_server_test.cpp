@@ -1,0 +1,286 @@
+// canary-demo-server as a user meets it: a pre-forked process tree on a real socket, answered by
+// cpp-httplib's client, with the aggregator and canary-ctl looking at the same segment.
+#include <httplib.h>
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "canary/segment.hpp"
+#include "run_tool.hpp"
+#include "scratch_segment.hpp"
+#include "server_process.hpp"
+
+namespace canary {
+namespace {
+
+using nlohmann::json;
+using testing::AggregatorProcess;
+using testing::run_tool;
+using testing::ServerProcess;
+using namespace std::chrono_literals;
+
+const char* const kSeedUser = "test_canary_user";
+const char* const kSeedBody = R"({"user_id": "test_canary_user", "query": "test query"})";
+
+class DemoServer : public ::testing::Test {
+ protected:
+  DemoServer() : name(testing::unique_segment_name("demo")) { EXPECT_EQ(ctl({"init", "--cpus", "2"}).exit_code, 0); }
+  ~DemoServer() override { (void)Segment::destroy(name); }
+
+  testing::ToolResult ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--segment", name});
+    return run_tool(CANARY_CTL_PATH, args);
+  }
+  std::string status(const std::string& key) {
+    const std::string out = ctl({"status"}).out;
+    const auto at = out.find("\n" + key + ": ");
+    if (at == std::string::npos) return "";
+    const auto start = at + key.size() + 3;
+    return out.substr(start, out.find('\n', start) - start);
+  }
+  std::unique_ptr<ServerProcess> serve(std::vector<std::string> extra = {}, const std::string& segment = "") {
+    std::vector<std::string> args = {CANARY_DEMO_SERVER_PATH, "--segment", segment.empty() ? name : segment,
+                                     "--port",                "0",        "--workers",
+                                     "2",                     "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<ServerProcess>(args);
+    EXPECT_TRUE(p->started()) << p->output();
+    return p;
+  }
+  static json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
+  // The workers the master said it started: in its "listening on" line and when it replaced one.
+  static std::vector<pid_t> worker_pids(const ServerProcess& server) {
+    const std::string& out = server.output();
+    std::istringstream pids(out.substr(out.find("(pids ") + 6));
+    std::vector<pid_t> result;
+    for (pid_t p; pids >> p;) result.push_back(p);
+    for (auto at = out.find("started worker "); at != std::string::npos; at = out.find("started worker ", at + 1))
+      result.push_back(std::stoi(out.substr(at + 15)));
+    return result;
+  }
+
+  std::string name;
+};
+
+TEST_F(DemoServer, TheSeedsCurlExampleAnswersWithTheVersionTheRouterChose) {
+  auto server = serve();
+  httplib::Client http("127.0.0.1", server->port());
+  auto r = http.Post("/api/v2/recommend/personalized", kSeedBody, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const std::string expected = ctl({"route", "--user", kSeedUser, "--path", "/api/v2/recommend/personalized"}).out;
+  EXPECT_EQ(body(r)["version"].get<std::string>() + "\n", expected);
+  EXPECT_EQ(body(r)["endpoint"], "/api/v2/recommend/personalized");
+  EXPECT_TRUE(body(r).contains("recommendations"));
+
+  // Pinned to the canary, the same request is served by the canary handler.
+  ASSERT_EQ(ctl({"pin", "--user", kSeedUser, "--version", "canary"}).exit_code, 0);
+  r = http.Post("/api/v2/recommend/personalized", kSeedBody, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(body(r)["version"], "canary");
+  EXPECT_EQ(body(r)["algorithm"], "hybrid-ranker-v4");
+  EXPECT_EQ(r->get_header_value("X-Canary-Version"), "canary");
+}
+
+TEST_F(DemoServer, EveryEndpointIsRoutedAndRecordedUnderItsTemplate) {
+  ASSERT_EQ(ctl({"set-percentage", "50"}).exit_code, 0);
+  auto server = serve();
+  httplib::Client http("127.0.0.1", server->port());
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"POST", "/api/v2/recommend/personalized"},   {"POST", "/api/v2/recommend/compare"},
+      {"POST", "/api/v2/conversations/start"},      {"POST", "/api/v2/conversations/s-1/turn"},
+      {"GET", "/api/v2/conversations/s-1"},         {"POST", "/api/v2/conversations/s-1/close"},
+      {"GET", "/api/v2/conversations"},
+  };
+  const std::vector<std::string> templates = {
+      "/api/v2/recommend/personalized", "/api/v2/recommend/compare",  "/api/v2/conversations/start",
+      "/api/v2/conversations/{session_id}/turn", "/api/v2/conversations/{session_id}",
+      "/api/v2/conversations/{session_id}/close", "/api/v2/conversations"};
+  constexpr int kUsers = 40;
+  std::map<std::string, std::map<std::string, int>> served;  // template -> version -> count
+  for (int u = 0; u < kUsers; ++u) {
+    const std::string user = "user-" + std::to_string(u);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const auto& [method, path] = requests[i];
+      auto r = method == "GET" ? http.Get(path + "?user_id=" + user)
+                               : http.Post(path, R"({"user_id": ")" + user + R"("})", "application/json");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << path;
+      EXPECT_EQ(body(r)["endpoint"], templates[i]);
+      const std::string expected = ctl({"route", "--user", user, "--path", path}).out;
+      EXPECT_EQ(body(r)["version"].get<std::string>() + "\n", expected) << user << " " << path;
+      ++served[templates[i]][body(r)["version"]];
+    }
+  }
+  // Both versions served, and what the workers recorded is exactly what they answered.
+  EXPECT_GT(served["/api/v2/recommend/compare"]["canary"], 0);
+  EXPECT_GT(served["/api/v2/recommend/compare"]["legacy"], 0);
+  const json dump = json::parse(run_tool(CANARY_DUMP_PATH, {"--segment", name, "--json"}).out);
+  for (const std::string& t : templates)
+    for (const char* v : {"legacy", "canary"})
+      EXPECT_EQ(dump.at("endpoints").at(t).at(v).at("requests"), served[t][v]) << t << " " << v;
+}
+
+TEST_F(DemoServer, XCanaryVersionForcesTheVersionAndIsRecordedAsIt) {
+  ASSERT_EQ(ctl({"set-percentage", "0"}).exit_code, 0);
+  auto server = serve();
+  httplib::Client http("127.0.0.1", server->port());
+  auto r = http.Post("/api/v2/recommend/compare", {{"X-Canary-Version", "canary"}}, R"({"user_id": "bob"})",
+                     "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(body(r)["version"], "canary");
+  r = http.Post("/api/v2/recommend/compare", {{"X-Canary-Version", "nonsense"}}, R"({"user_id": "bob"})",
+                "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(body(r)["version"], "legacy");
+  const json dump = json::parse(run_tool(CANARY_DUMP_PATH, {"--segment", name, "--json"}).out);
+  EXPECT_EQ(dump.at("totals").at("canary").at("requests"), 1);
+  EXPECT_EQ(dump.at("totals").at("legacy").at("requests"), 1);
+}
+
+TEST_F(DemoServer, TheSeedsAdminUrlOnTheDemoPortAnswersWhatTheAggregatorPublished) {
+  auto server = serve();
+  httplib::Client http("127.0.0.1", server->port());
+  auto r = http.Get("/api/v2/admin/canary/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << "no aggregator yet";
+
+  auto aggregator = std::make_unique<AggregatorProcess>(name, std::vector<std::string>{"--interval-ms", "100"});
+  ASSERT_TRUE(aggregator->started()) << aggregator->output();
+  for (int u = 0; u < 400; ++u)
+    ASSERT_TRUE(http.Post("/api/v2/recommend/personalized", R"({"user_id": "u)" + std::to_string(u) + R"("})",
+                          "application/json"));
+  std::this_thread::sleep_for(400ms);  // four intervals: drained, digested, published
+
+  const json from_demo = body(http.Get("/api/v2/admin/canary/metrics"));
+  httplib::Client admin("127.0.0.1", aggregator->port());
+  const json from_aggregator = body(admin.Get("/api/v2/admin/canary/metrics"));
+  ASSERT_TRUE(from_demo.is_object());
+  EXPECT_EQ(from_demo["legacy"]["request_count"].get<int>() + from_demo["canary"]["request_count"].get<int>(), 400);
+  for (const char* v : {"legacy", "canary"})
+    for (const char* key : {"request_count", "error_count", "error_rate", "avg_response_time_ms",
+                            "p95_response_time_ms", "p99_response_time_ms"})
+      EXPECT_EQ(from_demo[v][key], from_aggregator[v][key]) << v << " " << key;
+  EXPECT_EQ(from_demo["comparison"], from_aggregator["comparison"]);
+
+  r = http.Get("/api/v2/admin/canary/metrics?window=5m");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = http.Get("/api/v2/admin/canary/metrics?window=7m");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(body(r)["error"].get<std::string>().find("window"), std::string::npos);
+}
+
+TEST_F(DemoServer, AnInjectedCanaryRegressionIsRolledBackByTheAggregator) {
+  ASSERT_EQ(ctl({"set-percentage", "20"}).exit_code, 0);
+  auto aggregator = std::make_unique<AggregatorProcess>(name, std::vector<std::string>{"--interval-ms", "100"});
+  ASSERT_TRUE(aggregator->started()) << aggregator->output();
+  auto server = serve({"--canary-error-rate", "0.5"});
+  httplib::Client http("127.0.0.1", server->port());
+  int canary_errors = 0;
+  // Until the rollback: at most 20,000 requests, which 50% failures at a 20% share need far less of.
+  for (int u = 0; u < 20000; ++u) {
+    auto r = http.Post("/api/v2/recommend/compare", R"({"user_id": "u)" + std::to_string(u) + R"("})", "application/json");
+    ASSERT_TRUE(r);
+    if (r->status == 500) {
+      ++canary_errors;
+      EXPECT_EQ(body(r)["version"], "canary");
+    }
+    if (u % 200 == 199 && status("state") != "running") break;
+  }
+  EXPECT_GT(canary_errors, 0);
+  EXPECT_EQ(status("state"), "rolled_back");
+  EXPECT_EQ(status("canary_percentage"), "0");
+  // Every request after the rollback is served legacy.
+  for (int u = 0; u < 50; ++u) {
+    auto r = http.Post("/api/v2/recommend/compare", R"({"user_id": "u)" + std::to_string(u) + R"("})", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(body(r)["version"], "legacy");
+  }
+}
+
+TEST_F(DemoServer, TheDemoControlSwitchesEveryWorkerAndRefusesBadBodies) {
+  ASSERT_EQ(ctl({"set-percentage", "100"}).exit_code, 0);
+  auto server = serve();
+  httplib::Client http("127.0.0.1", server->port());
+  auto r = http.Post("/demo/control", R"({"canary_error_rate": 1.5})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = http.Post("/demo/control", "not json", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(body(http.Get("/demo/control"))["canary_error_rate"], 0.0) << "a refused body changes nothing";
+
+  ASSERT_EQ(http.Post("/demo/control", R"({"canary_error_rate": 1, "recording": false})", "application/json")->status, 200);
+  // Fresh connections, each served by whichever worker accepts it: every one fails.
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client fresh("127.0.0.1", server->port());
+    r = fresh.Post("/api/v2/recommend/compare", R"({"user_id": "u)" + std::to_string(i) + R"("})", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 500);
+  }
+  const json dump = json::parse(run_tool(CANARY_DUMP_PATH, {"--segment", name, "--json"}).out);
+  EXPECT_EQ(dump["totals"].value("canary", json::object()).value("requests", 0), 0) << "recording was off";
+}
+
+TEST_F(DemoServer, BadRequestsGetAFourHundredNamingTheProblem) {
+  auto server = serve();
+  httplib::Client http("127.0.0.1", server->port());
+  for (const char* bad : {"", "{}", "not json", R"({"user_id": 42})"}) {
+    auto r = http.Post("/api/v2/recommend/personalized", bad, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(body(r)["error"].get<std::string>().find("user_id"), std::string::npos);
+  }
+  auto r = http.Get("/api/v2/unknown");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+}
+
+TEST_F(DemoServer, AWorkerKilledWithSigkillIsReplacedAndServingGoesOn) {
+  auto server = serve();
+  const std::vector<pid_t> workers = worker_pids(*server);
+  ASSERT_EQ(workers.size(), 2u) << server->output();
+  ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+  EXPECT_TRUE(server->wait_for_output("started worker", 5s)) << server->output();
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client fresh("127.0.0.1", server->port());
+    auto r = fresh.Post("/api/v2/recommend/personalized", kSeedBody, "application/json");
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200);
+  }
+  // SIGTERM to the master stops every worker.
+  EXPECT_EQ(server->stop(), 0);
+  const std::vector<pid_t> all = worker_pids(*server);
+  EXPECT_EQ(all.size(), 3u) << server->output();
+  for (pid_t p : all) EXPECT_NE(kill(p, 0), 0) << "worker " << p << " outlived the master";
+}
+
+TEST_F(DemoServer, WithoutASegmentItServesEveryoneLegacy) {
+  auto server = serve({}, testing::unique_segment_name("absent"));
+  EXPECT_NE(server->output().find("serving everyone legacy"), std::string::npos) << server->output();
+  httplib::Client http("127.0.0.1", server->port());
+  auto r = http.Post("/api/v2/recommend/personalized", kSeedBody, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(body(r)["version"], "legacy");
+}
+
+TEST_F(DemoServer, BadFlagsAreRefusedInOneLine) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--port", "70000"}, {"--workers", "0"}, {"--canary-error-rate", "2"}, {"--canary-error-rate", "nan"},
+           {"--threads", "x"}, {"--no-such-flag"}}) {
+    const auto result = run_tool(CANARY_DEMO_SERVER_PATH, args);
+    EXPECT_EQ(result.exit_code, 1) << args[0];
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
+}
+
+}  // namespace
+}  // namespace canary
