@@ -1,87 +1,107 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, then on a segment of its own: configures a rollout
-# with canary-ctl, starts the aggregator, replays the seed document's example traffic and shows the
-# seed's metrics JSON, drives four worker processes, reads everything back, and cleans up.
+# The end-to-end demo: installs what is missing and builds, then on a segment of its own starts the
+# aggregator and the pre-forked demo server, drives HTTP load at both versions with wrk, shows the
+# seed's metrics, injects a canary regression and shows the aggregator roll it back by itself.
+# Everything it starts is stopped at the end. Ports: DEMO_PORT (8080) and DEMO_ADMIN_PORT (8081).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja >/dev/null
-cmake --build build -j "$(nproc)" --target canary-ctl canary-shm-dump canary-loadgen canary-aggregator >/dev/null
+cmake --build build -j "$(nproc)" --target canary-ctl canary-shm-dump canary-aggregator canary-demo-server >/dev/null
 
 segment=canary-demo
+port=${DEMO_PORT:-8080}
 admin=127.0.0.1:${DEMO_ADMIN_PORT:-8081}
+app=http://127.0.0.1:$port
+workers=$(nproc)
+threads=8
+connections=$((workers * threads))
 work=$(mktemp -d)
-aggregator_pid=""
+pids=()
 cleanup() {
-  [ -n "$aggregator_pid" ] && kill "$aggregator_pid" 2>/dev/null && wait "$aggregator_pid" 2>/dev/null
-  build/shm_tools/canary-ctl --segment "$segment" destroy >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  build/shm_tools/canary-ctl --segment "$segment" destroy 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-ctl() {
-  echo "\$ canary-ctl $*"
-  build/shm_tools/canary-ctl --segment "$segment" "$@" 2>&1
-}
 say() { printf '\n== %s\n' "$*"; }
-users=(test_canary_user alice bob carol dave erin frank grace heidi ivan judy mallory)
-route_all() {
-  for u in "${users[@]}"; do
-    printf '  %-18s %s\n' "$u" "$(build/shm_tools/canary-ctl --segment "$segment" route --user "$u" --path /api/v2/conversations/abc/turn)"
-  done
+run() { echo "\$ $*"; "$@"; }
+ctl() { build/shm_tools/canary-ctl --segment "$segment" "$@"; }
+wait_for() {  # wait_for FILE TEXT: up to 10 s for a process to say it is ready
+  for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  echo "demo: $1 never said '$2':"; cat "$1"; exit 1
+}
+wrk_load() {  # wrk_load SECONDS, in a subshell: it becomes wrk, so killing its pid stops wrk
+  exec wrk -t "$workers" -c "$connections" -d "$1s" -s scripts/wrk-users.lua "$app"
 }
 
-say "Create the shared-memory segment: the seed's seven endpoints, 5% canary, xxh3 buckets"
+say "1. A shared-memory segment: the seed's seven endpoints, 5% of users on the canary"
 ctl init --force
-ctl status | grep -E '^(enabled|canary_percentage|hash|state|generation|endpoint)'
+ctl status | grep -E '^(enabled|canary_percentage|state|endpoint\.[1-7]):'
 
-say "Route some users (the same user always gets the same answer)"
-route_all
+say "2. The aggregator (judges every 0.5 s) and the demo server ($workers pre-forked workers)"
+build/shm_tools/canary-aggregator --segment "$segment" --listen "$admin" --interval-ms 500 \
+  --state-dir "$work" >"$work/aggregator.log" 2>&1 &
+pids+=($!)
+wait_for "$work/aggregator.log" listening
+# 1 ms of simulated work a request, so latencies look like a service's.
+build/examples/canary-demo-server --segment "$segment" --port "$port" --workers "$workers" \
+  --threads "$threads" --work-us 1000 >"$work/server.log" 2>&1 &
+pids+=($!)
+wait_for "$work/server.log" listening
+cat "$work/aggregator.log" "$work/server.log"
 
-say "Raise the canary to 30%: every canary user stays in the canary"
-ctl set-percentage 30
-route_all
+say "3. The seed's curl example; X-Canary-Version forces a version for a manual test"
+echo "\$ curl -X POST $app/api/v2/recommend/personalized -H 'Content-Type: application/json' \\"
+echo "    -d '{\"user_id\": \"test_canary_user\", \"query\": \"test query\"}'"
+curl -s -X POST "$app/api/v2/recommend/personalized" -H "Content-Type: application/json" \
+  -d '{"user_id": "test_canary_user", "query": "test query"}'
+echo "\$ curl ... -H 'X-Canary-Version: canary' (same request)"
+curl -s -X POST "$app/api/v2/recommend/personalized" -H "Content-Type: application/json" \
+  -H "X-Canary-Version: canary" -d '{"user_id": "test_canary_user", "query": "test query"}'
 
-say "Pin a user for a manual end-to-end test, add and remove endpoints"
-ctl pin --user test_canary_user --version canary
-ctl add-endpoint "/api/v2/new_feature/{id}"
-ctl remove-endpoint /api/v2/recommend/compare
-ctl route --user test_canary_user --path /api/v2/recommend/compare
+say "4. wrk: 10 s of traffic from 100,000 users over the seven endpoints (scripts/wrk-users.lua)"
+wrk_load 10 | grep -E 'Latency|Requests/sec|requests in|Non-2xx'
+sleep 1.2  # two aggregator intervals: drained, digested, published
 
-say "Bad input is refused with one line and changes nothing"
-ctl set-percentage 101 || true
-ctl set-percentage 5.123 || true
-ctl remove-endpoint /api/v2/never_registered || true
-ctl status | grep -E '^(canary_percentage|generation)'
+say "5. The seed's metrics JSON (the seed's admin URL, answered by the demo server from shared memory)"
+run curl -s "$app/api/v2/admin/canary/metrics"
+echo "(the aggregator serves the same at http://$admin/api/v2/admin/canary/metrics, and /metrics for Prometheus)"
 
-say "Start the aggregator (drains the rings every 10 ms, sums the slabs every second)"
-ctl init --force >/dev/null
-build/shm_tools/canary-aggregator --segment "$segment" --listen "$admin" --state-dir "$work" >"$work/aggregator.log" 2>&1 &
-aggregator_pid=$!
-for _ in $(seq 50); do grep -q listening "$work/aggregator.log" && break; sleep 0.1; done
-cat "$work/aggregator.log"
+say "6. Inject a canary regression: 10% of canary requests fail and each takes 20 ms longer"
+echo "\$ curl -X POST $app/demo/control -d '{\"canary_error_rate\": 0.10, \"canary_extra_latency_ms\": 20}'"
+curl -s -X POST "$app/demo/control" -d '{"canary_error_rate": 0.10, "canary_extra_latency_ms": 20}'
+echo "wrk goes on sending traffic; canary-ctl status is polled every 0.1 s"
+wrk_load 30 >"$work/wrk.log" 2>&1 &
+wrk_pid=$!
+pids+=("$wrk_pid")
+started=$(date +%s%N)
+for _ in $(seq 300); do
+  [ "$(ctl status | sed -n 's/^state: //p')" = rolled_back ] && break
+  sleep 0.1
+done
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+kill "$wrk_pid" 2>/dev/null || true
+if [ "$(ctl status | sed -n 's/^state: //p')" != rolled_back ]; then
+  echo "demo: the canary was not rolled back within 30 s"
+  exit 1
+fi
+echo "The aggregator proved the canary worse than its SLOs and rolled it back by itself,"
+echo "${elapsed_ms} ms after the regression began. Share, state, reason and the event:"
+echo "\$ canary-ctl status"
+ctl status | grep -E '^(canary_percentage|state|state_reason|event\.[0-9]+):'
 
-say "Replay the seed document's example traffic: 9,500 legacy requests (5 errors), 500 canary (1)"
-sh examples/seed-example-traffic.sh >"$work/seed.csv"
-build/shm_tools/canary-loadgen --segment "$segment" --replay "$work/seed.csv" >/dev/null
-sleep 1.5
-echo "\$ curl -s http://$admin/api/v2/admin/canary/metrics"
-curl -s "http://$admin/api/v2/admin/canary/metrics"
+say "7. After the rollback every user is served legacy, on every worker, without a restart"
+for u in test_canary_user user-17 user-4242 user-99999; do
+  printf '  %-18s %s\n' "$u" "$(curl -s "$app/api/v2/conversations?user_id=$u" | sed 's/.*"version":"\([a-z]*\)".*/\1/')"
+done
+echo "The canary's figures over its whole life, regression included:"
+curl -s "$app/api/v2/admin/canary/metrics" | sed -n '/"canary": {/,/}/p' |
+  grep -E '"(request_count|error_count|error_rate|avg_response_time_ms|p95_response_time_ms)"'
 
-say "Four worker processes record 250,000 requests each at 100,000 a second; the canary fails 3%"
-build/shm_tools/canary-loadgen --segment "$segment" --workers 4 --requests 250000 --rate 100000 \
-  --canary-error-rate 0.03 >"$work/truth.json"
-echo "loadgen's ground truth:"
-grep -E '^  "(elapsed_s|requests|ring_full_drops)"' "$work/truth.json"
-sleep 1.5
-
-say "What the workers wrote, read back from shared memory by canary-shm-dump"
-build/shm_tools/canary-shm-dump --segment "$segment" | sed -n '1,14p;/^rings/p'
-
-say "The aggregator proved the canary worse than the SLO allows and rolled it back by itself"
-ctl status | grep -E '^(state|state_reason|canary_percentage|event\.)'
-echo "every user now routes legacy:"
-route_all
-
-say "The same figures as Prometheus sees them"
-curl -s "http://$admin/metrics" | grep -E '^canary_(requests_total\{version="canary",endpoint="/api/v2/recommend/personalized",method="POST"|share_ratio|deployment_state|rollback_latency|gate_holds)'
+say "8. Stop the demo server and the aggregator, remove the segment"
+cleanup
+pids=()
+echo "stopped; the demo took $SECONDS s"

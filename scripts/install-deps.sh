@@ -7,7 +7,7 @@ packages=(
   libboost-dev libxxhash-dev libssl-dev
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libyaml-cpp-dev
-  openssl prometheus curl
+  openssl prometheus curl wrk
 )
 [ "$#" -gt 0 ] && packages+=("$@")
 
