@@ -1,7 +1,8 @@
 // A real Prometheus (Debian's package) scrapes the aggregator's /metrics on loopback; its query API
 // must agree with the aggregator: the same request counts, and a histogram_quantile P95 within one
-// exported bucket of the aggregator's t-digest P95. The Grafana dashboard in docs/ is checked
-// against the same pair: every query names exported families and runs on Prometheus.
+// exported bucket of the aggregator's t-digest P95. The Grafana dashboard and the PromQL of
+// docs/operations.md are checked against the same pair: every query names exported families
+// and runs on Prometheus.
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -169,7 +170,7 @@ TEST_F(PrometheusScrape, PrometheusSeesTheAggregatorsCountsAndItsP95WithinOneBuc
   }
 }
 
-// Every "expr" in the dashboard: panel targets and annotations.
+// Every "expr" in the Grafana dashboard: panel targets and annotations.
 void collect_queries(const json& node, std::vector<std::string>& out) {
   if (node.is_object()) {
     for (const auto& [key, value] : node.items()) {
@@ -181,7 +182,7 @@ void collect_queries(const json& node, std::vector<std::string>& out) {
   }
 }
 
-TEST_F(PrometheusScrape, TheGrafanaDashboardQueriesOnlyExportedFamiliesAndEveryQueryRuns) {
+TEST_F(PrometheusScrape, TheDashboardAndTheDocumentedPromqlUseExportedFamiliesAndRun) {
   std::ifstream file(CANARY_SOURCE_DIR "/docs/grafana-dashboard.json");
   const json dashboard = json::parse(file, nullptr, false);
   ASSERT_TRUE(dashboard.is_object()) << "docs/grafana-dashboard.json does not parse";
@@ -201,6 +202,15 @@ TEST_F(PrometheusScrape, TheGrafanaDashboardQueriesOnlyExportedFamiliesAndEveryQ
   std::vector<std::string> queries;
   collect_queries(dashboard, queries);
   ASSERT_GE(queries.size(), 8u);
+  // The fleet PromQL of docs/operations.md: every ```promql block.
+  std::ifstream ops_file(CANARY_SOURCE_DIR "/docs/operations.md");
+  const std::string ops(std::istreambuf_iterator<char>(ops_file), {});
+  std::size_t documented = 0;
+  for (auto at = ops.find("```promql\n"); at != std::string::npos; at = ops.find("```promql\n", at + 1), ++documented) {
+    const auto begin = at + 10;
+    queries.push_back(ops.substr(begin, ops.find("```", begin) - begin));
+  }
+  EXPECT_GE(documented, 7u);
 
   ASSERT_TRUE(prometheus_installed());
   ASSERT_EQ(run_tool(CANARY_CTL_PATH, {"--segment", name, "init", "--cpus", "2"}).exit_code, 0);

@@ -1,5 +1,6 @@
-// canary-demo-server as a user meets it: a pre-forked process tree on a real socket, answered by
-// cpp-httplib's client, with the aggregator and canary-ctl looking at the same segment.
+// The examples as a user meets them. canary-demo-server: a pre-forked process tree on a real
+// socket, answered by cpp-httplib's client, with the aggregator and canary-ctl looking at the same
+// segment. canary-minimal-worker: the three calls of docs/getting-started.md.
 #include <httplib.h>
 #include <signal.h>
 
@@ -280,6 +281,16 @@ TEST_F(DemoServer, BadFlagsAreRefusedInOneLine) {
     EXPECT_EQ(result.exit_code, 1) << args[0];
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
   }
+}
+
+TEST_F(DemoServer, TheMinimalWorkerExampleRecordsEveryRequestItServes) {
+  const auto run = run_tool(CANARY_MINIMAL_WORKER_PATH, {name, "3", "500"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const json dump = json::parse(run_tool(CANARY_DUMP_PATH, {"--segment", name, "--json"}).out);
+  const json& turn = dump.at("endpoints").at("/api/v2/conversations/{session_id}/turn");
+  EXPECT_EQ(turn.at("legacy").at("requests").get<int>() + turn.at("canary").at("requests").get<int>(), 1500);
+  EXPECT_GT(turn.at("canary").at("requests").get<int>(), 0);
+  EXPECT_EQ(turn.at("legacy").at("errors"), 0);
 }
 
 }  // namespace
