@@ -250,7 +250,17 @@ TEST_F(AggregatorApi, KilledUnderLoadAndRestartedItStillCountsExactlyAndKeepsIts
   // Load for about 3 s while the aggregator is killed and restarted.
   testing::ToolResult truth;
   std::thread load([&] { truth = loadgen({"--workers", "2", "--requests", "15000", "--rate", "5000"}); });
-  std::this_thread::sleep_for(1500ms);
+  // Killed right after a checkpoint written under load, so what the digests lose in between is
+  // small: a fixed sleep raced the checkpoint on a busy machine.
+  const std::string checkpoint = dir + "/" + name + ".checkpoint";
+  std::this_thread::sleep_for(1000ms);
+  std::error_code ec;
+  const auto before = std::filesystem::last_write_time(checkpoint, ec);
+  for (int i = 0; i < 1000; ++i) {
+    const auto now = std::filesystem::last_write_time(checkpoint, ec);
+    if (!ec && now != before) break;
+    std::this_thread::sleep_for(2ms);
+  }
   agg->kill_hard();
   const auto dead = run_tool(CANARY_DUMP_PATH, {"--segment", name, "--json"});
   EXPECT_EQ(json::parse(dead.out)["aggregator"]["status"], "dead");
