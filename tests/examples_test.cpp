@@ -233,15 +233,51 @@ TEST_F(DemoServer, TheDemoControlSwitchesEveryWorkerAndRefusesBadBodies) {
 TEST_F(DemoServer, BadRequestsGetAFourHundredNamingTheProblem) {
   auto server = serve();
   httplib::Client http("127.0.0.1", server->port());
-  for (const char* bad : {"", "{}", "not json", R"({"user_id": 42})"}) {
+  const std::string huge(2000, 'u');
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "user_id is required"},
+      {"{}", "user_id is required"},
+      {"not json", "not a JSON object"},
+      {"[1, 2]", "not a JSON object"},
+      {R"({"user_id": 42})", "user_id must be a string"},
+      {R"({"user_id": ""})", "user_id is empty"},
+      {R"({"user_id": ")" + huge + R"("})", "user_id is 2000 bytes, at most 1024"},
+  };
+  for (const auto& [bad, why] : cases) {
     auto r = http.Post("/api/v2/recommend/personalized", bad, "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad;
-    EXPECT_NE(body(r)["error"].get<std::string>().find("user_id"), std::string::npos);
+    EXPECT_NE(body(r)["error"].get<std::string>().find(why), std::string::npos) << r->body;
   }
-  auto r = http.Get("/api/v2/unknown");
+  auto r = http.Get("/api/v2/conversations?user_id=");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(body(r)["error"], "user_id is empty");
+
+  r = http.Post("/api/v2/recommend/compare", {{"X-Canary-Version", "banana"}}, R"({"user_id": "u1"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(body(r)["error"], "X-Canary-Version must be legacy or canary, not 'banana'");
+
+  r = http.Get("/api/v2/unknown");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(body(r)["error"], "no such endpoint: GET /api/v2/unknown");
+
+  for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"canary_extra_latency_ms": 4294967296})", "canary_extra_latency_ms must be a whole number from 0 to 60000"},
+           {R"({"work_us": -1})", "work_us must be a whole number"},
+           {R"({"recording": "yes"})", "recording must be true or false"},
+           {R"({"canary_eror_rate": 0.1})", "unknown field 'canary_eror_rate'"}}) {
+    r = http.Post("/demo/control", bad, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(body(r)["error"].get<std::string>().find(why), std::string::npos) << r->body;
+  }
+  const json control = body(http.Get("/demo/control"));
+  EXPECT_EQ(control["canary_extra_latency_ms"], 0) << "a refused body changes nothing";
+  EXPECT_EQ(control["work_us"], 0);
+  EXPECT_EQ(control["recording"], true);
 }
 
 TEST_F(DemoServer, AWorkerKilledWithSigkillIsReplacedAndServingGoesOn) {

@@ -9,6 +9,12 @@
 
 namespace canary::demo {
 
+// Bounds of the flags and of POST /demo/control: a request sleeps work_us plus the extra latency.
+inline constexpr std::uint32_t kMaxExtraLatencyMs = 60'000;
+inline constexpr std::uint32_t kMaxWorkUs = 10'000'000;
+
+// Every access is relaxed: the switches are independent of each other and of any other memory,
+// and a worker that sees a change one request late is as good as one that sees it at once.
 struct Control {
   std::atomic<std::uint32_t> canary_error_ppm{0};          // canary requests failing, per million
   std::atomic<std::uint32_t> canary_extra_latency_ms{0};   // added to every canary request

@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
   auto port_n = tools::parse_bounded(port, "--port", 0, 65535);
   auto workers_n = tools::parse_bounded(workers.empty() ? std::to_string(cpus) : workers, "--workers", 1, 1024);
   auto threads_n = tools::parse_bounded(threads, "--threads", 1, 256);
-  auto extra_n = tools::parse_bounded(extra_latency, "--canary-extra-latency-ms", 0, 60000);
-  auto work_n = tools::parse_bounded(work_us, "--work-us", 0, 10'000'000);
+  auto extra_n = tools::parse_bounded(extra_latency, "--canary-extra-latency-ms", 0, demo::kMaxExtraLatencyMs);
+  auto work_n = tools::parse_bounded(work_us, "--work-us", 0, demo::kMaxWorkUs);
   for (const auto* n : {&port_n, &workers_n, &threads_n, &extra_n, &work_n})
     if (!*n) return tools::report_error(kTool, n->status());
   char* end = nullptr;

@@ -19,12 +19,29 @@ namespace {
 
 using nlohmann::json;
 
-// The user a request is for: "user_id" in the JSON body, or the query string (GET).
-std::string user_of(const httplib::Request& req) {
-  if (req.has_param("user_id")) return req.get_param_value("user_id");
-  const json body = json::parse(req.body, nullptr, false);
-  if (body.is_object() && body.contains("user_id") && body["user_id"].is_string()) return body["user_id"];
-  return "";
+// The user a request is for ("user_id" in the JSON body, or the query string for GET), or why
+// there is none: the error names the problem in one line.
+struct UserOrError {
+  std::string user;
+  std::string error;
+};
+
+UserOrError user_of(const httplib::Request& req) {
+  std::string user;
+  if (req.has_param("user_id")) {
+    user = req.get_param_value("user_id");
+  } else {
+    const json body = json::parse(req.body, nullptr, false);
+    if (req.body.empty() || (body.is_object() && !body.contains("user_id")))
+      return {"", "user_id is required: in the JSON body, or as a query parameter"};
+    if (!body.is_object()) return {"", "the body is not a JSON object (expected {\"user_id\": \"...\"})"};
+    if (!body["user_id"].is_string()) return {"", "user_id must be a string"};
+    user = body["user_id"];
+  }
+  if (user.empty()) return {"", "user_id is empty"};
+  if (user.size() > kMaxUserIdBytes)
+    return {"", "user_id is " + std::to_string(user.size()) + " bytes, at most " + std::to_string(kMaxUserIdBytes) + " are allowed"};
+  return {user, ""};
 }
 
 std::string random_id() {
@@ -52,11 +69,16 @@ json answer(const std::string& endpoint, Version v, const httplib::Request& req)
 }
 
 void serve(const std::string& endpoint, Control& control, const httplib::Request& req, httplib::Response& res) {
-  const std::string user = user_of(req);
-  Decision decision = route(user, std::string_view(req.path));
+  const UserOrError user = user_of(req);
+  Decision decision = route(user.user, std::string_view(req.path));
   // For manual tests: force a version, whatever the buckets say.
   const std::string forced = req.get_header_value("X-Canary-Version");
-  if (forced == "canary" || forced == "legacy") decision.version = *parse_version(forced);
+  const std::optional<Version> forced_version = parse_version(forced);
+  if (forced_version) decision.version = *forced_version;
+  const std::string error =
+      !user.error.empty() ? user.error
+      : (!forced.empty() && !forced_version) ? "X-Canary-Version must be legacy or canary, not '" + forced + "'"
+                                             : "";
   const bool canary = decision.version == Version::canary;
 
   std::optional<ScopedRequest> timing;
@@ -69,9 +91,9 @@ void serve(const std::string& endpoint, Control& control, const httplib::Request
   thread_local std::mt19937 rng(std::random_device{}());
   const std::uint32_t error_ppm = canary ? control.canary_error_ppm.load(std::memory_order_relaxed) : 0;
   json body;
-  if (user.empty()) {
+  if (!error.empty()) {
     res.status = 400;
-    body = {{"error", "user_id is required: in the JSON body, or as a query parameter"}};
+    body = {{"error", error}};
   } else if (error_ppm != 0 && rng() % 1'000'000 < error_ppm) {
     res.status = 500;
     body = {{"error", "injected canary regression"}};
@@ -84,6 +106,28 @@ void serve(const std::string& endpoint, Control& control, const httplib::Request
   res.set_header("X-Canary-Version", std::string(to_string(decision.version)));
   res.set_content(body.dump() + "\n", "application/json");
   if (timing) timing->set_status(static_cast<std::uint32_t>(res.status));
+}
+
+// Why a POST /demo/control body is refused, or empty when every field it has is in range. The
+// bounds keep a typo from stalling every worker (a request sleeps work_us + the extra latency).
+std::string control_error(const json& b) {
+  if (!b.is_object()) return "the body is not a JSON object";
+  for (const auto& [key, value] : b.items()) {
+    if (key == "canary_error_rate") {
+      if (!value.is_number() || value < 0 || value > 1) return "canary_error_rate must be a number from 0 to 1";
+    } else if (key == "canary_extra_latency_ms") {
+      if (!value.is_number_unsigned() || value > kMaxExtraLatencyMs)
+        return "canary_extra_latency_ms must be a whole number from 0 to " + std::to_string(kMaxExtraLatencyMs);
+    } else if (key == "work_us") {
+      if (!value.is_number_unsigned() || value > kMaxWorkUs)
+        return "work_us must be a whole number from 0 to " + std::to_string(kMaxWorkUs);
+    } else if (key == "recording") {
+      if (!value.is_boolean()) return "recording must be true or false";
+    } else {
+      return "unknown field '" + key + "' (expected canary_error_rate, canary_extra_latency_ms, recording, work_us)";
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -148,16 +192,10 @@ void add_routes(httplib::Server& server, Control& control, const std::string& se
   });
   server.Post("/demo/control", [&control](const httplib::Request& req, httplib::Response& res) {
     const json b = json::parse(req.body, nullptr, false);
-    const bool ok = b.is_object() &&
-                    (!b.contains("canary_error_rate") || (b["canary_error_rate"].is_number() &&
-                                                          b["canary_error_rate"] >= 0 && b["canary_error_rate"] <= 1)) &&
-                    (!b.contains("canary_extra_latency_ms") || b["canary_extra_latency_ms"].is_number_unsigned()) &&
-                    (!b.contains("recording") || b["recording"].is_boolean()) &&
-                    (!b.contains("work_us") || b["work_us"].is_number_unsigned());
-    if (!ok) {
+    const std::string error = control_error(b);
+    if (!error.empty()) {
       res.status = 400;
-      res.set_content(R"({"error": "expected canary_error_rate (0-1), canary_extra_latency_ms, recording, work_us"})" "\n",
-                      "application/json");
+      res.set_content(json{{"error", error}}.dump() + "\n", "application/json");
       return;
     }
     if (b.contains("canary_error_rate"))
@@ -170,6 +208,14 @@ void add_routes(httplib::Server& server, Control& control, const std::string& se
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status": "ok"})" "\n", "application/json");
+  });
+
+  // Every other refusal (an unknown path, a method an endpoint does not take) says so in JSON too.
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a handler's own error
+    const std::string what = res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
+                                               : "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path;
+    res.set_content(json{{"error", what}}.dump() + "\n", "application/json");
   });
 }
 
