@@ -264,6 +264,12 @@ TEST_F(DemoServer, BadRequestsGetAFourHundredNamingTheProblem) {
   EXPECT_EQ(r->status, 404);
   EXPECT_EQ(body(r)["error"], "no such endpoint: GET /api/v2/unknown");
 
+  r = http.Post("/api/v2/conversations/start", R"({"user_id": "u1", "query": ")" + std::string(70'000, 'q') + R"("})",
+                "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(body(r)["error"], "request body over 65536 bytes");
+
   for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
            {R"({"canary_extra_latency_ms": 4294967296})", "canary_extra_latency_ms must be a whole number from 0 to 60000"},
            {R"({"work_us": -1})", "work_us must be a whole number"},

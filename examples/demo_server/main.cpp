@@ -18,6 +18,7 @@
 
 #include "control.hpp"
 #include "service.hpp"
+#include "canary/segment.hpp"
 #include "canary/writer.hpp"
 #include "tool_common.hpp"
 
@@ -58,7 +59,8 @@ int serve(const Options& o, Control& control) {
   if (!attach(o.segment)) std::fprintf(stderr, "%s: serving everyone legacy, recording nothing\n", kTool.data());
 
   httplib::Server server;
-  add_routes(server, control, o.segment.empty() ? "canary" : o.segment);
+  add_routes(server, control, o.segment.empty() ? default_segment_name() : o.segment);
+  server.set_payload_max_length(kMaxBodyBytes);
   // A worker thread serves one connection at a time: let a client keep it for many requests.
   server.set_keep_alive_max_count(1000);
   int listen_fd = -1;

@@ -213,8 +213,10 @@ void add_routes(httplib::Server& server, Control& control, const std::string& se
   // Every other refusal (an unknown path, a method an endpoint does not take) says so in JSON too.
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // a handler's own error
-    const std::string what = res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
-                                               : "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path;
+    const std::string what =
+        res.status == 404   ? "no such endpoint: " + req.method + " " + req.path
+        : res.status == 413 ? "request body over " + std::to_string(kMaxBodyBytes) + " bytes"
+                            : "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path;
     res.set_content(json{{"error", what}}.dump() + "\n", "application/json");
   });
 }

@@ -3,6 +3,7 @@
 // the aggregator publishes in the segment.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "control.hpp"
@@ -12,6 +13,9 @@ class Server;
 }
 
 namespace canary::demo {
+
+// Larger request bodies get 413: no endpoint needs more than a user id and a query.
+inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 // `segment` is the name the workers attached to (the admin URL reads its summary).
 void add_routes(httplib::Server& server, Control& control, const std::string& segment);
