@@ -1,8 +1,8 @@
 #include "ctl_status.hpp"
 
-#include <ctime>
 #include <memory>
 
+#include "canary/clock.hpp"
 #include "canary/config.hpp"
 #include "canary/events.hpp"
 #include "canary/fixed_text.hpp"
@@ -14,15 +14,6 @@
 namespace canary::tools {
 
 namespace {
-
-std::string utc_time(std::uint64_t unix_ns) {
-  const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 const char* yes_no(bool v) { return v ? "true" : "false"; }
 
@@ -76,12 +67,12 @@ int print_status(const std::string& name, std::ostream& out) {
       << "awaiting_approval: " << yes_no(c.awaiting_approval) << '\n'
       << "ramp: " << ramp_text(c) << '\n'
       << "ramp_step: " << c.ramp_step << '\n'
-      << "step_started_at: " << utc_time(c.step_started_unix_ns) << '\n'
+      << "step_started_at: " << utc_text(c.step_started_unix_ns) << '\n'
       << "fail_safe_after_ms: " << c.fail_safe_after_ms << '\n'
-      << "rollout_started_at: " << utc_time(c.rollout_started_unix_ns) << '\n'
+      << "rollout_started_at: " << utc_text(c.rollout_started_unix_ns) << '\n'
       << "generation: " << c.generation << '\n'
       << "changed_by: " << text_of(c.changed_by) << '\n'
-      << "changed_at: " << utc_time(c.changed_unix_ns) << '\n'
+      << "changed_at: " << utc_text(c.changed_unix_ns) << '\n'
       << "endpoints: " << c.endpoint_count << '\n';
   for (std::uint32_t id = 0; id < c.endpoint_count; ++id)
     out << "endpoint." << id << ": " << text_of(c.endpoints[id].path) << " canary=" << yes_no(c.endpoints[id].canary)
@@ -98,7 +89,7 @@ int print_status(const std::string& name, std::ostream& out) {
   out << "events: " << events.size() << '\n';
   for (std::size_t i = events.size() > 5 ? events.size() - 5 : 0; i < events.size(); ++i) {
     const Event& e = events[i];
-    out << "event." << e.seq << ": " << utc_time(e.unix_ns) << ' ' << to_string(e.kind) << ' '
+    out << "event." << e.seq << ": " << utc_text(e.unix_ns) << ' ' << to_string(e.kind) << ' '
         << format_share_percent(e.share_before_bp) << "% -> " << format_share_percent(e.share_after_bp) << "%: " << e.reason
         << '\n';
   }

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <iomanip>
 #include <sstream>
 
@@ -19,15 +18,6 @@
 namespace canary::tools {
 
 namespace {
-
-std::string utc(std::uint64_t unix_ns) {
-  const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 nlohmann::json number_or_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
 
@@ -153,7 +143,7 @@ std::string render_text(const DumpSnapshot& s) {
   const ConfigData& c = *s.config;
   std::ostringstream out;
   out << "segment " << s.name << ": layout " << s.layout_version << ", " << s.total_size << " bytes, created "
-      << utc(s.created_unix_ns) << " by pid " << s.creator_pid << "\n  " << s.params.cpu_slots << " CPU slots, "
+      << utc_text(s.created_unix_ns) << " by pid " << s.creator_pid << "\n  " << s.params.cpu_slots << " CPU slots, "
       << s.params.endpoint_capacity << " endpoint slots, " << s.params.ring_count << " rings of "
       << s.params.ring_records << " records\n";
   out << "config: generation " << c.generation << ", " << (c.enabled ? "enabled" : "disabled") << ", "

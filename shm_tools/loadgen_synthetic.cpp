@@ -8,18 +8,11 @@
 #include <vector>
 
 #include "canary/writer.hpp"
+#include "tool_common.hpp"
 
 namespace canary::tools {
 
 namespace {
-
-Expected<double> parse_number(std::string_view text, std::string_view what) {
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
-    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) + "' is not a decimal number"};
-  return value;
-}
 
 // One request path per template, each {parameter} replaced by a random token, and one path that
 // matches nothing (recorded as `other`).
@@ -52,14 +45,6 @@ std::uint32_t error_status(std::mt19937_64& rng, double unavailable_share) {
 }
 
 }  // namespace
-
-Expected<double> parse_fraction(std::string_view text, std::string_view what) {
-  auto v = parse_number(text, what);
-  if (!v) return v;
-  if (*v < 0 || *v > 1)
-    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text) + "' must be a fraction from 0 to 1 (0.01 = 1%)"};
-  return v;
-}
 
 Expected<Lognormal> parse_lognormal(std::string_view text, std::string_view what) {
   const std::size_t colon = text.find(':');

@@ -30,8 +30,6 @@ struct SyntheticLoad {
 
 // "250" or "250:0.4"; median in (0, 3600000] ms, sigma in [0, 5].
 Expected<Lognormal> parse_lognormal(std::string_view text, std::string_view what);
-// A fraction in [0, 1].
-Expected<double> parse_fraction(std::string_view text, std::string_view what);
 
 // Runs in an attached worker process; `worker` makes its random stream distinct.
 GroundTruth run_synthetic(const SyntheticLoad& load, std::uint32_t worker);

@@ -3,6 +3,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cmath>
 #include <iostream>
 
 #include "canary/segment.hpp"
@@ -73,6 +75,22 @@ Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view wh
     return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) +
                                               "' must be a whole number from " + std::to_string(min) + " to " +
                                               std::to_string(max)};
+  return v;
+}
+
+Expected<double> parse_number(std::string_view text, std::string_view what) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) + "' is not a decimal number"};
+  return value;
+}
+
+Expected<double> parse_fraction(std::string_view text, std::string_view what) {
+  auto v = parse_number(text, what);
+  if (!v) return v;
+  if (*v < 0 || *v > 1)
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text) + "' must be a fraction from 0 to 1 (0.01 = 1%)"};
   return v;
 }
 

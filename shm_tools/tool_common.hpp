@@ -35,5 +35,8 @@ std::string who(std::string_view action);
 // Strict unsigned parsing with a bound, for options that CLI11 would let through as hex or nan.
 Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view what, std::uint64_t min,
                                       std::uint64_t max);
+// A plain decimal ("0.25", no exponent, hex or nan), and one in [0, 1].
+Expected<double> parse_number(std::string_view text, std::string_view what);
+Expected<double> parse_fraction(std::string_view text, std::string_view what);
 
 }  // namespace canary::tools

@@ -11,6 +11,7 @@
 #include "server_process.hpp"
 #include "canary/segment.hpp"
 #include "run_tool.hpp"
+#include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
 
 namespace canary {
@@ -24,13 +25,10 @@ using namespace std::chrono_literals;
 class AggregatorApi : public ::testing::Test {
  protected:
   AggregatorApi() : name(testing::unique_segment_name("api")) {
-    char pattern[] = "/tmp/canary-api-XXXXXX";
-    dir = mkdtemp(pattern);
     EXPECT_EQ(ctl({"init", "--cpus", "2"}).exit_code, 0);
   }
   ~AggregatorApi() override {
     (void)Segment::destroy(name);
-    std::filesystem::remove_all(dir);
   }
 
   testing::ToolResult ctl(std::vector<std::string> args) {
@@ -52,11 +50,7 @@ class AggregatorApi : public ::testing::Test {
 
   static json body(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
   std::uint64_t generation() { return std::stoull(status_line("generation")); }
-  std::string status_line(const std::string& key) {
-    const std::string out = ctl({"status"}).out;
-    const auto at = out.find("\n" + key + ": ");
-    return out.substr(at + key.size() + 3, out.find('\n', at + 1) - at - key.size() - 3);
-  }
+  std::string status_line(const std::string& key) { return testing::status_value(ctl({"status"}).out, key); }
   std::string write_file(const std::string& file, const std::string& text) {
     const std::string path = dir + "/" + file;
     std::ofstream(path) << text;
@@ -64,7 +58,8 @@ class AggregatorApi : public ::testing::Test {
   }
 
   std::string name;
-  std::string dir;
+  testing::ScratchDir scratch{"api"};
+  const std::string& dir = scratch.path;
 };
 
 TEST_F(AggregatorApi, ReplayingTheSeedsExampleTrafficGivesTheSeedsResponseFieldByField) {

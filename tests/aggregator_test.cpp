@@ -11,6 +11,7 @@
 #include "canary/summary.hpp"
 #include "canary/writer.hpp"
 #include "process.hpp"
+#include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
 
 namespace canary {
@@ -21,15 +22,6 @@ using testing::ScratchSegment;
 using testing::wait_child;
 
 constexpr EndpointId kTurn = 4;
-
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/canary-agg-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
 
 SegmentParams roomy() {
   SegmentParams p = testing::small_params();
@@ -93,7 +85,7 @@ TEST(Aggregator, OnlyOneRunsOnASegment) {
 
 TEST(Aggregator, ACheckpointBringsTheDigestsBack) {
   ScratchSegment s("ckpt", roomy());
-  TempDir dir;
+  testing::ScratchDir dir{"agg"};
   AggregatorOptions options;
   options.state_dir = dir.path;
   ASSERT_TRUE(attach(s.name()));
@@ -119,7 +111,7 @@ TEST(Aggregator, ACheckpointBringsTheDigestsBack) {
 
 TEST(Aggregator, ACheckpointOfAnotherSegmentOrADamagedOneIsIgnored) {
   ScratchSegment s("ckpt2");
-  TempDir dir;
+  testing::ScratchDir dir{"agg"};
   AggregatorOptions options;
   options.state_dir = dir.path;
   {

@@ -19,6 +19,7 @@
 #include "canary/events.hpp"
 #include "canary/segment.hpp"
 #include "run_tool.hpp"
+#include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
 
 namespace canary {
@@ -34,27 +35,18 @@ constexpr int kIntervalMs = 250;
 class Decisions : public ::testing::Test {
  protected:
   Decisions() : name(testing::unique_segment_name("decide")) {
-    char pattern[] = "/tmp/canary-decide-XXXXXX";
-    dir = mkdtemp(pattern);
     EXPECT_EQ(ctl({"init", "--cpus", "2"}).exit_code, 0);
   }
   ~Decisions() override {
     stop_load();
     (void)Segment::destroy(name);
-    std::filesystem::remove_all(dir);
   }
 
   testing::ToolResult ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {"--segment", name});
     return run_tool(CANARY_CTL_PATH, args);
   }
-  std::string status(const std::string& key) {
-    const std::string out = ctl({"status"}).out;
-    const auto at = out.find("\n" + key + ": ");
-    if (at == std::string::npos) return "";
-    const auto start = at + key.size() + 3;
-    return out.substr(start, out.find('\n', start) - start);
-  }
+  std::string status(const std::string& key) { return testing::status_value(ctl({"status"}).out, key); }
   std::unique_ptr<AggregatorProcess> aggregator(const std::string& policy, std::vector<std::string> extra = {}) {
     std::ofstream(dir + "/policy.yaml") << policy;
     extra.insert(extra.end(), {"--policy", dir + "/policy.yaml", "--interval-ms", std::to_string(kIntervalMs)});
@@ -130,7 +122,8 @@ class Decisions : public ::testing::Test {
   }
 
   std::string name;
-  std::string dir;
+  testing::ScratchDir scratch{"decide"};
+  const std::string& dir = scratch.path;
   pid_t load_pid = -1;
 };
 

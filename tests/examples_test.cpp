@@ -37,13 +37,7 @@ class DemoServer : public ::testing::Test {
     args.insert(args.begin(), {"--segment", name});
     return run_tool(CANARY_CTL_PATH, args);
   }
-  std::string status(const std::string& key) {
-    const std::string out = ctl({"status"}).out;
-    const auto at = out.find("\n" + key + ": ");
-    if (at == std::string::npos) return "";
-    const auto start = at + key.size() + 3;
-    return out.substr(start, out.find('\n', start) - start);
-  }
+  std::string status(const std::string& key) { return testing::status_value(ctl({"status"}).out, key); }
   std::unique_ptr<ServerProcess> serve(std::vector<std::string> extra = {}, const std::string& segment = "") {
     std::vector<std::string> args = {CANARY_DEMO_SERVER_PATH, "--segment", segment.empty() ? name : segment,
                                      "--port",                "0",        "--workers",

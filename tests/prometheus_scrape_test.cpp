@@ -23,6 +23,7 @@
 
 #include "canary/segment.hpp"
 #include "run_tool.hpp"
+#include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
 #include "server_process.hpp"
 
@@ -70,17 +71,13 @@ int free_port() {
 
 class PrometheusScrape : public ::testing::Test {
  protected:
-  PrometheusScrape() : name(testing::unique_segment_name("prom")) {
-    char pattern[] = "/tmp/canary-prom-XXXXXX";
-    dir = mkdtemp(pattern);
-  }
+  PrometheusScrape() : name(testing::unique_segment_name("prom")) {}
   ~PrometheusScrape() override {
     if (prometheus > 0) {
       kill(prometheus, SIGKILL);
       waitpid(prometheus, nullptr, 0);
     }
     (void)Segment::destroy(name);
-    std::filesystem::remove_all(dir);
   }
 
   void start_prometheus(int target_port) {
@@ -139,7 +136,8 @@ class PrometheusScrape : public ::testing::Test {
   }
 
   std::string name;
-  std::string dir;
+  testing::ScratchDir scratch{"prom"};
+  const std::string& dir = scratch.path;
   pid_t prometheus = -1;
   int prometheus_port = 0;
 };

@@ -59,6 +59,14 @@ inline ToolResult run_tool(const std::string& path, const std::vector<std::strin
   return r;
 }
 
+// The value of the "KEY: value" line that `canary-ctl status` printed; empty when there is none.
+inline std::string status_value(const std::string& status_out, const std::string& key) {
+  const auto at = status_out.find("\n" + key + ": ");
+  if (at == std::string::npos) return "";
+  const auto start = at + key.size() + 3;
+  return status_out.substr(start, status_out.find('\n', start) - start);
+}
+
 inline int count_lines(const std::string& text) {
   int n = 0;
   for (char c : text) n += c == '\n';

@@ -143,17 +143,15 @@ int main(int argc, char** argv) {
   auto work_n = tools::parse_bounded(work_us, "--work-us", 0, demo::kMaxWorkUs);
   for (const auto* n : {&port_n, &workers_n, &threads_n, &extra_n, &work_n})
     if (!*n) return tools::report_error(kTool, n->status());
-  char* end = nullptr;
-  const double rate = std::strtod(error_rate.c_str(), &end);
-  if (error_rate.empty() || *end != '\0' || !(rate >= 0 && rate <= 1))
-    return tools::report_error(kTool, {Errc::invalid_argument, "--canary-error-rate must be a number from 0 to 1, got '" + error_rate + "'"});
+  auto rate = tools::parse_fraction(error_rate, "--canary-error-rate");
+  if (!rate) return tools::report_error(kTool, rate.status());
   o.port = *port_n;
   o.workers = *workers_n;
   o.threads = *threads_n;
 
   Control* control = make_shared_control();
   if (control == nullptr) return tools::report_error(kTool, {Errc::system, "cannot map the shared control block"});
-  control->canary_error_ppm = static_cast<std::uint32_t>(rate * 1e6);
+  control->canary_error_ppm = static_cast<std::uint32_t>(*rate * 1e6);
   control->canary_extra_latency_ms = static_cast<std::uint32_t>(*extra_n);
   control->work_us = static_cast<std::uint32_t>(*work_n);
   control->recording = no_record ? 0 : 1;

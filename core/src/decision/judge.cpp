@@ -46,10 +46,15 @@ struct QuantileBounds {
   double upper = kInf;
 };
 
+// NaN without latency evidence.
+double p95_estimate(const VersionEvidence& v) {
+  return v.latency_samples && v.latency_at ? v.latency_at(kQuantile) : kNaN;
+}
+
 QuantileBounds p95_bounds(const VersionEvidence& v, double alpha, bool need_lower, bool need_upper) {
   QuantileBounds b;
   if (v.latency_samples == 0 || !v.latency_at) return b;
-  b.estimate = v.latency_at(kQuantile);
+  b.estimate = p95_estimate(v);
   if (!need_lower && !need_upper) return b;
   const auto n = static_cast<double>(v.latency_samples);
   const stats::RankInterval ranks = stats::quantile_rank_interval(v.latency_samples, kQuantile, alpha, kQuantilePrior);
@@ -124,8 +129,7 @@ void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std
   slower.test = describe("canary P95 lower bound over legacy P95 upper bound, minus 1", alpha);
   slower.canary_samples = c.latency_samples;
   slower.legacy_samples = l.latency_samples;
-  const double lq_estimate = l.latency_samples && l.latency_at ? l.latency_at(kQuantile) : kNaN;
-  slower.value = cq.estimate / lq_estimate - 1;
+  slower.value = cq.estimate / p95_estimate(l) - 1;
   if (all || slower.value > slower.threshold) {
     const double upper = p95_bounds(l, alpha * (1 - kCanaryShare), false, true).upper;
     const double lower = p95_bounds(c, alpha * kCanaryShare, true, false).lower;
@@ -155,9 +159,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   slower.test = describe("canary P95 upper bound over legacy P95 lower bound, minus 1", alpha);
   slower.canary_samples = c.latency_samples;
   slower.legacy_samples = l.latency_samples;
-  const double c_estimate = c.latency_samples && c.latency_at ? c.latency_at(kQuantile) : kNaN;
-  const double l_estimate = l.latency_samples && l.latency_at ? l.latency_at(kQuantile) : kNaN;
-  slower.value = c_estimate / l_estimate - 1;
+  slower.value = p95_estimate(c) / p95_estimate(l) - 1;
   if (all || slower.value < slower.threshold) {
     const double upper = p95_bounds(c, alpha * kCanaryShare, false, true).upper;
     const double lower = p95_bounds(l, alpha * (1 - kCanaryShare), true, false).lower;

@@ -1,8 +1,8 @@
 #include "canary/report/decision_json.hpp"
 
 #include <cmath>
-#include <ctime>
 
+#include "canary/clock.hpp"
 #include "canary/share.hpp"
 
 namespace canary::report {
@@ -10,15 +10,6 @@ namespace canary::report {
 namespace {
 
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
-std::string utc(std::uint64_t unix_ns) {
-  const auto seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 }  // namespace
 
@@ -60,7 +51,7 @@ nlohmann::json event_json(const Event& e) {
   nlohmann::json details = nlohmann::json::parse(e.details_json, nullptr, false);
   if (details.is_discarded()) details = e.details_json.empty() ? nlohmann::json::object() : nlohmann::json(e.details_json);
   return {{"seq", e.seq},
-          {"time", utc(e.unix_ns)},
+          {"time", utc_text(e.unix_ns)},
           {"unix_ns", e.unix_ns},
           {"kind", std::string(to_string(e.kind))},
           {"from", std::string(to_string(e.from))},
