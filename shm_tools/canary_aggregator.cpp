@@ -126,7 +126,11 @@ int main(int argc, char** argv) {
             << (tls_cert.empty() ? "http://" : "https://") << admin.host << ":" << (*server)->port()
             << ", interval " << options.interval_ms << " ms, checkpoint: " << (*aggregator)->checkpoint_status()
             << std::endl;
-  (*aggregator)->run(g_stop);
+  const Status ended = (*aggregator)->run(g_stop);
   (*server)->stop();
+  if (!ended.ok()) {
+    std::cerr << kTool << ": " << ended.message() << "; exiting so that a supervisor restarts it on the new segment\n";
+    return kExitMissing;
+  }
   return kExitOk;
 }

@@ -27,6 +27,7 @@ constexpr std::string_view kTool = "canary-ctl";
 
 struct InitArgs {
   bool force = false;
+  bool even_if_live = false;
   std::string endpoints = "64", cpus, rings = "64", ring_records = "16384", mode = "0600", group;
   std::string percentage = "5", hash = "xxh3", salt = "0";
   bool disabled = false;
@@ -45,7 +46,21 @@ Expected<mode_t> parse_mode(std::string_view text) {
   return static_cast<mode_t>(mode);
 }
 
+// Replacing or removing a segment under a live aggregator would leave it acting on an unlinked
+// file (a rollback it reports would change nothing): refused unless asked for in so many words.
+Status refuse_if_aggregator_alive(const std::string& segment, std::string_view action, bool even_if_live) {
+  const SegmentHolder holder = segment_holder(segment);
+  if (!holder.aggregator_alive || even_if_live) return Status::Ok();
+  const std::string pid = holder.pid ? " (pid " + std::to_string(holder.pid) + ")" : "";
+  return {Errc::refused, "segment '" + segment + "' is held by a live aggregator" + pid + "; stop it before " +
+                             std::string(action) + ", or pass --even-if-live"};
+}
+
 int run_init(const std::string& segment, const InitArgs& a) {
+  if (a.force) {
+    if (Status s = refuse_if_aggregator_alive(segment, "init --force", a.even_if_live); !s.ok())
+      return report_error(kTool, s);
+  }
   CreateOptions options;
   options.name = segment;
   options.replace_existing = a.force;
@@ -168,7 +183,8 @@ int main(int argc, char** argv) {
 
   InitArgs init;
   auto* init_cmd = app.add_subcommand("init", "create the segment (seven seed endpoints, 5%, enabled, xxh3, salt 0)");
-  init_cmd->add_flag("--force", init.force, "replace an existing segment");
+  init_cmd->add_flag("--force", init.force, "replace an existing segment (not one a live aggregator holds)");
+  init_cmd->add_flag("--even-if-live", init.even_if_live, "with --force: replace it even under a live aggregator");
   init_cmd->add_option("--endpoints", init.endpoints, "endpoint ids the slabs have room for, 'other' included (2..128, default 64)");
   init_cmd->add_option("--cpus", init.cpus, "CPU slots (default: every possible CPU)");
   init_cmd->add_option("--rings", init.rings, "writer rings (default 64)");
@@ -181,7 +197,9 @@ int main(int argc, char** argv) {
   init_cmd->add_flag("--disabled", init.disabled, "start with the canary disabled");
   init_cmd->add_flag("--no-seed-endpoints", init.no_seed_endpoints, "register no endpoints");
 
-  auto* destroy_cmd = app.add_subcommand("destroy", "remove the segment (attached processes keep their mapping)");
+  bool destroy_even_if_live = false;
+  auto* destroy_cmd = app.add_subcommand("destroy", "remove the segment (not one a live aggregator holds)");
+  destroy_cmd->add_flag("--even-if-live", destroy_even_if_live, "remove it even under a live aggregator");
   auto* status_cmd = app.add_subcommand("status", "print the config, state and endpoints as key: value lines");
 
   std::string percentage;
@@ -234,6 +252,8 @@ int main(int argc, char** argv) {
 
   if (*init_cmd) return run_init(segment, init);
   if (*destroy_cmd) {
+    if (Status s = refuse_if_aggregator_alive(segment, "destroy", destroy_even_if_live); !s.ok())
+      return report_error(kTool, s);
     if (Status s = Segment::destroy(segment); !s.ok()) return report_error(kTool, s);
     std::cout << "destroyed segment '" << segment << "'\n";
     return kExitOk;

@@ -23,7 +23,7 @@ TEST(AggregatorRace, RunsBesideWritersAndSnapshotReaders) {
   auto a = Aggregator::start(s.segment(), options);
   ASSERT_TRUE(a);
   std::atomic<bool> stop{false};
-  std::thread runner([&] { (*a)->run(stop); });
+  std::thread runner([&] { EXPECT_TRUE((*a)->run(stop).ok()); });
 
   constexpr int kWriters = 3;
   constexpr std::uint64_t kEach = 50000;

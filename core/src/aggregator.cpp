@@ -214,10 +214,11 @@ std::shared_ptr<const AggregatorSnapshot> Aggregator::snapshot() const {
   return snapshot_;
 }
 
-void Aggregator::run(const std::atomic<bool>& stop) {
+Status Aggregator::run(const std::atomic<bool>& stop) {
+  std::atomic<bool> clock_stop{false};
   // The coarse clock must move at least every millisecond: records are stamped with it.
   std::thread clock([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
+    while (!stop.load(std::memory_order_relaxed) && !clock_stop.load(std::memory_order_relaxed)) {
       publish_clock();
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
@@ -232,6 +233,11 @@ void Aggregator::run(const std::atomic<bool>& stop) {
       tick();
       next_tick += interval;
       if (next_tick < now) next_tick = now + interval;  // fell behind: do not tick in a burst
+      if (Status s = segment_->check_still_named(); !s.ok()) {
+        clock_stop.store(true, std::memory_order_relaxed);
+        clock.join();
+        return s;
+      }
     }
     std::this_thread::sleep_for(drain_period);
   }
@@ -239,6 +245,7 @@ void Aggregator::run(const std::atomic<bool>& stop) {
   drain();
   tick();
   if (!options_.state_dir.empty()) (void)save_checkpoint();
+  return Status::Ok();
 }
 
 }  // namespace canary

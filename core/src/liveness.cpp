@@ -1,5 +1,11 @@
 #include "canary/liveness.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <string>
+
 #include "canary/clock.hpp"
 #include "canary/ofd_lock.hpp"
 #include "canary/segment.hpp"
@@ -21,6 +27,19 @@ AggregatorLiveness aggregator_liveness(const Segment& segment) {
   else
     l.state = l.heartbeat_unix_ns == 0 ? AggregatorState::none : AggregatorState::dead;
   return l;
+}
+
+SegmentHolder segment_holder(std::string_view name) {
+  SegmentHolder holder;
+  const int fd = shm_open(("/" + std::string(name)).c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return holder;
+  holder.aggregator_alive = byte_is_locked(fd, kAggregatorLockByte);
+  close(fd);
+  if (holder.aggregator_alive) {
+    auto attached = Segment::attach(name, Access::read_only);
+    if (attached) holder.pid = attached->aggregator().pid.load(std::memory_order_relaxed);
+  }
+  return holder;
 }
 
 std::string_view to_string(AggregatorState s) {

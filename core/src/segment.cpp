@@ -1,6 +1,8 @@
 #include "canary/segment.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,6 +234,20 @@ Status Segment::destroy(std::string_view name) {
     if (errno == ENOENT) return {Errc::missing, quoted(name) + " does not exist"};
     return os_error("cannot remove " + quoted(name), errno);
   }
+  return Status::Ok();
+}
+
+Status Segment::check_still_named() const {
+  const int fd = shm_open(("/" + name()).c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    if (errno == ENOENT) return {Errc::missing, quoted(name()) + " was removed (destroy, or init --force in progress)"};
+    return os_error("cannot open " + quoted(name()), errno);
+  }
+  struct stat named {}, mapped {};
+  const bool same = fstat(fd, &named) == 0 && fstat(this->fd(), &mapped) == 0 && named.st_ino == mapped.st_ino &&
+                    named.st_dev == mapped.st_dev;
+  close(fd);
+  if (!same) return {Errc::refused, quoted(name()) + " was replaced: the name now refers to another segment"};
   return Status::Ok();
 }
 

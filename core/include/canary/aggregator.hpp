@@ -80,8 +80,10 @@ class Aggregator {
   // The work of one interval.
   void tick();
   // Drains and ticks on schedule, with a clock thread beside, until `stop` turns true; then
-  // writes a last checkpoint.
-  void run(const std::atomic<bool>& stop);
+  // writes a last checkpoint. Returns early, with why, when the segment's name stops referring to
+  // the file it mapped (removed or replaced): its workers are elsewhere now, and only a restart
+  // finds them.
+  Status run(const std::atomic<bool>& stop);
 
   std::shared_ptr<const AggregatorSnapshot> snapshot() const;
   const Policy& policy() const { return engine_->policy(); }

@@ -27,6 +27,16 @@ struct AggregatorLiveness {
 };
 
 AggregatorLiveness aggregator_liveness(const Segment& segment);
+
+// Whether a live aggregator holds the segment called `name`, from its lock alone, so that it also
+// answers for a segment this build cannot attach to (another layout, corrupt). `pid` is the one
+// the aggregator published, 0 when the segment cannot be read. Used before anything replaces or
+// removes a segment: an aggregator left on an unlinked file would act on nothing.
+struct SegmentHolder {
+  bool aggregator_alive = false;
+  std::uint32_t pid = 0;
+};
+SegmentHolder segment_holder(std::string_view name);
 std::string_view to_string(AggregatorState s);
 
 }  // namespace canary

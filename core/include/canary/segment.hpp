@@ -42,6 +42,11 @@ class Segment {
   static Expected<Segment> attach(std::string_view name, Access access);
   static Status destroy(std::string_view name);
 
+  // Whether the name still refers to the file this object mapped: Errc::missing once it was
+  // removed, Errc::refused once it names another file (init --force, a migration). One shm_open
+  // and two fstats; the aggregator asks every interval.
+  Status check_still_named() const;
+
   Segment(Segment&&) noexcept;
   Segment& operator=(Segment&&) noexcept;
   ~Segment();
