@@ -3,8 +3,9 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include <httplib.h>
+#include <arpa/inet.h>
 
+#include <array>
 #include <charconv>
 #include <variant>
 
@@ -22,25 +23,30 @@ namespace canary::tools {
 namespace {
 
 using nlohmann::json;
+using http::Captures;
+using http::Request;
+using http::Response;
 
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
-constexpr const char* kJson = "application/json";
 
-void send(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(2) + "\n", kJson);
-}
+Response reply(int status, const json& body) { return {status, "application/json", body.dump(2) + "\n", {}}; }
 
-void send_error(httplib::Response& res, const ApiError& e) {
-  json body = {{"error", e.message}};
-  if (!e.field.empty()) body["field"] = e.field;
-  send(res, e.http_status, body);
-}
+Response refuse(const ApiError& e) { return http::error_response(e.http_status, e.message, e.field); }
 
 std::array<unsigned char, SHA256_DIGEST_LENGTH> sha256(std::string_view text) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
   return digest;
+}
+
+json failure_json(const FailureCounter& counter) {
+  const FailureCounter::View v = counter.view();
+  json j = {{"failures", v.total}};
+  if (v.total > 0) {
+    j["last_failure"] = utc_text(v.last_unix_ns);
+    j["last_error"] = v.last_error;
+  }
+  return j;
 }
 
 }  // namespace
@@ -54,177 +60,163 @@ Status parse_listen(const std::string& text, AdminOptions& options) {
       port < 0 || port > 65535)
     return {Errc::invalid_argument, "--listen '" + text.substr(0, 60) + "' must be HOST:PORT, e.g. 127.0.0.1:8081"};
   options.host = text.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']')
+    options.host = options.host.substr(1, options.host.size() - 2);  // [::1]:8081
   options.port = port;
   return Status::Ok();
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 Expected<std::unique_ptr<AdminServer>> AdminServer::start(Aggregator& aggregator, const AdminOptions& options) {
   std::unique_ptr<AdminServer> s(new AdminServer());
   s->aggregator_ = &aggregator;
   s->options_ = options;
-  if (options.tls_cert.empty() != options.tls_key.empty())
-    return Status{Errc::invalid_argument, "--tls-cert and --tls-key go together"};
-  if (!options.tls_cert.empty()) {
-    s->server_ = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
-    if (!s->server_->is_valid())
-      return Status{Errc::invalid_argument, "cannot load the TLS certificate '" + options.tls_cert + "' and key '" + options.tls_key + "'"};
-  } else {
-    s->server_ = std::make_unique<httplib::Server>();
-  }
-  s->server_->set_payload_max_length(kMaxBodyBytes);
-  s->routes();
-  s->port_ = options.port == 0 ? s->server_->bind_to_any_port(options.host)
-                                : (s->server_->bind_to_port(options.host, options.port) ? options.port : -1);
-  if (s->port_ <= 0)
-    return Status{Errc::system, "cannot listen on " + options.host + ":" + std::to_string(options.port)};
-  s->thread_ = std::thread([server = s->server_.get()] { server->listen_after_bind(); });
+  http::ServerOptions server;
+  server.host = options.host;
+  server.port = options.port;
+  server.tls_cert = options.tls_cert;
+  server.tls_key = options.tls_key;
+  server.max_body_bytes = kMaxBodyBytes;
+  auto started = http::Server::listen(server, s->routes());
+  if (!started) return started.status();
+  s->server_ = std::move(*started);
   return s;
-}
-
-AdminServer::~AdminServer() { stop(); }
-
-void AdminServer::stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
 }
 
 bool AdminServer::authorized(const std::string& header) const {
   if (options_.token.empty()) return true;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.compare(0, kBearer.size(), kBearer) != 0) return false;
+  // RFC 7235: the scheme is case-insensitive ("bearer", "BEARER"), one space before the token.
+  constexpr std::string_view kBearer = "bearer ";
+  if (header.size() < kBearer.size() || !http::iequals(std::string_view(header).substr(0, kBearer.size()), kBearer))
+    return false;
   // Hash both sides first, so the comparison takes the same time whatever the lengths.
   const auto given = sha256(std::string_view(header).substr(kBearer.size()));
   const auto wanted = sha256(options_.token);
   return CRYPTO_memcmp(given.data(), wanted.data(), given.size()) == 0;
 }
 
-void AdminServer::routes() {
-  httplib::Server& http = *server_;
-  Aggregator* const agg = aggregator_;  // outlives the server; captured by value below
+http::Router AdminServer::routes() {
+  http::Router r;
+  Aggregator* const agg = aggregator_;  // outlives the server
   const std::uint32_t capacity = agg->segment().geometry().params.endpoint_capacity;
 
-  auto snapshot_or_503 = [agg](httplib::Response& res) {
-    auto snap = agg->snapshot();
-    if (!snap) send_error(res, {503, "the aggregator has not finished its first interval", ""});
-    return snap;
-  };
-  auto window_of = [](const httplib::Request& req, httplib::Response& res) -> std::optional<Window> {
+  auto window_of = [](const Request& req) -> std::variant<Window, Response> {
     if (!req.has_param("window")) return Window::all;
-    auto w = parse_window(req.get_param_value("window"));
-    if (!w) send_error(res, {400, "window must be one of 5m, 1h, 6h, 24h, all", "window"});
-    return w;
+    auto w = parse_window(req.param("window"));
+    if (!w) return http::error_response(400, "window must be one of 5m, 1h, 6h, 24h, all", "window");
+    return *w;
   };
+  auto not_yet = [] { return http::error_response(503, "the aggregator has not finished its first interval"); };
   // Wraps a mutating handler: token first, then the change.
-  auto mutating = [this](auto handler) {
-    return [this, handler](const httplib::Request& req, httplib::Response& res) {
-      if (!authorized(req.get_header_value("Authorization"))) {
-        res.set_header("WWW-Authenticate", "Bearer");
-        return send_error(res, {401, "a valid 'Authorization: Bearer TOKEN' header is required", ""});
+  auto mutating = [this](http::Route handler) -> http::Route {
+    return [this, handler](const Request& req, const Captures& c) {
+      if (!authorized(req.header("Authorization"))) {
+        Response res = http::error_response(401, "a valid 'Authorization: Bearer TOKEN' header is required");
+        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return res;
       }
-      handler(req, res);
+      return handler(req, c);
     };
   };
   // Applies an edit (which may fill in an event), answers with the config as it now is.
-  auto change = [agg](const httplib::Request& req, httplib::Response& res,
-                      const std::function<Status(ConfigData&, EventDraft&)>& edit,
+  auto change = [agg](const Request& req, const std::function<Status(ConfigData&, EventDraft&)>& edit,
                       const std::function<std::string()>& field_on_error) {
     const std::string who = "admin API " + req.method + " " + req.path + " from " + req.remote_addr;
     EventDraft event;
     const Status s = update_config(agg->segment(), who, [&](ConfigData& c) { return edit(c, event); }, &event);
-    if (!s.ok()) return send_error(res, api_error_from(s, field_on_error()));
+    if (!s.ok()) return refuse(api_error_from(s, field_on_error()));
     ConfigData c;
     if (!read_config(agg->segment().config(), c, agg->segment().geometry().params.endpoint_capacity).ok)
-      return send_error(res, {500, "the config could not be read back", ""});
-    send(res, 200, report::config_json(c));
+      return http::error_response(500, "the config could not be read back");
+    return reply(200, report::config_json(c));
   };
 
-  http.Get("/healthz", [agg](const httplib::Request&, httplib::Response& res) {
+  // Alive: the drain loop completed an interval lately (three intervals at most).
+  r.add("GET", "/healthz", [agg](const Request&, const Captures&) {
     auto snap = agg->snapshot();
-    send(res, 200, {{"status", "ok"}, {"last_interval_unix_ns", snap ? snap->taken_unix_ns : 0}});
+    const std::uint64_t now = monotonic_ms();
+    const std::uint64_t age = snap ? now - std::min(now, snap->monotonic_ms) : 0;
+    const std::uint64_t limit = 3ull * (snap ? snap->interval_ms : 1000);
+    const bool stalled = !snap || age > limit;
+    json body = {{"status", stalled ? "stalled" : "ok"},
+                 {"last_interval_unix_ns", snap ? snap->taken_unix_ns : 0},
+                 {"last_interval_age_ms", age}};
+    return reply(stalled ? 503 : 200, body);
+  });
+  // Ready: it has drained the rings once, so what it serves reflects the segment.
+  r.add("GET", "/readyz", [agg](const Request&, const Captures&) {
+    const bool ready = agg->ready() && agg->snapshot() != nullptr;
+    return reply(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"}});
   });
 
-  http.Get("/metrics", [agg, snapshot_or_503](const httplib::Request&, httplib::Response& res) {
-    auto snap = snapshot_or_503(res);
-    if (!snap) return;
+  r.add("GET", "/metrics", [agg, not_yet](const Request&, const Captures&) {
+    auto snap = agg->snapshot();
+    if (!snap) return not_yet();
     const std::uint64_t heartbeat = agg->segment().aggregator().heartbeat_unix_ns.load(std::memory_order_relaxed);
-    res.set_content(report::prometheus_text(*snap, heartbeat), "text/plain; version=0.0.4; charset=utf-8");
+    return Response{200, "text/plain; version=0.0.4; charset=utf-8", report::prometheus_text(*snap, heartbeat, agg->health()), {}};
   });
 
-  http.Get("/api/v2/admin/canary/metrics", [snapshot_or_503, window_of](const httplib::Request& req, httplib::Response& res) {
-    auto w = window_of(req, res);
-    if (!w) return;
-    auto snap = snapshot_or_503(res);
-    if (!snap) return;
-    json body = report::metrics_json(snap->total(*w, Version::legacy), snap->total(*w, Version::canary), *w);
-    send(res, 200, body);
+  r.add("GET", "/api/v2/admin/canary/metrics", [agg, window_of, not_yet](const Request& req, const Captures&) {
+    auto w = window_of(req);
+    if (auto* error = std::get_if<Response>(&w)) return *error;
+    auto snap = agg->snapshot();
+    if (!snap) return not_yet();
+    const Window window = std::get<Window>(w);
+    return reply(200, report::metrics_json(snap->total(window, Version::legacy), snap->total(window, Version::canary), window));
   });
 
-  http.Get("/api/v2/admin/canary/endpoints", [snapshot_or_503, window_of](const httplib::Request& req, httplib::Response& res) {
-    auto w = window_of(req, res);
-    if (!w) return;
-    auto snap = snapshot_or_503(res);
-    if (!snap) return;
-    send(res, 200, report::endpoints_json(*snap, *w));
+  r.add("GET", "/api/v2/admin/canary/endpoints", [agg, window_of, not_yet](const Request& req, const Captures&) {
+    auto w = window_of(req);
+    if (auto* error = std::get_if<Response>(&w)) return *error;
+    auto snap = agg->snapshot();
+    if (!snap) return not_yet();
+    return reply(200, report::endpoints_json(*snap, std::get<Window>(w)));
   });
 
-  http.Get("/api/v2/admin/canary/config", [agg](const httplib::Request&, httplib::Response& res) {
+  r.add("GET", "/api/v2/admin/canary/config", [agg](const Request&, const Captures&) {
     ConfigData c;
     if (!read_config(agg->segment().config(), c, agg->segment().geometry().params.endpoint_capacity).ok)
-      return send_error(res, {500, "the segment's config has no valid copy", ""});
-    send(res, 200, report::config_json(c));
+      return http::error_response(500, "the segment's config has no valid copy");
+    return reply(200, report::config_json(c));
   });
 
-  http.Put("/api/v2/admin/canary/config", mutating([change, capacity](const httplib::Request& req, httplib::Response& res) {
+  r.add("PUT", "/api/v2/admin/canary/config", mutating([change, capacity](const Request& req, const Captures&) {
     auto parsed = parse_config_update(req.body, capacity);
-    if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
     auto update = std::make_shared<ConfigUpdate>(std::get<ConfigUpdate>(std::move(parsed)));
-    change(req, res, [update](ConfigData& c, EventDraft& e) { return update->apply(c, e); },
-           [update] { return update->failed_field(); });
+    return change(req, [update](ConfigData& c, EventDraft& e) { return update->apply(c, e); },
+                  [update] { return update->failed_field(); });
   }));
 
-  http.Post("/api/v2/admin/canary/config/endpoints", mutating([change, capacity](const httplib::Request& req, httplib::Response& res) {
+  r.add("POST", "/api/v2/admin/canary/config/endpoints", mutating([change, capacity](const Request& req, const Captures&) {
     auto path = parse_endpoint_body(req.body);
-    if (auto* e = std::get_if<ApiError>(&path)) return send_error(res, *e);
+    if (auto* e = std::get_if<ApiError>(&path)) return refuse(*e);
     const std::string p = std::get<std::string>(path);
-    change(req, res, [p, capacity](ConfigData& c, EventDraft&) { return add_endpoint(c, p, capacity); },
-           [] { return "path"; });
+    return change(req, [p, capacity](ConfigData& c, EventDraft&) { return add_endpoint(c, p, capacity); },
+                  [] { return "path"; });
   }));
 
-  http.Delete("/api/v2/admin/canary/config/endpoints", mutating([change](const httplib::Request& req, httplib::Response& res) {
+  r.add("DELETE", "/api/v2/admin/canary/config/endpoints", mutating([change](const Request& req, const Captures&) {
     auto path = parse_endpoint_body(req.body);
-    if (auto* e = std::get_if<ApiError>(&path)) return send_error(res, *e);
+    if (auto* e = std::get_if<ApiError>(&path)) return refuse(*e);
     const std::string p = std::get<std::string>(path);
-    change(req, res, [p](ConfigData& c, EventDraft&) { return remove_endpoint(c, p); }, [] { return "path"; });
+    return change(req, [p](ConfigData& c, EventDraft&) { return remove_endpoint(c, p); }, [] { return "path"; });
   }));
 
-  // The deployment's commands: SPEC 5's state table.
-  http.Post(R"(/api/v2/admin/canary/(start|promote|rollback|pause|resume|approve))",
-            mutating([agg, change](const httplib::Request& req, httplib::Response& res) {
-              const std::string command = req.matches[1];
-              auto parsed = parse_command_body(command, req.body);
-              if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
-              const CommandRequest r = std::get<CommandRequest>(parsed);
-              auto snap = agg->snapshot();
-              const bool gate_holds = snap && snap->decision && snap->decision->judged && snap->decision->judgement.gate_holds;
-              change(
-                  req, res,
-                  [&](ConfigData& c, EventDraft& e) {
-                    if (command == "start") return start_rollout(c, r.start, r.reason, e);
-                    if (command == "promote") return promote(c, r.force, gate_holds, r.reason, e);
-                    if (command == "rollback") return roll_back(c, r.reason, e);
-                    if (command == "pause") return pause(c, r.reason, e);
-                    if (command == "resume") return resume(c, r.reason, e);
-                    return approve(c, r.reason, e);
-                  },
-                  [] { return ""; });
-            }));
-
-  http.Get("/api/v2/admin/canary/status", [agg](const httplib::Request&, httplib::Response& res) {
+  r.add("GET", "/api/v2/admin/canary/status", [agg](const Request&, const Captures&) {
     ConfigData c;
     if (!read_config(agg->segment().config(), c, agg->segment().geometry().params.endpoint_capacity).ok)
-      return send_error(res, {500, "the segment's config has no valid copy", ""});
+      return http::error_response(500, "the segment's config has no valid copy");
     auto snap = agg->snapshot();
     const AggregatorArea& area = agg->segment().aggregator();
+    const AggregatorHealth& health = agg->health();
     json body = report::config_json(c);
     body["awaiting_approval"] = c.awaiting_approval != 0;
     body["ramp_step"] = c.ramp_step;
@@ -233,6 +225,10 @@ void AdminServer::routes() {
     if (snap)
       for (const Event& e : snap->recent_events) events.push_back(report::event_json(e));
     body["events"] = events;
+    json checkpoint = failure_json(health.checkpoint);
+    checkpoint["restored"] = agg->checkpoint_status();
+    const std::uint64_t last_checkpoint = health.last_checkpoint_unix_ns.load(std::memory_order_relaxed);
+    if (last_checkpoint != 0) checkpoint["last_written"] = utc_text(last_checkpoint);
     body["aggregator"] = {
         {"pid", area.pid.load(std::memory_order_relaxed)},
         {"interval_ms", area.interval_ms.load(std::memory_order_relaxed)},
@@ -240,20 +236,42 @@ void AdminServer::routes() {
         {"last_drain_unix_ns", area.last_drain_unix_ns.load(std::memory_order_relaxed)},
         {"drained_records", snap ? snap->drained_records : 0},
         {"ring_dropped_records", snap ? snap->ring_full_drops + snap->no_ring_drops + snap->reaped_records : 0},
-        {"checkpoint", agg->checkpoint_status()},
+        {"checkpoint", checkpoint},
+        {"journal", failure_json(health.journal)},
+        {"event_log", failure_json(health.event_write)},
+        {"webhooks", failure_json(health.webhook)},
+        {"events_lost", health.events_lost.load(std::memory_order_relaxed)},
     };
-    send(res, 200, body);
+    return reply(200, body);
   });
 
-  // Everything httplib answers on its own (404 for unknown paths, 413 for large bodies, 405...)
-  // gets a JSON body too.
-  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    std::string message = res.status == 413   ? "the body is larger than 64 KiB"
-                          : res.status == 404 ? "no such resource"
-                                              : "request refused";
-    send(res, res.status, {{"error", message}});
-  });
+  // The deployment's commands: SPEC 5's state table.
+  r.add("POST", "/api/v2/admin/canary/{command}", mutating([agg, change](const Request& req, const Captures& c) {
+    const std::string& command = c[0];
+    if (command == "config" || command == "metrics" || command == "endpoints" || command == "status")
+      return http::error_response(405, "method POST is not allowed on " + req.path);
+    if (command != "start" && command != "promote" && command != "rollback" && command != "pause" &&
+        command != "resume" && command != "approve")
+      return http::error_response(404, "no such command: " + command +
+                                           " (start, promote, rollback, pause, resume, approve)");
+    auto parsed = parse_command_body(command, req.body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
+    const CommandRequest cr = std::get<CommandRequest>(parsed);
+    auto snap = agg->snapshot();
+    const bool gate_holds = snap && snap->decision && snap->decision->judged && snap->decision->judgement.gate_holds;
+    return change(
+        req,
+        [&](ConfigData& cfg, EventDraft& e) {
+          if (command == "start") return start_rollout(cfg, cr.start, cr.reason, e);
+          if (command == "promote") return promote(cfg, cr.force, gate_holds, cr.reason, e);
+          if (command == "rollback") return roll_back(cfg, cr.reason, e);
+          if (command == "pause") return pause(cfg, cr.reason, e);
+          if (command == "resume") return resume(cfg, cr.reason, e);
+          return approve(cfg, cr.reason, e);
+        },
+        [] { return ""; });
+  }));
+  return r;
 }
 
 }  // namespace canary::tools

@@ -1,29 +1,30 @@
 // canary-aggregator: the one process that drains the rings, keeps the windows and digests, and
 // serves the admin API and /metrics. Workers never wait for it; if it dies, counts stay exact in
 // the slabs and a restart picks up from its checkpoint.
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "admin_server.hpp"
 #include "webhook_sender.hpp"
 #include "canary/aggregator.hpp"
 #include "canary/config_edit.hpp"
 #include "canary/decision/policy.hpp"
+#include "canary/log.hpp"
 #include "canary/report/decision_json.hpp"
 #include "canary/segment.hpp"
+#include "canary/share.hpp"
+#include "canary/state_files.hpp"
 #include "tool_common.hpp"
 
 namespace canary::tools {
 namespace {
 
 constexpr std::string_view kTool = "canary-aggregator";
-
-std::atomic<bool> g_stop{false};
-
-void request_stop(int) { g_stop.store(true); }
 
 Expected<std::string> read_token(const std::string& path) {
   std::ifstream in(path);
@@ -50,30 +51,94 @@ Expected<Segment> attach_or_create(const std::string& name, bool create) {
   return created;
 }
 
+// Every event, whoever made it, as a log line: rollbacks as warnings, the rest as information.
+void log_event(const Event& e, const std::string& segment) {
+  log(e.kind == EventKind::rolled_back ? LogLevel::warn : LogLevel::info, "deployment event",
+      {{"segment", segment},
+       {"seq", e.seq},
+       {"kind", to_string(e.kind)},
+       {"from", to_string(e.from)},
+       {"to", to_string(e.to)},
+       {"share_before", format_share_percent(e.share_before_bp)},
+       {"share_after", format_share_percent(e.share_after_bp)},
+       {"actor", e.actor},
+       {"reason", e.reason}});
+}
+
+// SIGTERM and SIGINT stop the aggregator (a last drain and checkpoint); SIGHUP reloads the policy
+// file, keeping the old policy when the new one is refused. The signals are blocked in every
+// thread and taken here with sigtimedwait, so nothing runs in a signal handler.
+class SignalThread {
+ public:
+  SignalThread(std::atomic<bool>& stop, std::function<void()> reload) : stop_(stop), reload_(std::move(reload)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SignalThread() {
+    done_.store(true);
+    thread_.join();
+  }
+  static void block_in_this_thread() {
+    sigset_t set = signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+ private:
+  static sigset_t signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    return set;
+  }
+  void run() {
+    const sigset_t set = signals();
+    const timespec tick{0, 100'000'000};
+    while (!done_.load()) {
+      const int s = sigtimedwait(&set, nullptr, &tick);
+      if (s == SIGHUP) reload_();
+      if (s == SIGTERM || s == SIGINT) stop_.store(true);
+    }
+  }
+
+  std::atomic<bool>& stop_;
+  std::function<void()> reload_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 }  // namespace canary::tools
 
 int main(int argc, char** argv) {
   using namespace canary;
   using namespace canary::tools;
+  // Before any thread exists, so that every thread inherits the mask.
+  SignalThread::block_in_this_thread();
+  signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (ulimit -f) must fail a write, which is counted, not kill the process.
+  signal(SIGXFSZ, SIG_IGN);
+
   CLI::App app{"Drain the rings, keep the windows, serve the admin API and /metrics.", "canary-aggregator"};
   std::string segment_name;
   add_segment_option(app, segment_name);
   bool create = false;
-  std::string interval = "1000", drain = "10", checkpoint = "10", listen = "127.0.0.1:8081";
+  std::string interval = "1000", drain = "10", checkpoint = "10", listen = "127.0.0.1:8081", log_format = "logfmt";
   std::string state_dir, token_file, tls_cert, tls_key, policy_file;
   app.add_flag("--create", create, "create the segment (canary-ctl init defaults) when it does not exist");
   app.add_option("--interval-ms", interval, "summaries, windows and slab sums every N ms (default 1000)");
   app.add_option("--drain-ms", drain, "drain the rings every N ms (default 10)");
-  app.add_option("--policy", policy_file, "the decision policy, YAML (default: the seed's numbers; docs/policy.md)");
-  app.add_option("--state-dir", state_dir, "directory for the checkpoint and the events log (default: none)");
+  app.add_option("--policy", policy_file, "the decision policy, YAML (default: the seed's numbers; docs/policy.md); SIGHUP reloads it");
+  app.add_option("--state-dir", state_dir, "directory for the checkpoint, the journal and the events log (default: none)");
   app.add_option("--checkpoint-s", checkpoint, "write the checkpoint every N seconds (default 10)");
   app.add_option("--listen", listen, "admin API and /metrics address (default 127.0.0.1:8081; port 0: any)");
   app.add_option("--admin-token-file", token_file, "mutating calls need 'Authorization: Bearer' + this file's first line");
   app.add_option("--tls-cert", tls_cert, "serve HTTPS with this certificate (PEM)");
   app.add_option("--tls-key", tls_key, "and this private key (PEM)");
+  app.add_option("--log-format", log_format, "log lines on stderr: logfmt (default) or json");
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
+  const auto format = parse_log_format(log_format);
+  if (!format) return report_error(kTool, {Errc::invalid_argument, "--log-format must be logfmt or json"});
+  set_log_format(*format);
   AggregatorOptions options;
   auto interval_ms = parse_bounded(interval, "--interval-ms", 10, 60000);
   auto drain_ms = parse_bounded(drain, "--drain-ms", 1, 1000);
@@ -85,6 +150,9 @@ int main(int argc, char** argv) {
   options.drain_ms = static_cast<std::uint32_t>(*drain_ms);
   options.checkpoint_s = static_cast<std::uint32_t>(*checkpoint_s);
   options.state_dir = state_dir;
+  if (!state_dir.empty()) {
+    if (Status s = check_state_dir(state_dir); !s.ok()) return report_error(kTool, s);
+  }
   if (!policy_file.empty()) {
     auto policy = load_policy(policy_file);
     if (!policy) return report_error(kTool, policy.status());
@@ -99,38 +167,62 @@ int main(int argc, char** argv) {
     if (!token) return report_error(kTool, token.status());
     admin.token = *token;
   }
+  if (!is_loopback(admin.host) && (admin.token.empty() || admin.tls_cert.empty()))
+    log(LogLevel::warn, "the admin API listens beyond this host without a token and TLS: anyone who reaches it can roll back or promote",
+        {{"listen", listen}, {"token", !admin.token.empty()}, {"tls", !admin.tls_cert.empty()}});
 
   auto segment = attach_or_create(segment_name, create);
   if (!segment) return report_error(kTool, segment.status());
   auto aggregator = Aggregator::start(*segment, options);
   if (!aggregator) return report_error(kTool, aggregator.status());
-  auto server = AdminServer::start(**aggregator, admin);
+  Aggregator& agg = **aggregator;
+  auto server = AdminServer::start(agg, admin);
   if (!server) return report_error(kTool, server.status());
 
-  // Every event in the segment's log, whoever made it: a JSON line in the state directory, and
-  // the webhooks the policy names.
-  WebhookSender webhooks(options.policy, segment_name);
-  const std::string events_path = state_dir.empty() ? "" : state_dir + "/" + segment_name + ".events.jsonl";
-  (*aggregator)->on_event([&](const Event& e) {
-    if (!events_path.empty()) std::ofstream(events_path, std::ios::app) << report::event_json(e).dump() << '\n';
+  // Every event in the segment's log, whoever made it: a log line, a JSON line in the state
+  // directory, and the webhooks the policy names.
+  WebhookSender webhooks(options.policy, segment_name, agg.health().webhook);
+  std::optional<LineFile> events_file;
+  if (!state_dir.empty()) events_file.emplace(state_dir + "/" + segment_name + ".events.jsonl");
+  agg.on_event([&](const Event& e) {
+    log_event(e, segment_name);
+    if (events_file) {
+      if (Status s = events_file->append(report::event_json(e).dump()); !s.ok()) {
+        agg.health().event_write.record(s.message());
+        log(LogLevel::error, "event not written to the events file",
+            {{"segment", segment_name}, {"seq", e.seq}, {"error", s.message()}});
+      }
+    }
     webhooks.send(e);
   });
 
-  struct sigaction action {};
-  action.sa_handler = request_stop;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  std::atomic<bool> stop{false};
+  SignalThread signals(stop, [&] {
+    if (policy_file.empty()) {
+      log(LogLevel::info, "SIGHUP: no --policy file to reload", {{"segment", segment_name}});
+      return;
+    }
+    auto policy = load_policy(policy_file);
+    if (!policy) {
+      log(LogLevel::error, "SIGHUP: the policy file was refused; the previous policy stays",
+          {{"segment", segment_name}, {"error", policy.status().message()}});
+      return;
+    }
+    agg.set_policy(*policy);
+    webhooks.set_policy(*policy);
+    log(LogLevel::info, "SIGHUP: policy reloaded", {{"segment", segment_name}, {"policy", policy_file}});
+  });
 
   std::cout << "canary-aggregator: segment '" << segment_name << "', listening on "
             << (tls_cert.empty() ? "http://" : "https://") << admin.host << ":" << (*server)->port()
-            << ", interval " << options.interval_ms << " ms, checkpoint: " << (*aggregator)->checkpoint_status()
-            << std::endl;
-  const Status ended = (*aggregator)->run(g_stop);
+            << ", interval " << options.interval_ms << " ms, checkpoint: " << agg.checkpoint_status() << std::endl;
+  const Status ended = agg.run(stop);
   (*server)->stop();
   if (!ended.ok()) {
-    std::cerr << kTool << ": " << ended.message() << "; exiting so that a supervisor restarts it on the new segment\n";
+    log(LogLevel::error, "exiting so that a supervisor restarts it on the new segment",
+        {{"segment", segment_name}, {"reason", ended.message()}});
     return kExitMissing;
   }
+  log(LogLevel::info, "stopped", {{"segment", segment_name}});
   return kExitOk;
 }

@@ -1,8 +1,10 @@
 // Webhooks for deployment events: a Slack-style {"text": ...} body or a PagerDuty Events v2 body,
 // posted from a thread of their own with a timeout and retries, so the aggregator's loop only
-// queues them. A full queue (1,000 events) drops the newest and counts it.
+// queues them. A delivery given up after its retries, or dropped from a full queue (1,000
+// events), is logged and counted in `failures` (canary_webhook_failures_total).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -15,6 +17,7 @@
 
 #include "canary/decision/policy.hpp"
 #include "canary/events.hpp"
+#include "canary/health.hpp"
 
 namespace canary::tools {
 
@@ -24,8 +27,10 @@ nlohmann::json pagerduty_body(const Event& e, const std::string& segment, const 
 
 class WebhookSender {
  public:
-  WebhookSender(const Policy& policy, std::string segment);
-  ~WebhookSender();  // sends what is queued (within the timeouts), then stops
+  WebhookSender(const Policy& policy, std::string segment, FailureCounter& failures);
+  // The hooks, timeout and retries of a reloaded policy, for the events sent from now on.
+  void set_policy(const Policy& policy);
+  ~WebhookSender();  // sends what is queued within a second, gives up (and counts) the rest, then stops
   WebhookSender(const WebhookSender&) = delete;
   WebhookSender& operator=(const WebhookSender&) = delete;
 
@@ -36,20 +41,24 @@ class WebhookSender {
 
  private:
   struct Delivery {
-    std::size_t hook;
+    WebhookPolicy hook;
     std::string body;
+    std::uint64_t event_seq;
   };
   void run();
-  bool post(const WebhookPolicy& hook, const std::string& body) const;
+  Status post(const WebhookPolicy& hook, const std::string& body, std::uint64_t timeout_ms) const;
+  void give_up(const Delivery& d, const std::string& why);
 
   std::vector<WebhookPolicy> hooks_;
   std::uint64_t timeout_ms_;
   std::uint32_t retries_;
   std::string segment_;
+  FailureCounter& failures_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Delivery> queue_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point stop_deadline_;
   std::uint64_t delivered_ = 0, failed_ = 0;
   std::thread thread_;
 };

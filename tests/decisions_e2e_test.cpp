@@ -48,8 +48,11 @@ class Decisions : public ::testing::Test {
   }
   std::string status(const std::string& key) { return testing::status_value(ctl({"status"}).out, key); }
   std::unique_ptr<AggregatorProcess> aggregator(const std::string& policy, std::vector<std::string> extra = {}) {
-    std::ofstream(dir + "/policy.yaml") << policy;
-    extra.insert(extra.end(), {"--policy", dir + "/policy.yaml", "--interval-ms", std::to_string(kIntervalMs)});
+    if (!policy.empty()) {  // an empty policy file is refused: no file means the defaults
+      std::ofstream(dir + "/policy.yaml") << policy;
+      extra.insert(extra.end(), {"--policy", dir + "/policy.yaml"});
+    }
+    extra.insert(extra.end(), {"--interval-ms", std::to_string(kIntervalMs)});
     auto p = std::make_unique<AggregatorProcess>(name, extra);
     EXPECT_TRUE(p->started()) << p->output();
     return p;

@@ -256,13 +256,13 @@ TEST_F(DemoServer, BadRequestsGetAFourHundredNamingTheProblem) {
   r = http.Get("/api/v2/unknown");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  EXPECT_EQ(body(r)["error"], "no such endpoint: GET /api/v2/unknown");
+  EXPECT_EQ(body(r)["error"], "no such resource: GET /api/v2/unknown");
 
   r = http.Post("/api/v2/conversations/start", R"({"user_id": "u1", "query": ")" + std::string(70'000, 'q') + R"("})",
                 "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
-  EXPECT_EQ(body(r)["error"], "request body over 65536 bytes");
+  EXPECT_EQ(body(r)["error"], "the body is larger than 64 KiB");
 
   for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
            {R"({"canary_extra_latency_ms": 4294967296})", "canary_extra_latency_ms must be a whole number from 0 to 60000"},

@@ -7,8 +7,16 @@
 namespace canary {
 namespace {
 
-TEST(Policy, AnEmptyFileMeansTheSeedsNumbers) {
-  auto p = parse_policy("", "policy.yaml");
+TEST(Policy, AnEmptyFileIsRefused) {
+  for (const char* text : {"", "\n", "# nothing but a comment\n", "~\n"}) {
+    auto p = parse_policy(text, "policy.yaml");
+    ASSERT_FALSE(p) << text;
+    EXPECT_EQ(p.status().message(), "policy.yaml: the policy is empty (leave --policy out for the defaults)");
+  }
+}
+
+TEST(Policy, LeftOutFieldsAreTheSeedsNumbers) {
+  auto p = parse_policy("ramp: {require_approval: true}", "policy.yaml");
   ASSERT_TRUE(p) << p.status().message();
   EXPECT_EQ(p->gate.max_error_rate_increase_points, 0.5);
   EXPECT_EQ(p->gate.max_p95_increase, 0.10);
@@ -68,6 +76,16 @@ TEST(Policy, ABadPolicyIsRefusedWithItsLineAndField) {
       {"webhooks:\n  - kind: slack\n    url: ftp://x\n", "p.yaml:3: webhooks[0].url", "http"},
       {"fail_safe:\n  enabled: maybe\n", "p.yaml:2: fail_safe.enabled", "true or false"},
       {"gate: [1, 2\n", "p.yaml:", "not valid YAML"},
+      // Counts are whole, percentages have at most two decimals, and no key comes twice.
+      {"gate:\n  min_canary_requests: 1000.5\n", "p.yaml:2: gate.min_canary_requests", "not a whole number"},
+      {"gate:\n  min_canary_requests: -3\n", "p.yaml:2: gate.min_canary_requests", "not a whole number"},
+      {"webhook_retries: 2.5\n", "p.yaml:1: webhook_retries", "not a whole number"},
+      {"rollback:\n  max_error_rate: 5.125\n", "p.yaml:2: rollback.max_error_rate", "more than two decimals"},
+      {"rollback:\n  min_availability: 99.999\n", "p.yaml:2: rollback.min_availability", "more than two decimals"},
+      {"rollback:\n  min_availability: 9.9e1\n", "p.yaml:2: rollback.min_availability", "not a percentage"},
+      {"gate:\n  max_error_rate_increase: 0.125\n", "p.yaml:2: gate.max_error_rate_increase", "more than two decimals"},
+      {"rollback:\n  max_error_rate: 5\n  max_error_rate: 50\n", "p.yaml:3: rollback.max_error_rate", "appears twice"},
+      {"gate: {alpha: 0.01}\ngate: {alpha: 0.2}\n", "p.yaml:2: gate", "appears twice"},
   };
   for (const auto& [text, where, why] : cases) {
     auto p = parse_policy(text, "p.yaml");

@@ -7,6 +7,7 @@
 
 #include "canary/clock.hpp"
 #include "canary/config.hpp"
+#include "canary/log.hpp"
 #include "canary/segment.hpp"
 #include "canary/summary.hpp"
 
@@ -96,10 +97,57 @@ std::uint64_t Aggregator::drain() {
   AggregatorArea& area = segment_->aggregator();
   area.last_drain_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
   area.drained_records.store(drained_, std::memory_order_relaxed);
+  deliver_events();
+  // release: whoever sees ready() also sees the first drain's effects published above.
+  drained_once_.store(true, std::memory_order_release);
   return stats.records;
 }
 
+void Aggregator::deliver_events() {
+  const auto& events = *reinterpret_cast<const EventLogHeader*>(segment_->region(RegionId::events));
+  // acquire: pairs with append_event's release; only when something new came is the log copied.
+  const std::uint64_t last = events.last_seq.load(std::memory_order_acquire);
+  // Before a listener is set (the interval start() runs), events wait for it.
+  if (last <= last_event_seq_ || !event_listener_) return;
+  std::uint64_t expected = last_event_seq_ + 1;
+  for (Event& e : read_events(*segment_, last_event_seq_)) {
+    e.lost_before = e.seq - expected;
+    if (e.lost_before > 0) {
+      health_.events_lost.fetch_add(e.lost_before, std::memory_order_relaxed);
+      log(LogLevel::error, "events lost: the segment's event log wrapped before the aggregator read them",
+          {{"segment", segment_->name()}, {"lost", e.lost_before}, {"before_seq", e.seq}});
+    }
+    event_listener_(e);
+    last_event_seq_ = e.seq;
+    expected = e.seq + 1;
+  }
+}
+
+Policy Aggregator::policy() const {
+  std::lock_guard lock(policy_mutex_);
+  return engine_->policy();
+}
+
+void Aggregator::set_policy(Policy policy) {
+  std::lock_guard lock(policy_mutex_);
+  pending_policy_ = std::move(policy);
+}
+
+void Aggregator::apply_pending_policy() {
+  std::optional<Policy> next;
+  {
+    std::lock_guard lock(policy_mutex_);
+    if (!pending_policy_) return;
+    next.swap(pending_policy_);
+    engine_->set_policy(std::move(*next));
+  }
+  if (Status s = engine_->adopt_policy(); !s.ok())
+    log(LogLevel::error, "the new policy's ramp and fail-safe could not be written into the config",
+        {{"segment", segment_->name()}, {"error", s.message()}});
+}
+
 void Aggregator::tick() {
+  apply_pending_policy();
   // Rings of writers that died since the last interval: their records count, then the ring is free.
   consumer_.reclaim_dead([this](const RingRecord& r) {
     series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
@@ -163,7 +211,11 @@ void Aggregator::tick() {
   snap->drained_records = drained_;
   snap->invalid_records = invalid_;
   snap->last_drain_unix_ns = segment_->aggregator().last_drain_unix_ns.load(std::memory_order_relaxed);
-  follow_events(*snap);
+  deliver_events();
+  constexpr std::size_t kShownEvents = 20;
+  snap->recent_events = read_events(*segment_);
+  if (snap->recent_events.size() > kShownEvents)
+    snap->recent_events.erase(snap->recent_events.begin(), snap->recent_events.end() - kShownEvents);
 
   publish(*snap);
   {
@@ -172,8 +224,18 @@ void Aggregator::tick() {
   }
   if (!options_.state_dir.empty() && now - last_checkpoint_ms_ >= std::uint64_t{options_.checkpoint_s} * 1000) {
     last_checkpoint_ms_ = now;
-    (void)save_checkpoint();  // a failed checkpoint costs digests on restart, never counts
+    checkpoint_or_complain();
   }
+}
+
+void Aggregator::checkpoint_or_complain() {
+  // A failed checkpoint costs digests on a restart, never counts: the next interval tries again.
+  if (Status s = save_checkpoint(); !s.ok()) {
+    health_.checkpoint.record(s.message());
+    log(LogLevel::error, "checkpoint failed", {{"segment", segment_->name()}, {"error", s.message()}});
+    return;
+  }
+  health_.last_checkpoint_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
 }
 
 void Aggregator::publish(const AggregatorSnapshot& s) {
@@ -195,18 +257,6 @@ void Aggregator::publish(const AggregatorSnapshot& s) {
     for (std::uint32_t v = 0; v < kVersionCount; ++v)
       summary->endpoints[e][v] = summary_of(s.endpoint(Window::all, static_cast<Version>(v), static_cast<EndpointId>(e)));
   publish_summary(*segment_, *summary);
-}
-
-void Aggregator::follow_events(AggregatorSnapshot& snap) {
-  constexpr std::size_t kShown = 20;
-  std::vector<Event> events = read_events(*segment_);
-  for (const Event& e : events)
-    if (e.seq > last_event_seq_) {
-      if (event_listener_) event_listener_(e);
-      last_event_seq_ = e.seq;
-    }
-  if (events.size() > kShown) events.erase(events.begin(), events.end() - kShown);
-  snap.recent_events = std::move(events);
 }
 
 std::shared_ptr<const AggregatorSnapshot> Aggregator::snapshot() const {
@@ -244,7 +294,7 @@ Status Aggregator::run(const std::atomic<bool>& stop) {
   clock.join();
   drain();
   tick();
-  if (!options_.state_dir.empty()) (void)save_checkpoint();
+  if (!options_.state_dir.empty()) checkpoint_or_complain();
   return Status::Ok();
 }
 

@@ -2,22 +2,22 @@
 // binds the port and forks the workers; each worker accepts on the shared socket with a few
 // threads, routes and records every request through <canary/writer.hpp>. A worker that dies is
 // replaced; SIGTERM or SIGINT stops the master and every worker.
-#include <signal.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
 #include "control.hpp"
 #include "service.hpp"
+#include "canary/http/server.hpp"
 #include "canary/segment.hpp"
 #include "canary/writer.hpp"
 #include "tool_common.hpp"
@@ -38,50 +38,63 @@ struct Options {
   std::uint64_t threads = 4;
 };
 
-[[noreturn]] void run_worker(httplib::Server& server, std::size_t threads) {
-  // Default signal dispositions: the master's SIGTERM ends a worker at once. Stopping the server
-  // cleanly would shut down the listening socket every worker shares.
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.listen_after_bind();
-  _exit(1);
+// The socket every worker accepts on. SO_REUSEADDR only (a restart may bind while old connections
+// sit in TIME_WAIT); never SO_REUSEPORT, so a second server on the port fails instead of sharing it.
+Expected<int> listen_on(const std::string& host, std::uint64_t port) {
+  const std::string where = host + ":" + std::to_string(port);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &address.sin_addr) != 1)
+    return Status{Errc::invalid_argument, "cannot listen on " + where + ": '" + host + "' is not an IPv4 address"};
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, SOMAXCONN) != 0) {
+    const int err = errno;
+    if (fd >= 0) close(fd);
+    return Status{Errc::system, "cannot listen on " + where + ": " + std::strerror(err)};
+  }
+  return fd;
 }
 
-pid_t fork_worker(httplib::Server& server, std::size_t threads) {
+int bound_port(int fd) {
+  sockaddr_in address{};
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  return ntohs(address.sin_port);
+}
+
+// A worker: its own server threads on the shared socket, until the master's SIGTERM ends it
+// (default disposition: stopping cleanly would gain nothing, and the socket is the master's).
+[[noreturn]] void run_worker(int listen_fd, std::size_t threads, Control& control, const std::string& segment) {
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  http::ServerOptions options;
+  options.threads = static_cast<unsigned>(threads);
+  options.max_body_bytes = kMaxBodyBytes;
+  auto server = http::Server::adopt(listen_fd, options, make_routes(control, segment));
+  if (!server) {
+    std::fprintf(stderr, "%s: worker %d: %s\n", kTool.data(), static_cast<int>(getpid()), server.status().message().c_str());
+    _exit(1);
+  }
+  while (true) pause();
+}
+
+pid_t fork_worker(int listen_fd, std::size_t threads, Control& control, const std::string& segment) {
   const pid_t pid = fork();
-  if (pid == 0) run_worker(server, threads);
+  if (pid == 0) run_worker(listen_fd, threads, control, segment);
   return pid;
 }
 
 int serve(const Options& o, Control& control) {
   // Fails open: without the segment every request is served legacy and nothing is recorded.
   if (!attach(o.segment)) std::fprintf(stderr, "%s: serving everyone legacy, recording nothing\n", kTool.data());
-
-  httplib::Server server;
-  add_routes(server, control, o.segment.empty() ? default_segment_name() : o.segment);
-  server.set_payload_max_length(kMaxBodyBytes);
-  // A worker thread serves one connection at a time: let a client keep it for many requests.
-  server.set_keep_alive_max_count(1000);
-  int listen_fd = -1;
-  server.set_socket_options([&listen_fd](socket_t fd) {
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    // Accepted sockets inherit it. Headers and body go out in two writes: without it, Nagle
-    // holds the body back until the client's delayed ACK, 40 ms a request.
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    listen_fd = fd;
-  });
-  const int port = o.port == 0 ? server.bind_to_any_port(o.host) : server.bind_to_port(o.host, static_cast<int>(o.port))
-                                                                    ? static_cast<int>(o.port)
-                                                                    : -1;
-  if (port <= 0) {
-    std::fprintf(stderr, "%s: cannot listen on %s:%llu\n", kTool.data(), o.host.c_str(),
-                 static_cast<unsigned long long>(o.port));
-    return 1;
-  }
-  // The library listens with a backlog of 5; a load generator's burst of connections needs more.
-  if (listen_fd >= 0) listen(listen_fd, SOMAXCONN);
+  const std::string segment = o.segment.empty() ? default_segment_name() : o.segment;
+  auto listening = listen_on(o.host, o.port);
+  if (!listening) return tools::report_error(kTool, listening.status());
+  const int listen_fd = *listening;
+  const int port = bound_port(listen_fd);
 
   struct sigaction stop {};
   stop.sa_handler = request_stop;  // no SA_RESTART: waitpid returns to check g_stop
@@ -89,7 +102,7 @@ int serve(const Options& o, Control& control) {
   sigaction(SIGINT, &stop, nullptr);
 
   std::vector<pid_t> workers;
-  for (std::uint64_t i = 0; i < o.workers; ++i) workers.push_back(fork_worker(server, o.threads));
+  for (std::uint64_t i = 0; i < o.workers; ++i) workers.push_back(fork_worker(listen_fd, o.threads, control, segment));
   std::printf("%s: listening on http://%s:%d with %zu workers (pids", kTool.data(), o.host.c_str(), port,
               workers.size());
   for (pid_t p : workers) std::printf(" %d", static_cast<int>(p));
@@ -102,7 +115,7 @@ int serve(const Options& o, Control& control) {
     if (dead <= 0) continue;
     for (pid_t& p : workers) {
       if (p != dead || g_stop) continue;
-      p = fork_worker(server, o.threads);
+      p = fork_worker(listen_fd, o.threads, control, segment);
       std::printf("%s: worker %d %s; started worker %d\n", kTool.data(), static_cast<int>(dead),
                   WIFSIGNALED(wstatus) ? strsignal(WTERMSIG(wstatus)) : "exited", static_cast<int>(p));
       std::fflush(stdout);

@@ -1,12 +1,11 @@
 #include "service.hpp"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "canary/http/server.hpp"
 #include "canary/report/seed_json.hpp"
 #include "canary/segment.hpp"
 #include "canary/summary.hpp"
@@ -18,6 +17,9 @@ namespace canary::demo {
 namespace {
 
 using nlohmann::json;
+using http::Captures;
+using http::Request;
+using http::Response;
 
 // The user a request is for ("user_id" in the JSON body, or the query string for GET), or why
 // there is none: the error names the problem in one line.
@@ -26,10 +28,10 @@ struct UserOrError {
   std::string error;
 };
 
-UserOrError user_of(const httplib::Request& req) {
+UserOrError user_of(const Request& req) {
   std::string user;
   if (req.has_param("user_id")) {
-    user = req.get_param_value("user_id");
+    user = req.param("user_id");
   } else {
     const json body = json::parse(req.body, nullptr, false);
     if (req.body.empty() || (body.is_object() && !body.contains("user_id")))
@@ -52,9 +54,9 @@ std::string random_id() {
 }
 
 // What each endpoint answers; the canary's answers differ the way a new version's would.
-json answer(const std::string& endpoint, Version v, const httplib::Request& req) {
+json answer(const std::string& endpoint, Version v, const Captures& captures) {
   const bool canary = v == Version::canary;
-  const std::string session = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
+  const std::string session = captures.empty() ? "" : captures[0];
   if (endpoint == "/api/v2/recommend/personalized")
     return {{"algorithm", canary ? "hybrid-ranker-v4" : "collaborative-filtering-v3"},
             {"recommendations", {{{"id", "item-17"}, {"score", canary ? 0.93 : 0.91}}, {{"id", "item-4"}, {"score", 0.87}}}}};
@@ -68,11 +70,11 @@ json answer(const std::string& endpoint, Version v, const httplib::Request& req)
   return {{"sessions", json::array()}};
 }
 
-void serve(const std::string& endpoint, Control& control, const httplib::Request& req, httplib::Response& res) {
+Response serve(const std::string& endpoint, Control& control, const Request& req, const Captures& captures) {
   const UserOrError user = user_of(req);
   Decision decision = route(user.user, std::string_view(req.path));
   // For manual tests: force a version, whatever the buckets say.
-  const std::string forced = req.get_header_value("X-Canary-Version");
+  const std::string forced = req.header("X-Canary-Version");
   const std::optional<Version> forced_version = parse_version(forced);
   if (forced_version) decision.version = *forced_version;
   const std::string error =
@@ -91,6 +93,7 @@ void serve(const std::string& endpoint, Control& control, const httplib::Request
   thread_local std::mt19937 rng(std::random_device{}());
   const std::uint32_t error_ppm = canary ? control.canary_error_ppm.load(std::memory_order_relaxed) : 0;
   json body;
+  Response res;
   if (!error.empty()) {
     res.status = 400;
     body = {{"error", error}};
@@ -99,13 +102,14 @@ void serve(const std::string& endpoint, Control& control, const httplib::Request
     body = {{"error", "injected canary regression"}};
   } else {
     res.status = 200;
-    body = answer(endpoint, decision.version, req);
+    body = answer(endpoint, decision.version, captures);
   }
   body["version"] = std::string(to_string(decision.version));
   body["endpoint"] = endpoint;
-  res.set_header("X-Canary-Version", std::string(to_string(decision.version)));
-  res.set_content(body.dump() + "\n", "application/json");
+  res.headers.emplace_back("X-Canary-Version", std::string(to_string(decision.version)));
+  res.body = body.dump() + "\n";
   if (timing) timing->set_status(static_cast<std::uint32_t>(res.status));
+  return res;
 }
 
 // Why a POST /demo/control body is refused, or empty when every field it has is in range. The
@@ -132,93 +136,64 @@ std::string control_error(const json& b) {
 
 }  // namespace
 
-void add_routes(httplib::Server& server, Control& control, const std::string& segment_name) {
-  struct Endpoint {
-    const char* pattern;
-    const char* name;
+http::Router make_routes(Control& control, const std::string& segment_name) {
+  http::Router r;
+  // Most specific first: a literal segment ("start") beats a {session_id}.
+  static const char* const endpoints[] = {
+      "/api/v2/recommend/personalized",          "/api/v2/recommend/compare",
+      "/api/v2/conversations/start",             "/api/v2/conversations/{session_id}/turn",
+      "/api/v2/conversations/{session_id}/close", "/api/v2/conversations/{session_id}",
+      "/api/v2/conversations",
   };
-  // Most specific first: httplib takes the first pattern that matches.
-  static const Endpoint endpoints[] = {
-      {"/api/v2/recommend/personalized", "/api/v2/recommend/personalized"},
-      {"/api/v2/recommend/compare", "/api/v2/recommend/compare"},
-      {"/api/v2/conversations/start", "/api/v2/conversations/start"},
-      {R"(/api/v2/conversations/([^/]+)/turn)", "/api/v2/conversations/{session_id}/turn"},
-      {R"(/api/v2/conversations/([^/]+)/close)", "/api/v2/conversations/{session_id}/close"},
-      {R"(/api/v2/conversations/([^/]+))", "/api/v2/conversations/{session_id}"},
-      {"/api/v2/conversations", "/api/v2/conversations"},
-  };
-  for (const Endpoint& e : endpoints) {
-    auto handler = [&control, name = std::string(e.name)](const httplib::Request& req, httplib::Response& res) {
-      serve(name, control, req, res);
+  for (const char* e : endpoints) {
+    auto handler = [&control, name = std::string(e)](const Request& req, const Captures& c) {
+      return serve(name, control, req, c);
     };
-    server.Get(e.pattern, handler);
-    server.Post(e.pattern, handler);
+    r.add("GET", e, handler);
+    r.add("POST", e, handler);
   }
 
   // The seed's admin URL, answered from the summary the aggregator publishes in the segment. It
   // attaches per request: the segment may be recreated (canary-ctl init --force) while we run.
-  server.Get("/api/v2/admin/canary/metrics", [segment_name](const httplib::Request& req, httplib::Response& res) {
-    const std::optional<Window> window =
-        req.has_param("window") ? parse_window(req.get_param_value("window")) : Window::all;
-    if (!window) {
-      res.status = 400;
-      res.set_content(R"({"error": "window must be one of 5m, 1h, 6h, 24h, all"})" "\n", "application/json");
-      return;
-    }
+  r.add("GET", "/api/v2/admin/canary/metrics", [segment_name](const Request& req, const Captures&) {
+    const std::optional<Window> window = req.has_param("window") ? parse_window(req.param("window")) : Window::all;
+    if (!window) return http::error_response(400, "window must be one of 5m, 1h, 6h, 24h, all", "window");
     Expected<Segment> segment = Segment::attach(segment_name, Access::read_only);
     auto summary = std::make_unique<SummaryData>();
-    if (!segment || !read_summary(*segment, *summary)) {
-      res.status = 503;
-      res.set_content(R"({"error": "no aggregator has published a summary in the segment yet"})" "\n",
-                      "application/json");
-      return;
-    }
+    if (!segment || !read_summary(*segment, *summary))
+      return http::error_response(503, "no aggregator has published a summary in the segment yet");
     const auto w = static_cast<std::size_t>(*window);
     json body = report::metrics_json(report::from_summary(summary->totals[w][0]),
                                      report::from_summary(summary->totals[w][1]), *window);
     // The published summary has the quantiles but not the digest's sample count.
     for (const char* version : {"legacy", "canary"}) body[version].erase("latency_samples");
-    res.set_content(body.dump(2) + "\n", "application/json");
+    return Response{200, "application/json", body.dump(2) + "\n", {}};
   });
 
   // The demo's switches: a canary regression, recording on or off, simulated work.
-  server.Get("/demo/control", [&control](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"canary_error_rate", control.canary_error_ppm.load() / 1e6},
-                         {"canary_extra_latency_ms", control.canary_extra_latency_ms.load()},
-                         {"recording", control.recording.load() != 0},
-                         {"work_us", control.work_us.load()}}
-                            .dump() + "\n",
-                    "application/json");
+  r.add("GET", "/demo/control", [&control](const Request&, const Captures&) {
+    const json body = {{"canary_error_rate", control.canary_error_ppm.load() / 1e6},
+                       {"canary_extra_latency_ms", control.canary_extra_latency_ms.load()},
+                       {"recording", control.recording.load() != 0},
+                       {"work_us", control.work_us.load()}};
+    return Response{200, "application/json", body.dump() + "\n", {}};
   });
-  server.Post("/demo/control", [&control](const httplib::Request& req, httplib::Response& res) {
+  r.add("POST", "/demo/control", [&control](const Request& req, const Captures&) {
     const json b = json::parse(req.body, nullptr, false);
     const std::string error = control_error(b);
-    if (!error.empty()) {
-      res.status = 400;
-      res.set_content(json{{"error", error}}.dump() + "\n", "application/json");
-      return;
-    }
+    if (!error.empty()) return http::error_response(400, error);
     if (b.contains("canary_error_rate"))
       control.canary_error_ppm = static_cast<std::uint32_t>(b["canary_error_rate"].get<double>() * 1e6);
     if (b.contains("canary_extra_latency_ms")) control.canary_extra_latency_ms = b["canary_extra_latency_ms"].get<std::uint32_t>();
     if (b.contains("recording")) control.recording = b["recording"].get<bool>() ? 1 : 0;
     if (b.contains("work_us")) control.work_us = b["work_us"].get<std::uint32_t>();
-    res.set_content(R"({"status": "ok"})" "\n", "application/json");
+    return Response{200, "application/json", "{\"status\": \"ok\"}\n", {}};
   });
 
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"status": "ok"})" "\n", "application/json");
+  r.add("GET", "/healthz", [](const Request&, const Captures&) {
+    return Response{200, "application/json", "{\"status\": \"ok\"}\n", {}};
   });
-
-  // Every other refusal (an unknown path, a method an endpoint does not take) says so in JSON too.
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // a handler's own error
-    const std::string what =
-        res.status == 404   ? "no such endpoint: " + req.method + " " + req.path
-        : res.status == 413 ? "request body over " + std::to_string(kMaxBodyBytes) + " bytes"
-                            : "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path;
-    res.set_content(json{{"error", what}}.dump() + "\n", "application/json");
-  });
+  return r;
 }
 
 }  // namespace canary::demo

@@ -8,9 +8,7 @@
 
 #include "control.hpp"
 
-namespace httplib {
-class Server;
-}
+#include "canary/http/router.hpp"
 
 namespace canary::demo {
 
@@ -18,6 +16,6 @@ namespace canary::demo {
 inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 // `segment` is the name the workers attached to (the admin URL reads its summary).
-void add_routes(httplib::Server& server, Control& control, const std::string& segment);
+http::Router make_routes(Control& control, const std::string& segment);
 
 }  // namespace canary::demo

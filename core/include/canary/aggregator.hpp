@@ -11,12 +11,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "canary/decision/engine.hpp"
 #include "canary/decision/policy.hpp"
 #include "canary/events.hpp"
+#include "canary/health.hpp"
 #include "canary/layout.hpp"
 #include "canary/ring.hpp"
 #include "canary/slab.hpp"
@@ -86,11 +88,21 @@ class Aggregator {
   Status run(const std::atomic<bool>& stop);
 
   std::shared_ptr<const AggregatorSnapshot> snapshot() const;
-  const Policy& policy() const { return engine_->policy(); }
+  // A copy: the policy may be replaced (set_policy) while another thread reads it.
+  Policy policy() const;
+  // Takes effect at the start of the next interval (thread-safe; SIGHUP's reload): thresholds at
+  // once, the ramp and fail-safe written into the config.
+  void set_policy(Policy policy);
   // Called, on the aggregator's thread, for every event that appears in the segment's log after
-  // start (whoever made it) and, with a checkpoint, for those made while no aggregator ran.
+  // start (whoever made it) and, with a checkpoint, for those made while no aggregator ran. The
+  // log is read after every drain, so a burst of changes is seen before it can wrap; events it
+  // overwrote anyway are counted (health().events_lost) and named in the next event's lost_before.
   void on_event(std::function<void(const Event&)> listener) { event_listener_ = std::move(listener); }
   Status save_checkpoint();
+  AggregatorHealth& health() { return health_; }
+  const AggregatorHealth& health() const { return health_; }
+  // True once run() has drained the rings at least once (/readyz).
+  bool ready() const { return drained_once_.load(std::memory_order_acquire); }
   // What the last start() said about the checkpoint ("restored ...", "none", or why not).
   const std::string& checkpoint_status() const { return checkpoint_status_; }
   Segment& segment() { return *segment_; }
@@ -99,7 +111,9 @@ class Aggregator {
   Aggregator(Segment& segment, RingConsumer consumer, const AggregatorOptions& options);
   std::size_t key(std::uint32_t version, std::uint32_t endpoint) const { return version * capacity_ + endpoint; }
   void publish_clock() const;
-  void follow_events(AggregatorSnapshot& snap);
+  void deliver_events();
+  void checkpoint_or_complain();
+  void apply_pending_policy();
   void publish(const AggregatorSnapshot& s);
   Status load_checkpoint();
   std::string checkpoint_path() const;
@@ -116,6 +130,10 @@ class Aggregator {
   std::uint64_t drained_ = 0, invalid_ = 0;
   std::uint64_t last_checkpoint_ms_ = 0;
   std::string checkpoint_status_ = "none";
+  AggregatorHealth health_;
+  std::atomic<bool> drained_once_{false};
+  mutable std::mutex policy_mutex_;
+  std::optional<Policy> pending_policy_;
   mutable std::mutex snapshot_mutex_;
   std::shared_ptr<const AggregatorSnapshot> snapshot_;
 };

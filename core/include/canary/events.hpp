@@ -36,6 +36,9 @@ struct Event {
   std::string actor;
   std::string reason;
   std::string details_json;
+  // Not in the segment: how many events before this one the log overwrote before the aggregator
+  // read them (it says so with the next event it delivers).
+  std::uint64_t lost_before = 0;
 };
 
 // Writes the event with the next sequence number. The caller holds the config lock.

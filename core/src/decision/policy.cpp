@@ -28,8 +28,12 @@ struct PolicyError {
 
 void only_keys(const YAML::Node& map, const std::string& where, const std::set<std::string>& known) {
   if (!map.IsMap()) fail(map, where, "must be a mapping");
+  std::set<std::string> seen;
   for (const auto& item : map) {
     const std::string key = item.first.Scalar();
+    // yaml-cpp keeps both pairs of a duplicated key and answers lookups with the first: a second
+    // `max_error_rate` further down would be ignored without a word.
+    if (!seen.insert(key).second) fail(item.first, where.empty() ? key : where + "." + key, "appears twice");
     if (!known.count(key)) {
       std::string list;
       for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
@@ -50,6 +54,30 @@ double number(const YAML::Node& n, const std::string& field, double min, double 
     fail(n, field, "'" + text + "' must be " + range.str());
   }
   return v;
+}
+
+// A count: digits only (no sign, point or exponent), so "1000.5" is refused, not truncated.
+std::uint64_t whole_number(const YAML::Node& n, const std::string& field, std::uint64_t max) {
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    fail(n, field, "'" + text + "' is not a whole number");
+  if (v > max) fail(n, field, "'" + text + "' must be at most " + std::to_string(max));
+  return v;
+}
+
+// A percentage: a plain decimal with at most two decimals, like every share.
+double percent(const YAML::Node& n, const std::string& field, double max) {
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  const auto point = text.find('.');
+  const bool plain = !text.empty() && text.find_first_not_of("0123456789.") == std::string::npos &&
+                     text.find('.', point == std::string::npos ? text.size() : point + 1) == std::string::npos &&
+                     text.front() != '.' && text.back() != '.';
+  if (!plain) fail(n, field, "'" + text + "' is not a percentage such as 5 or 99.5");
+  if (point != std::string::npos && text.size() - point - 1 > 2)
+    fail(n, field, "'" + text + "' has more than two decimals");
+  return number(n, field, 0, max, true);
 }
 
 bool flag(const YAML::Node& n, const std::string& field) {
@@ -88,10 +116,10 @@ std::uint32_t percent_bp(const YAML::Node& n, const std::string& field) {
 void read_gate(const YAML::Node& n, GatePolicy& g) {
   only_keys(n, "gate", {"max_error_rate_increase", "max_p95_increase", "min_canary_requests", "alpha"});
   if (n["max_error_rate_increase"])
-    g.max_error_rate_increase_points = number(n["max_error_rate_increase"], "gate.max_error_rate_increase", 0, 100, true);
+    g.max_error_rate_increase_points = percent(n["max_error_rate_increase"], "gate.max_error_rate_increase", 100);
   if (n["max_p95_increase"]) g.max_p95_increase = number(n["max_p95_increase"], "gate.max_p95_increase", 0, 10, true);
   if (n["min_canary_requests"])
-    g.min_canary_requests = static_cast<std::uint64_t>(number(n["min_canary_requests"], "gate.min_canary_requests", 0, 1e9));
+    g.min_canary_requests = whole_number(n["min_canary_requests"], "gate.min_canary_requests", 1'000'000'000);
   if (n["alpha"]) g.alpha = number(n["alpha"], "gate.alpha", 0, 0.5, true);
 }
 
@@ -99,10 +127,10 @@ void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
   only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "min_availability", "when_gate_cannot_pass",
                             "count_4xx_as_errors", "alpha"});
   if (n["window"]) r.window_ms = duration_ms(n["window"], "rollback.window", 10'000, 86'400'000);
-  if (n["max_error_rate"]) r.max_error_rate_percent = number(n["max_error_rate"], "rollback.max_error_rate", 0, 100, true);
+  if (n["max_error_rate"]) r.max_error_rate_percent = percent(n["max_error_rate"], "rollback.max_error_rate", 100);
   if (n["max_p95_ms"]) r.max_p95_ms = number(n["max_p95_ms"], "rollback.max_p95_ms", 0, 3.6e6, true);
   if (n["min_availability"])
-    r.min_availability_percent = number(n["min_availability"], "rollback.min_availability", 0, 100, true);
+    r.min_availability_percent = percent(n["min_availability"], "rollback.min_availability", 100);
   if (n["when_gate_cannot_pass"]) r.when_gate_cannot_pass = flag(n["when_gate_cannot_pass"], "rollback.when_gate_cannot_pass");
   if (n["count_4xx_as_errors"]) r.count_4xx_as_errors = flag(n["count_4xx_as_errors"], "rollback.count_4xx_as_errors");
   if (n["alpha"]) r.alpha = number(n["alpha"], "rollback.alpha", 0, 0.5, true);
@@ -190,7 +218,9 @@ Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name)
   Policy p;
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
-    if (root.IsNull()) return p;  // an empty file: every default
+    // An empty file is more likely a failed deploy than a wish for the defaults (for those, leave
+    // --policy out).
+    if (root.IsNull()) return Status{Errc::invalid_argument, name + ": the policy is empty (leave --policy out for the defaults)"};
     only_keys(root, "", {"gate", "rollback", "ramp", "fail_safe", "webhooks", "webhook_timeout", "webhook_retries"});
     if (root["gate"]) read_gate(root["gate"], p.gate);
     if (root["rollback"]) read_rollback(root["rollback"], p.rollback);
@@ -199,7 +229,7 @@ Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name)
     if (root["webhooks"]) read_webhooks(root["webhooks"], p.webhooks);
     if (root["webhook_timeout"]) p.webhook_timeout_ms = duration_ms(root["webhook_timeout"], "webhook_timeout", 100, 60'000);
     if (root["webhook_retries"])
-      p.webhook_retries = static_cast<std::uint32_t>(number(root["webhook_retries"], "webhook_retries", 0, 10));
+      p.webhook_retries = static_cast<std::uint32_t>(whole_number(root["webhook_retries"], "webhook_retries", 10));
   } catch (const PolicyError& e) {
     return Status{Errc::invalid_argument, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.field + ": " + e.problem};
   } catch (const YAML::Exception& e) {

@@ -50,7 +50,7 @@ nlohmann::json decision_json(const DecisionStatus& d) {
 nlohmann::json event_json(const Event& e) {
   nlohmann::json details = nlohmann::json::parse(e.details_json, nullptr, false);
   if (details.is_discarded()) details = e.details_json.empty() ? nlohmann::json::object() : nlohmann::json(e.details_json);
-  return {{"seq", e.seq},
+  nlohmann::json j = {{"seq", e.seq},
           {"time", utc_text(e.unix_ns)},
           {"unix_ns", e.unix_ns},
           {"kind", std::string(to_string(e.kind))},
@@ -63,11 +63,15 @@ nlohmann::json event_json(const Event& e) {
           {"reason", e.reason},
           {"latency_ms", e.latency_ms},
           {"details", details}};
+  if (e.lost_before > 0) j["events_lost_before"] = e.lost_before;
+  return j;
 }
 
 std::string event_line(const Event& e) {
-  return std::string(to_string(e.kind)) + " " + format_share_percent(e.share_before_bp) + "% -> " +
-         format_share_percent(e.share_after_bp) + "% by " + e.actor + ": " + e.reason;
+  std::string line = std::string(to_string(e.kind)) + " " + format_share_percent(e.share_before_bp) + "% -> " +
+                     format_share_percent(e.share_after_bp) + "% by " + e.actor + ": " + e.reason;
+  if (e.lost_before > 0) line += " (" + std::to_string(e.lost_before) + " earlier events were lost before delivery)";
+  return line;
 }
 
 }  // namespace canary::report

@@ -59,7 +59,7 @@ const std::vector<std::uint64_t>& exported_bucket_bounds_us() {
   return bounds;
 }
 
-std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat_unix_ns) {
+std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat_unix_ns, const AggregatorHealth& health) {
   std::ostringstream out;
   const ConfigData* c = s.config.get();
   const std::uint32_t named = c ? c->endpoint_count : 1;
@@ -200,6 +200,21 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     out << "canary_rollback_latency_seconds "
         << number(static_cast<double>(*s.decision->last_rollback_latency_ms) / 1000.0) << '\n';
   }
+
+  struct Failure {
+    const char* name;
+    const char* help;
+    const FailureCounter& counter;
+  };
+  for (const Failure& f : {Failure{"canary_checkpoint_failures_total", "Checkpoints that could not be written.", health.checkpoint},
+                           Failure{"canary_journal_failures_total", "Interval journal entries that could not be written.", health.journal},
+                           Failure{"canary_event_write_failures_total", "Events that could not be appended to events.jsonl.", health.event_write},
+                           Failure{"canary_webhook_failures_total", "Webhook deliveries given up after their retries, or dropped from a full queue.", health.webhook}}) {
+    family(out, f.name, "counter", f.help);
+    out << f.name << ' ' << f.counter.view().total << '\n';
+  }
+  family(out, "canary_events_lost_total", "counter", "Events the segment's log overwrote before the aggregator read them.");
+  out << "canary_events_lost_total " << health.events_lost.load(std::memory_order_relaxed) << '\n';
 
   family(out, "canary_aggregator_last_drain_timestamp_seconds", "gauge", "When the aggregator last drained the rings.");
   out << "canary_aggregator_last_drain_timestamp_seconds " << number(static_cast<double>(s.last_drain_unix_ns) / 1e9) << '\n';

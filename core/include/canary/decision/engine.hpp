@@ -50,6 +50,8 @@ class DecisionEngine {
   DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms);
 
   const Policy& policy() const { return policy_; }
+  // Replaces the thresholds, ramp and webhooks; the step's data and the gate's bake time stay.
+  void set_policy(Policy policy) { policy_ = std::move(policy); }
 
   // Writes the policy's ramp, approval rule and fail-safe into the config.
   Status adopt_policy();

@@ -13,6 +13,8 @@ namespace canary::report {
 // overflow bucket.
 const std::vector<std::uint64_t>& exported_bucket_bounds_us();
 
-std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat_unix_ns);
+// `health`: the failures the aggregator survived (checkpoint, journal, events file, webhooks,
+// events lost), each a counter that exists from the start at 0.
+std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat_unix_ns, const AggregatorHealth& health);
 
 }  // namespace canary::report

@@ -1,0 +1,170 @@
+#include "canary/http/client.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <charconv>
+#include <optional>
+#include <type_traits>
+
+namespace canary::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Url {
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string target;
+};
+
+std::optional<Url> parse_url(std::string_view rest) {
+  Url u;
+  if (rest.rfind("https://", 0) == 0) {
+    u.tls = true;
+    rest.remove_prefix(8);
+  } else if (rest.rfind("http://", 0) == 0) {
+    rest.remove_prefix(7);
+  } else {
+    return std::nullopt;
+  }
+  const auto slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  std::string_view host = authority, port;
+  if (authority.front() == '[') {  // [::1]:8080
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return std::nullopt;
+      port = authority.substr(close + 2);
+    }
+  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  unsigned number = 0;
+  if (!port.empty() && (std::from_chars(port.data(), port.data() + port.size(), number).ptr != port.data() + port.size() ||
+                        number == 0 || number > 65535))
+    return std::nullopt;
+  if (host.empty()) return std::nullopt;
+  u.host = std::string(host);
+  u.port = port.empty() ? (u.tls ? "443" : "80") : std::string(port);
+  return u;
+}
+
+// Connect, (handshake,) write, read: each step asynchronous under the stream's one deadline, run
+// to the end by the caller's io_context. Returns the first error and the step it happened in.
+template <class Stream>
+beast::error_code exchange(asio::io_context& ioc, Stream& stream, const tcp::resolver::results_type& endpoints,
+                           std::chrono::steady_clock::time_point deadline, bhttp::request<bhttp::string_body>& request,
+                           bhttp::response_parser<bhttp::string_body>& parser, const char*& step) {
+  constexpr bool kTls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
+  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  beast::error_code result;
+  auto failed = [&](const char* what, const beast::error_code& ec) {
+    step = what;
+    result = ec;
+  };
+  auto read = [&] {
+    tcp.expires_at(deadline);
+    bhttp::async_read(stream, buffer, parser, [&](const beast::error_code& ec, std::size_t) {
+      if (ec) failed("reading the answer from", ec);
+    });
+  };
+  auto write = [&] {
+    tcp.expires_at(deadline);
+    bhttp::async_write(stream, request, [&](const beast::error_code& ec, std::size_t) {
+      if (ec) return failed("sending to", ec);
+      read();
+    });
+  };
+  tcp.expires_at(deadline);
+  tcp.async_connect(endpoints, [&](const beast::error_code& ec, const tcp::endpoint&) {
+    if (ec) return failed("connecting to", ec);
+    if constexpr (kTls) {
+      tcp.expires_at(deadline);
+      stream.async_handshake(asio::ssl::stream_base::client, [&](const beast::error_code& e) {
+        if (e) return failed("the TLS handshake with", e);
+        write();
+      });
+    } else {
+      write();
+    }
+  });
+  ioc.run();
+  return result;
+}
+
+}  // namespace
+
+Expected<ClientResponse> fetch(const ClientRequest& r) {
+  const auto url = parse_url(r.url);
+  if (!url) return Status{Errc::invalid_argument, "'" + r.url.substr(0, 200) + "' is not an http:// or https:// URL"};
+  const bhttp::verb verb = bhttp::string_to_verb(r.method);
+  if (verb == bhttp::verb::unknown) return Status{Errc::invalid_argument, "'" + r.method + "' is not an HTTP method"};
+  const auto deadline = std::chrono::steady_clock::now() + r.timeout;
+  const std::string where = url->host + ":" + url->port;
+
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  beast::error_code ec;
+  const auto endpoints = resolver.resolve(url->host, url->port, ec);
+  if (ec) return Status{Errc::system, "cannot resolve " + url->host + ": " + ec.message()};
+
+  bhttp::request<bhttp::string_body> request(verb, url->target, 11);
+  request.set(bhttp::field::host, url->host);
+  request.set(bhttp::field::user_agent, "canary-shm");
+  for (const auto& [k, v] : r.headers) request.set(k, v);
+  if (!r.body.empty() || verb == bhttp::verb::post || verb == bhttp::verb::put) {
+    request.set(bhttp::field::content_type, r.content_type);
+    request.body() = r.body;
+  }
+  request.keep_alive(false);
+  request.prepare_payload();
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(r.max_response_bytes);
+
+  const char* step = "";
+  if (url->tls) {
+    asio::ssl::context tls(asio::ssl::context::tls_client);
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    if (r.ca_file.empty())
+      tls.set_default_verify_paths(ec);
+    else
+      tls.load_verify_file(r.ca_file, ec);
+    if (ec) return Status{Errc::invalid_argument, "cannot load the trusted certificates: " + ec.message()};
+    beast::ssl_stream<beast::tcp_stream> stream(ioc, tls);
+    // SNI, and the certificate must name the host.
+    SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str());
+    stream.set_verify_callback(asio::ssl::host_name_verification(url->host));
+    ec = exchange(ioc, stream, endpoints, deadline, request, parser, step);
+  } else {
+    beast::tcp_stream stream(ioc);
+    ec = exchange(ioc, stream, endpoints, deadline, request, parser, step);
+  }
+  if (ec) {
+    const std::string why = ec == beast::error::timeout ? "timed out after " + std::to_string(r.timeout.count()) + " ms" : ec.message();
+    return Status{Errc::system, std::string(step) + " " + where + " failed: " + why};
+  }
+  ClientResponse out;
+  out.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  out.body = std::move(parser.get().body());
+  return out;
+}
+
+}  // namespace canary::http
