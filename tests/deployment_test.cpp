@@ -94,9 +94,9 @@ TEST(Deployment, ChangesAreEventsInTheSegmentWithTheirStatesAndShares) {
   EXPECT_EQ(read_events(s.segment(), events[1].seq).size(), 1u);
 }
 
-TEST(Deployment, TheEventLogKeepsTheLast63AndSkipsHalfWrittenEntries) {
+TEST(Deployment, TheEventLogKeepsTheLast255AndSkipsHalfWrittenEntries) {
   ScratchSegment s("eventring");
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 300; ++i) {
     Event e;
     e.kind = EventKind::share_changed;
     e.reason = "change " + std::to_string(i);
@@ -104,13 +104,13 @@ TEST(Deployment, TheEventLogKeepsTheLast63AndSkipsHalfWrittenEntries) {
   }
   std::vector<Event> events = read_events(s.segment());
   ASSERT_EQ(events.size(), kEventCapacity);
-  EXPECT_EQ(events.front().seq, 100u - kEventCapacity + 1);
-  EXPECT_EQ(events.back().reason, "change 99");
+  EXPECT_EQ(events.front().seq, 300u - kEventCapacity + 1);
+  EXPECT_EQ(events.back().reason, "change 299");
   // A writer that died mid-append leaves seq 0: the entry is not read.
   auto* entries = reinterpret_cast<EventEntry*>(s.segment().region(RegionId::events) + sizeof(EventLogHeader));
-  entries[(100 - 1) % kEventCapacity].seq.store(0);
+  entries[(300 - 1) % kEventCapacity].seq.store(0);
   events = read_events(s.segment());
-  EXPECT_EQ(events.back().seq, 99u);
+  EXPECT_EQ(events.back().seq, 299u);
 }
 
 }  // namespace

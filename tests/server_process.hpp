@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace canary::testing {
@@ -36,15 +39,30 @@ class ServerProcess {
     }
     close(out[1]);
     fd_ = out[0];
+    // Read what it prints all the time: a process whose log fills the pipe would block on it.
+    reader_ = std::thread([this] {
+      char buffer[4096];
+      while (!closing_.load()) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        const ssize_t n = read(fd_, buffer, sizeof buffer);
+        if (n <= 0) break;
+        std::lock_guard lock(mutex_);
+        output_.append(buffer, static_cast<std::size_t>(n));
+      }
+    });
     wait_for_output("listening on ", std::chrono::seconds(10));
-    const auto at = output_.find("listening on ");
+    const std::string out_now = output();
+    const auto at = out_now.find("listening on ");
     if (at != std::string::npos) {
-      const auto colon = output_.find(':', output_.find("//", at) + 2);
-      port_ = std::stoi(output_.substr(colon + 1));
+      const auto colon = out_now.find(':', out_now.find("//", at) + 2);
+      port_ = std::stoi(out_now.substr(colon + 1));
     }
   }
   ~ServerProcess() {
     if (pid_ > 0) kill_hard();
+    closing_.store(true);
+    if (reader_.joinable()) reader_.join();
     if (fd_ >= 0) close(fd_);
   }
   ServerProcess(const ServerProcess&) = delete;
@@ -53,24 +71,21 @@ class ServerProcess {
   bool started() const { return port_ > 0; }
   pid_t pid() const { return pid_; }
   int port() const { return port_; }
-  const std::string& output() const { return output_; }
+  std::string output() const {
+    std::lock_guard lock(mutex_);
+    return output_;
+  }
 
-  // Reads what the process prints until a whole line containing `text` has come, it exits, or
-  // `timeout` passes. True when the line came.
+  // Waits until a whole line containing `text` has been printed, or `timeout` passes. True when
+  // the line came.
   bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto seen = [&] {
+      std::lock_guard lock(mutex_);
       const auto at = output_.find(text);
       return at != std::string::npos && output_.find('\n', at) != std::string::npos;
     };
-    while (!seen() && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buffer[512];
-      const ssize_t n = read(fd_, buffer, sizeof buffer);
-      if (n <= 0) break;
-      output_.append(buffer, static_cast<std::size_t>(n));
-    }
+    while (!seen() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return seen();
   }
 
@@ -91,13 +106,23 @@ class ServerProcess {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
+    // What it printed last, before it exited, is in the pipe: wait until the reader has it all.
+    // A child of it that still holds the pipe (a demo worker) is killed with the group later.
+    for (int i = 0; i < 50 && !reader_done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  bool reader_done() {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, 0) == 0;  // nothing left unread
   }
 
   pid_t pid_ = -1;
   int fd_ = -1;
   int port_ = 0;
+  mutable std::mutex mutex_;
   std::string output_;
+  std::atomic<bool> closing_{false};
+  std::thread reader_;
 };
 
 #ifdef CANARY_AGGREGATOR_PATH

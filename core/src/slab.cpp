@@ -1,5 +1,7 @@
 #include "canary/slab.hpp"
 
+#include <algorithm>
+
 #include "canary/segment.hpp"
 
 namespace canary {
@@ -57,14 +59,34 @@ SlabTotals sum_slabs(const Segment& segment, bool with_histograms) {
     for (std::uint64_t p = 0; p < pairs; ++p) {
       Counts& c = totals.cells[p];
       for (std::uint32_t m = 0; m < kMethodCount; ++m)
-        for (std::uint32_t k = 0; k < kStatusClassCount; ++k) c.requests[m][k] += load(slab, at.requests(p, m, k));
-      c.unavailable_502_504 += load(slab, at.unavailable_502_504(p));
-      c.latency_sum_us += load(slab, at.latency_sum(p));
+        for (std::uint32_t k = 0; k < kSlabClassCount; ++k) {
+          const std::uint64_t offset = at.requests(p, m, k);
+          const std::uint64_t n = load(slab, offset + offsetof(CountAndSum, count));
+          c.latency_sum_us += load(slab, offset + offsetof(CountAndSum, latency_sum_us));
+          if (k == kSlabClassUnavailable5xx) {
+            c.requests[m][static_cast<std::uint32_t>(StatusClass::c5xx)] += n;
+            c.unavailable_502_504 += n;
+          } else {
+            c.requests[m][k] += n;
+          }
+        }
       if (with_histograms)
         for (std::uint32_t b = 0; b < kHistogramBuckets; ++b)
           totals.histograms[p * kHistogramBuckets + b] += load(slab, at.bucket(p, b));
     }
   }
+  if (with_histograms)
+    for (std::uint64_t p = 0; p < pairs; ++p) {
+      std::uint64_t* h = &totals.histograms[p * kHistogramBuckets];
+      std::uint64_t entries = 0;
+      for (std::uint32_t b = 0; b < kHistogramBuckets; ++b) entries += h[b];
+      std::uint64_t excess = entries - std::min(entries, totals.cells[p].total());
+      for (std::uint32_t b = kHistogramBuckets; b-- > 0 && excess > 0;) {
+        const std::uint64_t cut = std::min(h[b], excess);
+        h[b] -= cut;
+        excess -= cut;
+      }
+    }
   return totals;
 }
 

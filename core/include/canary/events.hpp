@@ -1,4 +1,4 @@
-// The deployment event log in the segment (layout.hpp: EventEntry): the last 63 events, appended
+// The deployment event log in the segment (layout.hpp: EventEntry): the last 255 events, appended
 // by whoever changes the deployment (canary-ctl, the admin API, the aggregator's decisions) under
 // the config lock, read by anyone without tearing. The aggregator follows it to write JSON lines
 // to its state directory and to send webhooks, whoever made the event.

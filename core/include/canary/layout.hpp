@@ -16,7 +16,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;  // 4: count-and-sum pairs, 255 events
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -215,18 +215,28 @@ struct SlabHeader {
 };
 static_assert(sizeof(SlabHeader) == kCacheLine);
 
-// Cumulative counts of one (version, endpoint). Requests per (method, status class) are the only
-// per-request count: totals, errors and 4xx are sums of them; "unavailable" adds only 502-504,
-// since status 0 is the class-0 count already.
-struct CounterCell {
-  std::atomic<std::uint64_t> requests[kMethodCount][kStatusClassCount];
-  std::atomic<std::uint64_t> unavailable_502_504;
+// The classes a slab counts apart: SPEC's status classes (StatusClass, 0..6), and 502-504 apart
+// from the other 5xx, so that "unavailable" (status 0 and 502-504) needs no add of its own.
+inline constexpr std::uint32_t kSlabClassCount = 8;
+inline constexpr std::uint32_t kSlabClassUnavailable5xx = 7;
+
+// A request count and the latency those requests took, side by side in 16 aligned bytes: a record
+// updates both with one 16-byte store (its commit), so a writer killed at any instruction leaves
+// them agreeing, never a request counted without its latency.
+struct alignas(16) CountAndSum {
+  std::atomic<std::uint64_t> count;
   std::atomic<std::uint64_t> latency_sum_us;
-  std::uint64_t reserved[4];
 };
-static_assert(sizeof(CounterCell) == 384);
-static_assert(offsetof(CounterCell, unavailable_502_504) == 336);
-static_assert(offsetof(CounterCell, latency_sum_us) == 344);
+static_assert(sizeof(CountAndSum) == 16);
+static_assert(offsetof(CountAndSum, latency_sum_us) == 8);
+
+// Cumulative counts of one (version, endpoint), per (method, slab class): the only per-request
+// count. Totals, errors, 4xx, unavailable and the latency sum are sums of them.
+struct CounterCell {
+  CountAndSum requests[kMethodCount][kSlabClassCount];
+};
+static_assert(sizeof(CounterCell) == 768);
+static_assert(sizeof(SlabHeader) % 16 == 0, "cells stay 16-byte aligned");
 
 // Log-linear latency histogram in microseconds: values 0..127 exactly, then 64 linear sub-buckets
 // per power of two, so a bucket is at most 1/64 = 1.6% of its lower bound wide. The last bucket
@@ -373,7 +383,7 @@ static_assert(kSummaryOffset + sizeof(SummaryBlock) <= kAggregatorRegionSize);
 // fixed-size entries appended by config writers under the config lock. An entry's seq is 0 while
 // it is written and its sequence number once complete (stored with release, last).
 
-inline constexpr std::uint64_t kEventsRegionSize = 64 * 1024;
+inline constexpr std::uint64_t kEventsRegionSize = 256 * 1024;
 
 struct EventLogHeader {
   std::atomic<std::uint64_t> last_seq;  // the newest complete event; 0: none
@@ -407,6 +417,6 @@ static_assert(offsetof(EventEntry, actor) == 48);
 static_assert(offsetof(EventEntry, reason) == 112);
 static_assert(offsetof(EventEntry, details) == 304);
 inline constexpr std::uint32_t kEventCapacity = (kEventsRegionSize - sizeof(EventLogHeader)) / sizeof(EventEntry);
-static_assert(kEventCapacity == 63);
+static_assert(kEventCapacity == 255);
 
 }  // namespace canary

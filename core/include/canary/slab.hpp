@@ -24,14 +24,9 @@ struct SlabOffsets {
   constexpr std::uint64_t cell(std::uint64_t pair_index) const {
     return sizeof(SlabHeader) + pair_index * sizeof(CounterCell);
   }
-  constexpr std::uint64_t requests(std::uint64_t pair_index, std::uint32_t method, std::uint32_t status_class) const {
-    return cell(pair_index) + offsetof(CounterCell, requests) + (method * kStatusClassCount + status_class) * 8;
-  }
-  constexpr std::uint64_t unavailable_502_504(std::uint64_t pair_index) const {
-    return cell(pair_index) + offsetof(CounterCell, unavailable_502_504);
-  }
-  constexpr std::uint64_t latency_sum(std::uint64_t pair_index) const {
-    return cell(pair_index) + offsetof(CounterCell, latency_sum_us);
+  // The (count, latency sum) pair of a (method, slab class): 16-byte aligned.
+  constexpr std::uint64_t requests(std::uint64_t pair_index, std::uint32_t method, std::uint32_t slab_class) const {
+    return cell(pair_index) + offsetof(CounterCell, requests) + (method * kSlabClassCount + slab_class) * sizeof(CountAndSum);
   }
   constexpr std::uint64_t bucket(std::uint64_t pair_index, std::uint32_t b) const {
     return histograms + (pair_index * kHistogramBuckets + b) * 8;
@@ -52,6 +47,12 @@ struct Counts {
   Counts& operator+=(const Counts& other);
 };
 
+// The slab class of a status code: its StatusClass, or kSlabClassUnavailable5xx for 502-504.
+constexpr std::uint32_t slab_class(std::uint32_t status_code) {
+  return status_code >= 502 && status_code <= 504 ? kSlabClassUnavailable5xx
+                                                  : static_cast<std::uint32_t>(classify_status(status_code));
+}
+
 // Every slab summed: exact cumulative counts per (version, endpoint), optionally the histograms.
 struct SlabTotals {
   std::uint32_t endpoint_capacity = 0;
@@ -66,6 +67,12 @@ struct SlabTotals {
 
 // Reads every slab a writer has touched with relaxed loads. Concurrent writers make the result a
 // moment's snapshot (each counter is exact at some instant); once they stop, it is exact.
+//
+// A record adds its histogram bucket first and commits its count second, so a histogram can hold
+// entries no count has yet (a record in flight, read between its two stores) or ever will (its
+// writer was killed between them: at most one per kill). The histograms returned are cut back to
+// the count, from the top bucket down, so that every figure reported agrees: a (version, endpoint)
+// histogram always holds exactly as many entries as requests were counted.
 SlabTotals sum_slabs(const Segment& segment, bool with_histograms);
 
 }  // namespace canary

@@ -5,7 +5,7 @@
 //   canary::record(d.endpoint, canary::Method::post, d.user_hash, d.version, status, latency_us);
 //
 // route() and record() take no lock, allocate nothing, make no system call and never loop: a
-// record is three per-CPU adds (rseq; atomic adds without it) and one ring slot. The exceptions,
+// record is two per-CPU stores (rseq; atomic operations without it) and one ring slot. The exceptions,
 // each once per thread and off the per-request path: the first record of a thread claims its ring
 // (an open and an fcntl), and a thread that found no free ring tries again every 65,536 records.
 //
@@ -142,6 +142,17 @@ inline void slab_add(const ThreadWriter& t, const ProcessWriter& p, std::uint32_
   atomic_slab_add(p, fallback_slab, offset, value);
 }
 
+// A record's commit: (count + 1, latency sum + latency) of the CountAndSum pair at `offset`.
+inline void slab_add_pair(const ThreadWriter& t, const ProcessWriter& p, std::uint32_t fallback_slab,
+                          std::uint64_t offset, std::uint64_t latency_us) noexcept {
+  if (t.use_rseq && rseq_slab_add_pair(p.slabs, p.slab_stride, p.cpu_slots, offset, latency_us)) return;
+  char* base = p.slabs + fallback_slab * p.slab_stride;
+  auto* touched = reinterpret_cast<std::uint64_t*>(base);
+  // relaxed: the flag only tells readers which slabs to sum.
+  if (__atomic_load_n(touched, __ATOMIC_RELAXED) == 0) __atomic_store_n(touched, 1, __ATOMIC_RELAXED);
+  atomic_add_pair(reinterpret_cast<std::uint64_t*>(base + offset), latency_us);
+}
+
 // Writes the fields straight into the slot: building a RingRecord on the stack and copying it
 // made the copy's 16-byte loads wait on the narrow stores before them (a store-forwarding stall
 // that was half the cost of a record).
@@ -197,16 +208,15 @@ inline void record(EndpointId endpoint, Method method, std::uint64_t user_hash, 
   const std::uint32_t v = version == Version::canary ? 1 : 0;
   const auto m = static_cast<std::uint32_t>(method) < kMethodCount ? static_cast<std::uint32_t>(method)
                                                                    : static_cast<std::uint32_t>(Method::other);
-  const auto status_class = static_cast<std::uint32_t>(classify_status(status_code));
   const std::uint32_t fallback_slab = t.use_rseq ? 2 * p.cpu_slots : detail::atomic_slab_for_current_cpu();
   const std::uint64_t pair = p.offsets.pair(v, endpoint);
 
-  // Three counts per request; totals, errors and "unavailable" for status 0 derive from them.
-  detail::slab_add(t, p, fallback_slab, p.offsets.requests(pair, m, status_class), 1);
-  detail::slab_add(t, p, fallback_slab, p.offsets.latency_sum(pair), latency_us);
+  // Two stores. The histogram entry first; then the commit, one 16-byte store of the count (by
+  // method and class) and the latency sum, from which totals, errors and "unavailable" derive. A
+  // writer killed between them leaves a histogram entry without a count, which readers cut back
+  // (sum_slabs), never a request counted without its latency or its histogram entry.
   detail::slab_add(t, p, fallback_slab, p.offsets.bucket(pair, histogram_bucket(latency_us)), 1);
-  if (status_code >= 502 && status_code <= 504)
-    detail::slab_add(t, p, fallback_slab, p.offsets.unavailable_502_504(pair), 1);
+  detail::slab_add_pair(t, p, fallback_slab, p.offsets.requests(pair, m, slab_class(status_code)), latency_us);
 
   // relaxed: a coarse timestamp; nothing is read through it.
   detail::ring_push(t, user_hash, p.coarse_clock_ms->load(std::memory_order_relaxed), latency_us, status_code, endpoint,

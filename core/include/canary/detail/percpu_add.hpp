@@ -82,11 +82,77 @@ give_up:
   return false;
 }
 
+// The same section for a CountAndSum pair at `offset` (16-byte aligned): load both words, add
+// (1, latency) and commit both with one 16-byte store, so that a kill, a preemption or a signal
+// at any instruction leaves the count and the sum agreeing.
+inline bool rseq_slab_add_pair(char* slabs, std::uint64_t stride, std::uint32_t cpu_slots, std::uint64_t offset,
+                               std::uint64_t latency_us) noexcept {
+  using Pair = long long __attribute__((vector_size(16)));
+  const Pair increment = {1, static_cast<long long>(latency_us)};  // count, then sum (CountAndSum)
+  asm goto(
+      ".pushsection __rseq_cs, \"aw?\"\n\t"
+      ".balign 32\n\t"
+      "3:\n\t"
+      ".long 0x0, 0x0\n\t"
+      ".quad 1f, (2f - 1f), 4f\n\t"
+      ".popsection\n\t"
+      "leaq 3b(%%rip), %%rax\n\t"
+      "movq %%rax, 8(%[rs])\n\t"
+      "1:\n\t"
+      "movl 4(%[rs]), %%eax\n\t"
+      "cmpl %[cpu_slots], %%eax\n\t"
+      "jae %l[give_up]\n\t"
+      "imulq %[stride], %%rax\n\t"
+      "addq %[slabs], %%rax\n\t"
+      "movq $1, (%%rax)\n\t"
+      "movdqa (%%rax, %[offset]), %%xmm15\n\t"
+      "paddq %[inc], %%xmm15\n\t"
+      "movdqa %%xmm15, (%%rax, %[offset])\n\t"  // the commit: both words in one store
+      "2:\n\t"
+      ".pushsection __rseq_failure, \"ax?\"\n\t"
+      ".byte 0x0f, 0xb9, 0x3d\n\t"
+      ".long 0x53053053\n\t"
+      "4:\n\t"
+      "jmp %l[give_up]\n\t"
+      ".popsection\n\t"
+      :
+      : [rs] "r"(rseq_area()), [cpu_slots] "r"(cpu_slots), [stride] "r"(stride), [slabs] "r"(slabs),
+        [offset] "r"(offset), [inc] "x"(increment)
+      : "rax", "xmm15", "cc", "memory"
+      : give_up);
+  return true;
+give_up:
+  return false;
+}
+
 #else
 
 inline bool rseq_registered() noexcept { return false; }
 inline bool rseq_slab_add(char*, std::uint64_t, std::uint32_t, std::uint64_t, std::uint64_t) noexcept { return false; }
+inline bool rseq_slab_add_pair(char*, std::uint64_t, std::uint32_t, std::uint64_t, std::uint64_t) noexcept { return false; }
 
 #endif
+
+// Without rseq: (count + 1, sum + latency) by compare-and-swap of both words at once, a few tries
+// at most (a failure means another thread on this slab just committed). Should every try lose, the
+// two words are added one by one, the sum first: a count is never seen without its latency. No
+// loop without a bound, no lock.
+inline void atomic_add_pair(std::uint64_t* pair, std::uint64_t latency_us) noexcept {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(CANARY_NO_RSEQ_BUILD)
+  std::uint64_t count = __atomic_load_n(&pair[0], __ATOMIC_RELAXED);
+  std::uint64_t sum = __atomic_load_n(&pair[1], __ATOMIC_RELAXED);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    bool swapped;
+    // On failure cmpxchg16b loads the current words into rdx:rax, ready for the next try.
+    asm volatile("lock cmpxchg16b %[pair]"
+                 : "=@ccz"(swapped), [pair] "+m"(*reinterpret_cast<unsigned __int128*>(pair)), "+a"(count), "+d"(sum)
+                 : "b"(count + 1), "c"(sum + latency_us)
+                 : "memory");
+    if (swapped) return;
+  }
+#endif
+  __atomic_fetch_add(&pair[1], latency_us, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&pair[0], 1, __ATOMIC_RELAXED);
+}
 
 }  // namespace canary::detail
