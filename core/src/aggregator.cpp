@@ -15,14 +15,14 @@ namespace canary {
 
 namespace {
 
-VersionWindow describe(const WindowCounts& counts, TDigest& digest) {
+VersionWindow describe(const WindowCounts& counts, Samples& samples) {
   VersionWindow v;
   v.counts = counts;
-  v.samples = digest.count();
-  if (!digest.empty()) {
-    v.p50_us = digest.quantile(0.50);
-    v.p95_us = digest.quantile(0.95);
-    v.p99_us = digest.quantile(0.99);
+  v.samples = static_cast<double>(samples.sketch.count());
+  if (!samples.empty()) {
+    v.p50_us = samples.quantile(0.50);
+    v.p95_us = samples.quantile(0.95);
+    v.p99_us = samples.quantile(0.99);
   }
   return v;
 }
@@ -89,7 +89,7 @@ void Aggregator::publish_clock() const {
 
 std::uint64_t Aggregator::drain() {
   const DrainStats stats = consumer_.drain([this](const RingRecord& r) {
-    series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
+    series_[key(r.version, r.endpoint_id)].add(r.latency_us);
     engine_->add(r);
   });
   drained_ += stats.records;
@@ -150,7 +150,7 @@ void Aggregator::tick() {
   apply_pending_policy();
   // Rings of writers that died since the last interval: their records count, then the ring is free.
   consumer_.reclaim_dead([this](const RingRecord& r) {
-    series_[key(r.version, r.endpoint_id)].add(static_cast<double>(r.latency_us));
+    series_[key(r.version, r.endpoint_id)].add(r.latency_us);
     engine_->add(r);
     ++drained_;
   });
@@ -179,7 +179,7 @@ void Aggregator::tick() {
   snap->decision = engine_->status();
 
   for (std::uint32_t v = 0; v < kVersionCount; ++v) {
-    TDigest version_digests[kWindowCount];
+    Samples version_samples[kWindowCount];
     WindowCounts version_counts[kWindowCount];
     for (std::uint32_t e = 0; e < capacity_; ++e) {
       const std::size_t k = key(v, e);
@@ -191,15 +191,15 @@ void Aggregator::tick() {
         const auto wi = static_cast<std::size_t>(w);
         const WindowCounts counts = s.counts(w, totals);
         if (counts.requests == 0 && totals.requests == 0) continue;  // never had traffic
-        TDigest digest = s.digest(w);
-        snap->endpoints[wi][k] = describe(counts, digest);
-        version_digests[wi].merge(digest);
+        Samples samples = s.samples(w);
+        snap->endpoints[wi][k] = describe(counts, samples);
+        version_samples[wi].merge(samples);
         version_counts[wi] += counts;
       }
     }
     for (Window w : kAllWindows) {
       const auto wi = static_cast<std::size_t>(w);
-      snap->totals[wi][v] = describe(version_counts[wi], version_digests[wi]);
+      snap->totals[wi][v] = describe(version_counts[wi], version_samples[wi]);
     }
   }
 

@@ -14,7 +14,7 @@ namespace canary {
 namespace {
 
 constexpr std::string_view kMagic = "CANARYCK";
-constexpr std::uint64_t kFormat = 2;  // 2: the decision engine and the event position
+constexpr std::uint64_t kFormat = 3;  // 3: latency sketches beside the digests
 
 }  // namespace
 

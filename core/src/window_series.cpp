@@ -37,16 +37,23 @@ bool read_counts(ByteReader& in, WindowCounts& c) {
 
 constexpr std::uint64_t kMaxDigestBytes = 1 << 20;
 
-bool read_digest(ByteReader& in, TDigest& d) {
-  std::string_view bytes;
-  if (!in.bytes(bytes, kMaxDigestBytes)) return false;
-  auto parsed = TDigest::deserialize(bytes);
-  if (!parsed) return false;
-  d = std::move(*parsed);
-  return true;
+}  // namespace
+
+void Samples::serialize(ByteWriter& out) {
+  out.bytes(digest.serialize());
+  out.bytes(sketch.serialize());
 }
 
-}  // namespace
+bool Samples::deserialize(ByteReader& in) {
+  std::string_view digest_bytes, sketch_bytes;
+  if (!in.bytes(digest_bytes, kMaxDigestBytes) || !in.bytes(sketch_bytes, kMaxDigestBytes)) return false;
+  auto d = TDigest::deserialize(digest_bytes);
+  auto k = LatencySketch::deserialize(sketch_bytes);
+  if (!d || !k) return false;
+  digest = std::move(*d);
+  sketch = std::move(*k);
+  return true;
+}
 
 std::string_view to_string(Window w) { return kNames[static_cast<std::size_t>(w)]; }
 
@@ -76,17 +83,17 @@ WindowCounts& WindowCounts::operator+=(const WindowCounts& o) {
 }
 
 WindowSeries::WindowSeries(std::uint64_t now_ms, const WindowCounts& totals_now) : all_baseline_() {
-  for (Level& level : levels_) level.current = Bucket{now_ms, totals_now, TDigest()};
+  for (Level& level : levels_) level.current = Bucket{now_ms, totals_now, Samples()};
 }
 
 void WindowSeries::close_current(std::uint32_t level, std::uint64_t now_ms, const WindowCounts& totals_now) {
   Level& l = levels_[level];
   Bucket done = std::move(l.current);
-  if (level + 1 < kLevels) levels_[level + 1].current.digest.merge(done.digest);
-  if (level == 0) all_.merge(done.digest);
-  done.digest.shrink();
+  if (level + 1 < kLevels) levels_[level + 1].current.samples.merge(done.samples);
+  if (level == 0) all_.merge(done.samples);
+  done.samples.shrink();
   l.closed.push_back(std::move(done));
-  l.current = Bucket{now_ms, totals_now, TDigest()};
+  l.current = Bucket{now_ms, totals_now, Samples()};
   // Keep the buckets that, with the current one, make up the window.
   const LevelShape& shape = kShapes[level];
   const std::uint64_t span = shape.bucket_ms * (shape.slots - 1);
@@ -98,6 +105,10 @@ void WindowSeries::close_current(std::uint32_t level, std::uint64_t now_ms, cons
 }
 
 void WindowSeries::advance(std::uint64_t now_ms, const WindowCounts& totals_now) {
+  if (!pending_.empty()) {
+    levels_[0].current.samples.merge(pending_);
+    pending_.clear();  // keeps the dense sketch's memory for the next interval
+  }
   // Lower levels first: a closing 10 s bucket lands in the minute that may close right after.
   for (std::uint32_t level = 0; level < kLevels; ++level)
     if (now_ms >= bucket_end(level, levels_[level].current.start_ms)) close_current(level, now_ms, totals_now);
@@ -109,27 +120,27 @@ void WindowSeries::start_rollout(std::uint64_t now_ms, const WindowCounts& total
   all_baseline_ = totals_now;
 }
 
-const TDigest& WindowSeries::closed_merged(std::uint32_t level) {
+const Samples& WindowSeries::closed_merged(std::uint32_t level) {
   Level& l = levels_[level];
   if (!l.closed_merged_valid) {
     l.closed_merged.clear();
-    for (Bucket& b : l.closed) l.closed_merged.merge(b.digest);
+    for (Bucket& b : l.closed) l.closed_merged.merge(b.samples);
     l.closed_merged.shrink();
     l.closed_merged_valid = true;
   }
   return l.closed_merged;
 }
 
-TDigest WindowSeries::digest(Window w) {
+Samples WindowSeries::samples(Window w) {
   if (w == Window::all) {
-    TDigest d = all_;
-    d.merge(levels_[0].current.digest);
-    return d;
+    Samples s = all_;
+    s.merge(levels_[0].current.samples);
+    return s;
   }
   const auto level = static_cast<std::uint32_t>(w);
-  TDigest d = closed_merged(level);
-  for (std::uint32_t l = 0; l <= level; ++l) d.merge(levels_[l].current.digest);
-  return d;
+  Samples s = closed_merged(level);
+  for (std::uint32_t l = 0; l <= level; ++l) s.merge(levels_[l].current.samples);
+  return s;
 }
 
 WindowCounts WindowSeries::counts(Window w, const WindowCounts& totals_now) const {
@@ -142,20 +153,21 @@ void WindowSeries::serialize(ByteWriter& out) {
   auto bucket = [&](Bucket& b) {
     out.u64(b.start_ms);
     write_counts(out, b.at_start);
-    out.bytes(b.digest.serialize());
+    b.samples.serialize(out);
   };
   for (Level& l : levels_) {
     out.u64(l.closed.size());
     for (Bucket& b : l.closed) bucket(b);
     bucket(l.current);
   }
-  out.bytes(all_.serialize());
+  all_.serialize(out);
   write_counts(out, all_baseline_);
+  pending_.serialize(out);
 }
 
 std::optional<WindowSeries> WindowSeries::deserialize(ByteReader& in) {
   WindowSeries s;
-  auto bucket = [&](Bucket& b) { return in.u64(b.start_ms) && read_counts(in, b.at_start) && read_digest(in, b.digest); };
+  auto bucket = [&](Bucket& b) { return in.u64(b.start_ms) && read_counts(in, b.at_start) && b.samples.deserialize(in); };
   for (std::uint32_t level = 0; level < kLevels; ++level) {
     std::uint64_t closed = 0;
     if (!in.u64(closed) || closed > kShapes[level].slots) return std::nullopt;
@@ -166,7 +178,7 @@ std::optional<WindowSeries> WindowSeries::deserialize(ByteReader& in) {
     }
     if (!bucket(s.levels_[level].current)) return std::nullopt;
   }
-  if (!read_digest(in, s.all_) || !read_counts(in, s.all_baseline_)) return std::nullopt;
+  if (!s.all_.deserialize(in) || !read_counts(in, s.all_baseline_) || !s.pending_.deserialize(in)) return std::nullopt;
   return s;
 }
 

@@ -9,8 +9,15 @@
 // bucket remembers the cumulative counts when it opened, and a window's counts are the totals now
 // minus those at its oldest bucket.
 //
+// Each bucket keeps its samples twice: a t-digest (smooth estimates) and a LatencySketch (exact
+// counts in 0.39%-wide bins, which hold every reported quantile within 0.25% of the exact one).
+// Records drained since the last interval wait in `pending()` until advance() folds them in, so
+// the aggregator can journal exactly one interval's samples.
+//
 // Memory is bounded by the bucket count, whatever the request rate: 259 digests of at most about
-// 140 centroids (16 bytes each), so about 600 KB per (version, endpoint) that has traffic.
+// 140 centroids (16 bytes each), about 600 KB, plus 259 sparse sketches of at most 6,400 bins (12
+// bytes each; a service's latencies use some hundreds to a couple of thousand), about 1-5 MB, per
+// (version, endpoint) that has traffic, and a 51 KB dense sketch for the interval being filled.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +26,7 @@
 #include <string_view>
 
 #include "canary/byte_io.hpp"
+#include "canary/latency_sketch.hpp"
 #include "canary/slab.hpp"
 #include "canary/tdigest.hpp"
 
@@ -45,19 +53,53 @@ struct WindowCounts {
   WindowCounts& operator+=(const WindowCounts& o);
 };
 
+// Latency samples, twice: a t-digest and a sketch of the same values.
+struct Samples {
+  TDigest digest;
+  LatencySketch sketch;
+
+  void add(std::uint32_t latency_us) {
+    digest.add(static_cast<double>(latency_us));
+    sketch.add(latency_us);
+  }
+  void merge(const Samples& other) {
+    digest.merge(other.digest);
+    sketch.merge(other.sketch);
+  }
+  void clear() {
+    digest.clear();
+    sketch.clear();
+  }
+  void shrink() {
+    digest.shrink();
+    sketch.compact();
+  }
+  bool empty() const { return sketch.empty() && digest.empty(); }
+  // The q-quantile in microseconds, within LatencySketch::kRelativeBound of the exact value.
+  double quantile(double q) { return bounded_quantile(digest, sketch, q); }
+
+  void serialize(ByteWriter& out);
+  bool deserialize(ByteReader& in);
+};
+
 class WindowSeries {
  public:
   WindowSeries(std::uint64_t now_ms, const WindowCounts& totals_now);
 
-  void add(double latency_us) { levels_[0].current.digest.add(latency_us); }
+  void add(std::uint32_t latency_us) { pending_.add(latency_us); }
+  // What was added since the last advance().
+  Samples& pending() { return pending_; }
 
-  // Closes every bucket whose time is up; `totals_now` are the cumulative counts at now_ms.
+  // Folds the pending samples into the current buckets, then closes every bucket whose time is
+  // up; `totals_now` are the cumulative counts at now_ms.
   void advance(std::uint64_t now_ms, const WindowCounts& totals_now);
 
   // A new rollout: `all` starts over from these totals and from now.
   void start_rollout(std::uint64_t now_ms, const WindowCounts& totals_now);
 
-  TDigest digest(Window w);
+  // A window's samples (its buckets merged; pending samples are not in any window yet).
+  Samples samples(Window w);
+  TDigest digest(Window w) { return samples(w).digest; }
   WindowCounts counts(Window w, const WindowCounts& totals_now) const;
 
   void serialize(ByteWriter& out);
@@ -67,23 +109,24 @@ class WindowSeries {
   struct Bucket {
     std::uint64_t start_ms = 0;
     WindowCounts at_start;
-    TDigest digest;
+    Samples samples;
   };
   struct Level {
     std::deque<Bucket> closed;  // oldest first
     Bucket current;
-    TDigest closed_merged;      // the closed buckets merged; rebuilt when they change
+    Samples closed_merged;      // the closed buckets merged; rebuilt when they change
     bool closed_merged_valid = false;
   };
   static constexpr std::uint32_t kLevels = 4;
 
   WindowSeries() = default;
   void close_current(std::uint32_t level, std::uint64_t now_ms, const WindowCounts& totals_now);
-  const TDigest& closed_merged(std::uint32_t level);
+  const Samples& closed_merged(std::uint32_t level);
 
   Level levels_[kLevels];
-  TDigest all_;  // closed level-0 buckets since the rollout started
+  Samples all_;  // closed level-0 buckets since the rollout started
   WindowCounts all_baseline_;
+  Samples pending_;
 };
 
 }  // namespace canary
