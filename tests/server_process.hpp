@@ -46,7 +46,10 @@ class ServerProcess {
         pollfd p{fd_, POLLIN, 0};
         if (poll(&p, 1, 50) <= 0) continue;
         const ssize_t n = read(fd_, buffer, sizeof buffer);
-        if (n <= 0) break;
+        if (n <= 0) {
+          ended_.store(true);  // every writer of the pipe is gone
+          break;
+        }
         std::lock_guard lock(mutex_);
         output_.append(buffer, static_cast<std::size_t>(n));
       }
@@ -85,7 +88,8 @@ class ServerProcess {
       const auto at = output_.find(text);
       return at != std::string::npos && output_.find('\n', at) != std::string::npos;
     };
-    while (!seen() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (!seen() && !ended_.load() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return seen();
   }
 
@@ -102,9 +106,19 @@ class ServerProcess {
   int wait_exit() { return reap(); }
 
  private:
+  // Waits for the exit, at most 20 s: a process that hangs is killed (and its status says so)
+  // rather than hanging the test.
   int reap() {
     int status = 0;
-    waitpid(pid_, &status, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(-pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     pid_ = -1;
     // What it printed last, before it exited, is in the pipe: wait until the reader has it all.
     // A child of it that still holds the pipe (a demo worker) is killed with the group later.
@@ -122,6 +136,7 @@ class ServerProcess {
   mutable std::mutex mutex_;
   std::string output_;
   std::atomic<bool> closing_{false};
+  std::atomic<bool> ended_{false};
   std::thread reader_;
 };
 

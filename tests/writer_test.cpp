@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "canary/config.hpp"
+#include "canary/config_edit.hpp"
 #include "canary/ring.hpp"
 #include "canary/writer.hpp"
 #include "process.hpp"
@@ -205,6 +207,79 @@ TEST(Writer, AChildForkedAfterAttachClaimsItsOwnRingWithoutAnyCall) {
   }
   EXPECT_EQ(owned, 2u);
   EXPECT_EQ(total_requests(s.segment()), 11u);
+}
+
+// A segment made under `name`, replacing one that is there.
+std::unique_ptr<Segment> make_segment(const std::string& name) {
+  CreateOptions options;
+  options.name = name;
+  options.params = small_params();
+  options.replace_existing = true;
+  auto created = Segment::create(options, *make_initial_config({}, options.params.endpoint_capacity));
+  return created ? std::make_unique<Segment>(std::move(*created)) : nullptr;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+std::uint64_t requests_of(const Segment& s, Version v) { return sum_slabs(s, false).version_total(v).total(); }
+
+// Liveness bounds are five times the one-second target (SPEC 9).
+constexpr auto kReattachBound = std::chrono::seconds(5);
+
+TEST(Writer, AWorkerStartedBeforeItsSegmentExistedAttachesOnceItDoes) {
+  const std::string name = testing::unique_segment_name("late");
+  const pid_t child = fork_child([&] {
+    if (attach(name)) return 2;  // it must not exist yet
+    for (int i = 0; i < 1000; ++i) {
+      record(kTurn, Method::get, 1, Version::legacy, 200, 10);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto segment = make_segment(name);
+  ASSERT_TRUE(segment);
+  EXPECT_TRUE(eventually([&] { return requests_of(*segment, Version::legacy) > 0; }, kReattachBound));
+  testing::kill_child(child);
+  (void)Segment::destroy(name);
+}
+
+TEST(Writer, WorkersAndTheirForkedChildrenFollowASegmentThatIsRecreated) {
+  const std::string name = testing::unique_segment_name("again");
+  auto first = make_segment(name);
+  ASSERT_TRUE(first);
+  const pid_t child = fork_child([&] {
+    if (!attach(name)) return 2;
+    // A worker of a pre-forked pool: forked after attach, it never calls attach itself.
+    const pid_t grandchild = fork_child([] {
+      for (int i = 0; i < 1000; ++i) {
+        record(kTurn, Method::get, 2, Version::canary, 200, 10);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return 0;
+    });
+    for (int i = 0; i < 1000; ++i) {
+      record(kTurn, Method::get, 1, Version::legacy, 200, 10);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    testing::kill_child(grandchild);
+    return 0;
+  });
+  ASSERT_TRUE(eventually([&] { return requests_of(*first, Version::legacy) > 0 && requests_of(*first, Version::canary) > 0; },
+                         kReattachBound));
+  auto second = make_segment(name);  // canary-ctl init --force
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(eventually([&] { return requests_of(*second, Version::legacy) > 0; }, kReattachBound)) << "the worker";
+  EXPECT_TRUE(eventually([&] { return requests_of(*second, Version::canary) > 0; }, kReattachBound)) << "its child";
+  testing::kill_child(child);
+  (void)Segment::destroy(name);
 }
 
 TEST(Writer, AThreadThatEndsGivesItsRingBackToTheConsumer) {

@@ -58,6 +58,7 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
   if (!options.state_dir.empty()) {
     const Status restored = a->load_checkpoint();
     a->checkpoint_status_ = restored.ok() ? "restored from " + a->checkpoint_path() : restored.message();
+    a->journal_ = std::make_unique<IntervalJournal>(options.state_dir + "/" + segment.name() + ".journal");
   }
   if (a->series_.empty()) {
     // No checkpoint: windows start now, from the cumulative counts the slabs hold; `all` counts
@@ -69,6 +70,14 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
         a->series_.emplace_back(now, WindowCounts::of(totals.at(static_cast<Version>(v), static_cast<EndpointId>(e))));
       }
     a->rollout_started_unix_ns_ = config->rollout_started_unix_ns;
+  }
+  if (a->journal_) {
+    // The intervals journaled after the checkpoint; then one checkpoint that holds them all, so
+    // the journal starts empty.
+    if (const std::size_t replayed = a->replay_journal(); replayed > 0) {
+      a->checkpoint_status_ += "; " + std::to_string(replayed) + " journaled intervals replayed";
+      a->checkpoint_or_complain();
+    }
   }
 
   AggregatorArea& area = segment.aggregator();
@@ -177,6 +186,7 @@ void Aggregator::tick() {
       version_totals[v] += WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
   if (have_config) engine_->tick(now, version_totals, *config);
   snap->decision = engine_->status();
+  const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();
 
   for (std::uint32_t v = 0; v < kVersionCount; ++v) {
     Samples version_samples[kWindowCount];
@@ -222,6 +232,7 @@ void Aggregator::tick() {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = std::move(snap);
   }
+  if (journal_) append_journal(journal_entry_bytes);
   if (!options_.state_dir.empty() && now - last_checkpoint_ms_ >= std::uint64_t{options_.checkpoint_s} * 1000) {
     last_checkpoint_ms_ = now;
     checkpoint_or_complain();
@@ -236,6 +247,13 @@ void Aggregator::checkpoint_or_complain() {
     return;
   }
   health_.last_checkpoint_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+  // Everything journaled so far is in the checkpoint now.
+  if (journal_) {
+    if (Status s = journal_->reset(); !s.ok()) {
+      health_.journal.record(s.message());
+      log(LogLevel::error, "journal not emptied after a checkpoint", {{"segment", segment_->name()}, {"error", s.message()}});
+    }
+  }
 }
 
 void Aggregator::publish(const AggregatorSnapshot& s) {

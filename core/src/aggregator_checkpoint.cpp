@@ -7,6 +7,7 @@
 #include "canary/aggregator.hpp"
 #include "canary/atomic_file.hpp"
 #include "canary/detail/xxhash.hpp"
+#include "canary/log.hpp"
 #include "canary/segment.hpp"
 
 namespace canary {
@@ -14,7 +15,7 @@ namespace canary {
 namespace {
 
 constexpr std::string_view kMagic = "CANARYCK";
-constexpr std::uint64_t kFormat = 3;  // 3: latency sketches beside the digests
+constexpr std::uint64_t kFormat = 4;  // 4: the journal's sequence; 3: latency sketches beside the digests
 
 }  // namespace
 
@@ -32,6 +33,7 @@ Status Aggregator::save_checkpoint() {
   out.u64(series_.size());
   for (WindowSeries& s : series_) s.serialize(out);
   out.u64(last_event_seq_);
+  out.u64(journal_seq_);
   engine_->serialize(out);
   out.u64(XXH3_64bits(out.out().data(), out.out().size()));
   return write_file_atomically(checkpoint_path(), out.out());
@@ -65,13 +67,87 @@ Status Aggregator::load_checkpoint() {
     if (!s) return refuse("malformed series");
     series.push_back(std::move(*s));
   }
-  std::uint64_t event_seq = 0;
-  if (!in.u64(event_seq) || !engine_->deserialize(in)) return refuse("malformed decision state");
+  std::uint64_t event_seq = 0, journal_seq = 0;
+  if (!in.u64(event_seq) || !in.u64(journal_seq) || !engine_->deserialize(in)) return refuse("malformed decision state");
   if (!in.at_end()) return refuse("trailing bytes");
   series_ = std::move(series);
   last_event_seq_ = event_seq;
+  journal_seq_ = journal_seq;
   rollout_started_unix_ns_ = rollout;
   return Status::Ok();
+}
+
+// A journal entry: the segment it belongs to, its sequence, the interval's time and rollout, then
+// per series with traffic its cumulative counts and the samples of the interval, then the
+// decision engine's.
+std::string Aggregator::journal_entry(std::uint64_t now_ms, const SlabTotals& slabs) {
+  const SegmentHeader& h = segment_->header();
+  ByteWriter out;
+  out.u64(h.created_unix_ns);
+  out.u64(h.creator_pid);
+  out.u64(journal_seq_ + 1);
+  out.u64(now_ms);
+  out.u64(rollout_started_unix_ns_);
+  std::vector<std::uint32_t> active;
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < capacity_; ++e)
+      if (slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)).total() > 0 ||
+          !series_[key(v, e)].pending().empty())
+        active.push_back(static_cast<std::uint32_t>(key(v, e)));
+  out.u64(active.size());
+  for (std::uint32_t k : active) {
+    out.u64(k);
+    const WindowCounts c = WindowCounts::of(slabs.cells[k]);
+    for (std::uint64_t x : {c.requests, c.errors, c.client_errors, c.unavailable, c.latency_sum_us}) out.u64(x);
+    series_[k].pending().serialize(out);
+  }
+  engine_->journal_interval(out);
+  return std::move(out.out());
+}
+
+void Aggregator::append_journal(const std::string& entry) {
+  if (Status s = journal_->append(entry); !s.ok()) {
+    // This interval's samples are kept in memory and in the next checkpoint; only a crash before
+    // that would lose them.
+    health_.journal.record(s.message());
+    log(LogLevel::error, "journal entry not written", {{"segment", segment_->name()}, {"error", s.message()}});
+    return;
+  }
+  ++journal_seq_;
+}
+
+std::size_t Aggregator::replay_journal() {
+  const SegmentHeader& h = segment_->header();
+  std::size_t replayed = 0;
+  for (const std::string& bytes : IntervalJournal::read(journal_->path())) {
+    ByteReader in(bytes);
+    std::uint64_t created = 0, pid = 0, seq = 0, now_ms = 0, rollout = 0, count = 0;
+    if (!in.u64(created) || !in.u64(pid) || !in.u64(seq) || !in.u64(now_ms) || !in.u64(rollout) || !in.u64(count))
+      break;
+    if (created != h.created_unix_ns || pid != h.creator_pid) break;  // another segment's journal
+    if (seq <= journal_seq_) continue;                                 // in the checkpoint already
+    bool ok = true;
+    for (std::uint64_t i = 0; i < count && ok; ++i) {
+      std::uint64_t k = 0;
+      WindowCounts c;
+      Samples samples;
+      ok = in.u64(k) && k < series_.size() && in.u64(c.requests) && in.u64(c.errors) && in.u64(c.client_errors) &&
+           in.u64(c.unavailable) && in.u64(c.latency_sum_us) && samples.deserialize(in);
+      if (!ok) break;
+      WindowSeries& s = series_[k];
+      s.pending().merge(samples);
+      s.advance(now_ms, c);
+      if (rollout != rollout_started_unix_ns_) s.start_rollout(now_ms, c);
+    }
+    if (!ok || !engine_->replay_interval(in)) {
+      log(LogLevel::error, "journal entry malformed; replay stops there", {{"segment", segment_->name()}, {"seq", seq}});
+      break;
+    }
+    rollout_started_unix_ns_ = rollout;
+    journal_seq_ = seq;
+    ++replayed;
+  }
+  return replayed;
 }
 
 }  // namespace canary

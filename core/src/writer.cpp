@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "canary/segment.hpp"
@@ -28,6 +30,39 @@ std::mutex g_attach_mutex;
 std::vector<std::unique_ptr<Segment>> g_segments;
 std::uint64_t g_last_epoch = 0;
 std::atomic<bool> g_warned{false};
+std::string g_segment_name;  // what attach() was asked for: the watcher attaches it again
+
+// The watcher: a thread of its own that, once a second, attaches when the process is not attached
+// (it started before the segment existed) and re-attaches when the segment's name refers to
+// another file (init --force, a migration). Off the request path: route() and record() only see
+// a new epoch and rebind. One per process; a forked child starts its own (on its first call).
+std::atomic<pid_t> g_watcher_pid{0};
+
+bool attach_locked(const std::string& name, bool quiet);
+
+void watch_segment() {
+  while (true) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::lock_guard lock(g_attach_mutex);
+    const bool attached_now = g_process.epoch.load(std::memory_order_relaxed) != 0 && !g_segments.empty();
+    if (!attached_now) {
+      if (attach_locked(g_segment_name, /*quiet=*/true))
+        std::fprintf(stderr, "canary-shm: segment '%s' is there now: attached\n", g_segment_name.c_str());
+      continue;
+    }
+    const Status named = g_segments.back()->check_still_named();
+    // Removed: keep what we have until a new one appears (routing goes on unchanged).
+    if (named.code() == Errc::refused && attach_locked(g_segment_name, /*quiet=*/true))
+      std::fprintf(stderr, "canary-shm: segment '%s' was re-created: attached to the new one\n", g_segment_name.c_str());
+  }
+}
+
+void start_watcher_once() {
+  const pid_t me = getpid();
+  pid_t running = g_watcher_pid.load(std::memory_order_relaxed);
+  if (running == me || !g_watcher_pid.compare_exchange_strong(running, me)) return;
+  std::thread(watch_segment).detach();
+}
 
 // Every descriptor that holds a ring lock in this process. A forked child closes its copies of
 // them, or the parent's rings would look alive for as long as the child lives.
@@ -52,12 +87,25 @@ struct ThreadLease {
 };
 thread_local ThreadLease t_lease;
 
-void before_fork() { g_lease_mutex.lock(); }
-void after_fork_in_parent() { g_lease_mutex.unlock(); }
+// The watcher may hold the attach lock at the moment of a fork: hold both locks across it, so the
+// child never inherits one held by a thread it does not have.
+void before_fork() {
+  g_attach_mutex.lock();
+  g_lease_mutex.lock();
+}
+void after_fork_in_parent() {
+  g_lease_mutex.unlock();
+  g_attach_mutex.unlock();
+}
 void after_fork_in_child() {
   for (int fd : g_lease_fds) close(fd);
   g_lease_fds.clear();
   g_lease_mutex.unlock();
+  g_attach_mutex.unlock();
+  // The child has no watcher: a new epoch (same mapping) makes every thread rebind on its next
+  // call, and the first to do so starts the child's own watcher.
+  if (g_process.epoch.load(std::memory_order_relaxed) != 0)
+    g_process.epoch.store(++g_last_epoch, std::memory_order_release);
   t_lease.fd = -1;
   // The child's only thread starts without a ring and claims its own on its first record.
   t_writer.ring = nullptr;
@@ -89,6 +137,7 @@ constexpr std::uint32_t kClaimBackoffRecords = 65535;
 }  // namespace
 
 void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept {
+  if (g_watcher_pid.load(std::memory_order_relaxed) != 0) start_watcher_once();  // a forked child
   t_lease.release();
   t.ring = nullptr;
   t.claim_backoff = 0;
@@ -143,19 +192,17 @@ std::uint32_t atomic_slab_for_current_cpu() noexcept {
 
 }  // namespace detail
 
-bool attach(std::string_view segment_name) noexcept {
-  using namespace detail;
-  static std::once_flag fork_handlers;
-  std::call_once(fork_handlers, [] { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); });
+namespace detail {
+namespace {
 
-  std::lock_guard lock(g_attach_mutex);
-  const std::string name = segment_name.empty() ? default_segment_name() : std::string(segment_name);
+bool attach_locked(const std::string& name, bool quiet) {
   auto segment = Segment::attach(name, Access::read_write);
   if (!segment) {
+    if (quiet) return false;
     g_process.attach_failures.fetch_add(1, std::memory_order_relaxed);
     g_process.epoch.store(0, std::memory_order_release);
     if (!g_warned.exchange(true))
-      std::fprintf(stderr, "canary-shm: %s; routing everyone legacy and recording nothing\n",
+      std::fprintf(stderr, "canary-shm: %s; routing everyone legacy and recording nothing until it exists\n",
                    segment.status().message().c_str());
     return false;
   }
@@ -175,6 +222,23 @@ bool attach(std::string_view segment_name) noexcept {
   // release: every field above is visible to a thread that sees the new epoch (acquire).
   g_process.epoch.store(++g_last_epoch, std::memory_order_release);
   return true;
+}
+
+}  // namespace
+}  // namespace detail
+
+bool attach(std::string_view segment_name) noexcept {
+  using namespace detail;
+  static std::once_flag fork_handlers;
+  std::call_once(fork_handlers, [] { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); });
+  bool ok = false;
+  {
+    std::lock_guard lock(g_attach_mutex);
+    g_segment_name = segment_name.empty() ? default_segment_name() : std::string(segment_name);
+    ok = attach_locked(g_segment_name, /*quiet=*/false);
+  }
+  start_watcher_once();
+  return ok;
 }
 
 bool attached() noexcept { return detail::g_process.epoch.load(std::memory_order_acquire) != 0; }

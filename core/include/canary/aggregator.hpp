@@ -19,6 +19,7 @@
 #include "canary/decision/policy.hpp"
 #include "canary/events.hpp"
 #include "canary/health.hpp"
+#include "canary/interval_journal.hpp"
 #include "canary/layout.hpp"
 #include "canary/ring.hpp"
 #include "canary/slab.hpp"
@@ -32,7 +33,7 @@ class Segment;
 struct AggregatorOptions {
   std::uint32_t interval_ms = 1000;  // summaries, windows, slab sums
   std::uint32_t drain_ms = 10;       // how often rings are drained, so they never fill between intervals
-  std::string state_dir;             // where checkpoints go; empty: none
+  std::string state_dir;             // where the checkpoint and the journal go; empty: none
   std::uint32_t checkpoint_s = 10;
   Policy policy;                     // the decisions' thresholds, ramp and fail-safe
 };
@@ -117,6 +118,11 @@ class Aggregator {
   void publish(const AggregatorSnapshot& s);
   Status load_checkpoint();
   std::string checkpoint_path() const;
+  // The samples of the interval being closed (before the series fold them), for the journal.
+  std::string journal_entry(std::uint64_t now_ms, const SlabTotals& slabs);
+  void append_journal(const std::string& entry);
+  // Replays the journal's entries after the checkpoint's; how many.
+  std::size_t replay_journal();
 
   Segment* segment_;
   RingConsumer consumer_;
@@ -129,6 +135,8 @@ class Aggregator {
   std::function<void(const Event&)> event_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
   std::uint64_t last_checkpoint_ms_ = 0;
+  std::unique_ptr<IntervalJournal> journal_;  // with a state dir
+  std::uint64_t journal_seq_ = 0;             // the last interval journaled (or checkpointed)
   std::string checkpoint_status_ = "none";
   AggregatorHealth health_;
   std::atomic<bool> drained_once_{false};

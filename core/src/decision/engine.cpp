@@ -57,6 +57,7 @@ void DecisionEngine::fold_pending() {
     interval.add_all(pending_[v]);
     step_.latency[v].merge(interval);
     for (Stretch& b : blocks_) b.latency[v].merge(interval);
+    interval_[v].merge(interval);
     pending_[v].clear();
   }
 }
@@ -249,6 +250,29 @@ bool DecisionEngine::deserialize(ByteReader& in) {
   gate_held_since_ms_ = held;
   step_ = std::move(step);
   blocks_ = std::move(restored);
+  return true;
+}
+
+void DecisionEngine::journal_interval(ByteWriter& out) {
+  out.u64(step_key_);
+  for (TDigest& d : interval_) {
+    out.bytes(d.serialize());
+    d.clear();
+  }
+}
+
+bool DecisionEngine::replay_interval(ByteReader& in) {
+  std::uint64_t step_key = 0;
+  if (!in.u64(step_key)) return false;
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    std::string_view bytes;
+    if (!in.bytes(bytes, 1 << 20)) return false;
+    auto d = TDigest::deserialize(bytes);
+    if (!d) return false;
+    if (step_key != step_key_) continue;  // another step's data: the new step starts without it
+    step_.latency[v].merge(*d);
+    for (Stretch& b : blocks_) b.latency[v].merge(*d);
+  }
   return true;
 }
 

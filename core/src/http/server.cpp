@@ -362,11 +362,16 @@ void Server::stop() {
     impl->acceptor.close(ec);
     impl->accept_retry.cancel();
   });
+  // Taken under the lock, closed and let go outside it: the last reference to a session may be
+  // this one, and its destructor takes the lock to unregister.
+  std::vector<std::shared_ptr<Session>> open;
   {
     std::lock_guard lock(impl_->sessions_mutex);
     for (auto& weak : impl_->sessions)
-      if (auto s = weak.lock()) s->close();
+      if (auto s = weak.lock()) open.push_back(std::move(s));
   }
+  for (auto& s : open) s->close();
+  open.clear();
   // The threads return once every connection has wound down (each close ends its pending
   // operations); a handler still running after a second is waited for, and nothing else is.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);

@@ -74,6 +74,11 @@ class DecisionEngine {
   void serialize(ByteWriter& out);
   bool deserialize(ByteReader& in);
 
+  // The latencies folded in since the last call, per version, for the aggregator's journal; and
+  // their replay after a restart (into the step and the blocks, when the step is the same one).
+  void journal_interval(ByteWriter& out);
+  bool replay_interval(ByteReader& in);
+
  private:
   struct Stretch {
     std::uint64_t sequence = 1;
@@ -99,6 +104,7 @@ class DecisionEngine {
   Stretch step_;
   std::deque<Stretch> blocks_;  // at most two: the older one is judged
   std::vector<double> pending_[kVersionCount];
+  TDigest interval_[kVersionCount];  // folded since journal_interval()
   std::uint64_t gate_held_since_ms_ = 0;
   std::uint64_t first_record_ms_ = 0;  // earliest coarse stamp drained since the last interval
   std::uint64_t last_tick_ms_ = 0;
