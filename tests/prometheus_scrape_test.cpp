@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -203,6 +204,72 @@ void collect_queries(const json& node, std::vector<std::string>& out) {
   } else if (node.is_array()) {
     for (const json& item : node) collect_queries(item, out);
   }
+}
+
+// Every query of the dashboard and every ```promql block of docs/operations.md, with the
+// dashboard's $job variable at "All".
+std::vector<std::string> documented_queries() {
+  std::ifstream file(CANARY_SOURCE_DIR "/docs/grafana-dashboard.json");
+  std::vector<std::string> queries;
+  collect_queries(json::parse(file, nullptr, false), queries);
+  std::ifstream ops_file(CANARY_SOURCE_DIR "/docs/operations.md");
+  const std::string ops(std::istreambuf_iterator<char>(ops_file), {});
+  for (auto at = ops.find("```promql\n"); at != std::string::npos; at = ops.find("```promql\n", at + 1)) {
+    const auto begin = at + 10;
+    queries.push_back(ops.substr(begin, ops.find("```", begin) - begin));
+  }
+  for (std::string& q : queries)
+    for (auto at = q.find("$job"); at != std::string::npos; at = q.find("$job")) q.replace(at, 4, ".*");
+  return queries;
+}
+
+// An alert or SLO expression without its final comparison ("... > 0.05"): the number it compares.
+std::string without_comparison(const std::string& q) {
+  for (const char* op : {" > ", " < ", "\n> ", "\n< "}) {
+    const auto at = q.rfind(op);
+    if (at != std::string::npos) return q.substr(0, at);
+  }
+  return q;
+}
+
+TEST_F(PrometheusScrape, EveryDocumentedQueryReturnsANumberForAHealthyCanary) {
+  ASSERT_TRUE(prometheus_installed());
+  ASSERT_EQ(run_tool(CANARY_CTL_PATH, {"--segment", name, "init", "--cpus", "2"}).exit_code, 0);
+  ASSERT_EQ(run_tool(CANARY_CTL_PATH, {"--segment", name, "set-percentage", "50"}).exit_code, 0);
+  AggregatorProcess aggregator(name, {"--interval-ms", "100"});
+  ASSERT_TRUE(aggregator.started()) << aggregator.output();
+  // A healthy canary, serving while Prometheus scrapes (rates need traffic between scrapes): no
+  // errors of any kind on either version. Nothing ever counted a 5xx, a status 0 or a 502-504,
+  // and still every error-rate query must answer 0, not nothing.
+  testing::ToolResult load;
+  std::thread loadgen([&] {
+    load = run_tool(CANARY_LOADGEN_PATH, {"--segment", name, "--workers", "2", "--rate", "400", "--requests", "4000",
+                                          "--canary-error-rate", "0", "--legacy-error-rate", "0", "--client-error-rate", "0"});
+  });
+  std::this_thread::sleep_for(500ms);
+  scrape_twice(aggregator);
+  // Two more scrapes with traffic between them.
+  std::this_thread::sleep_for(2500ms);
+  for (const std::string& q : documented_queries()) {
+    // A comparison that does not hold (an alert that does not fire) is rightly empty: then the
+    // number it compares must be there.
+    json answer = query_raw(q);
+    if (answer.is_object() && answer["data"]["result"].empty()) answer = query_raw(without_comparison(q));
+    ASSERT_EQ(answer.value("status", ""), "success") << q << ": " << answer.dump();
+    const json& result = answer["data"]["result"];
+    EXPECT_FALSE(result.empty()) << "no series for `" << q << "`";
+    for (const json& sample : result) {
+      const double value = std::stod(sample["value"][1].get<std::string>());
+      EXPECT_TRUE(std::isfinite(value)) << q << " -> " << sample.dump();
+    }
+  }
+  loadgen.join();
+  EXPECT_EQ(load.exit_code, 0) << load.err;
+  // The error rate of a healthy canary is 0, from series that exist at 0.
+  const auto errors = query(
+      R"(sum by (version) (canary_requests_total{code=~"0|5xx"}) / sum by (version) (canary_requests_total))", "version");
+  EXPECT_EQ(errors.size(), 2u);
+  for (const auto& [version, rate] : errors) EXPECT_EQ(rate, 0.0) << version;
 }
 
 TEST_F(PrometheusScrape, TheDashboardAndTheDocumentedPromqlUseExportedFamiliesAndRun) {

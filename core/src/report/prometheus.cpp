@@ -70,14 +70,21 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     return "version=\"" + std::string(to_string(static_cast<Version>(v))) + "\",endpoint=\"" + endpoint_name(e) + "\"";
   };
 
+  // A registered endpoint's series exist from the start, at 0 (every version, method and code):
+  // a query such as the error rate over code=~"0|5xx" answers 0 for a healthy version instead of
+  // nothing, and rate() sees a counter's first increment. Slots never registered show only once
+  // they count something.
+  auto exported = [&](std::uint32_t e, const Counts& k) {
+    return (c && e < named && c->endpoints[e].registered) || k.total() != 0;
+  };
   family(out, "canary_requests_total", "counter",
          "Requests recorded by workers, by version, endpoint, method and status class (code 0: no response).");
   for (std::uint32_t v = 0; v < kVersionCount; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
+      if (!exported(e, k)) continue;
       for (std::uint32_t m = 0; m < kMethodCount; ++m)
         for (std::uint32_t sc = 0; sc < kStatusClassCount; ++sc)
-          if (k.requests[m][sc] != 0)
             out << "canary_requests_total{" << labels(v, e) << ",method=\"" << to_string(static_cast<Method>(m))
                 << "\",code=\"" << to_string(static_cast<StatusClass>(sc)) << "\"} " << k.requests[m][sc] << '\n';
     }
@@ -86,7 +93,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   for (std::uint32_t v = 0; v < kVersionCount; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
-      if (k.total() != 0) out << "canary_unavailable_total{" << labels(v, e) << "} " << k.unavailable() << '\n';
+      if (exported(e, k)) out << "canary_unavailable_total{" << labels(v, e) << "} " << k.unavailable() << '\n';
     }
 
   family(out, "canary_request_duration_seconds", "histogram",
@@ -95,7 +102,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   for (std::uint32_t v = 0; v < kVersionCount; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
-      if (k.total() == 0 || s.slabs.histograms.empty()) continue;
+      if (!exported(e, k) || s.slabs.histograms.empty()) continue;
       const std::uint64_t* h = &s.slabs.histograms[(std::uint64_t{v} * s.endpoint_capacity + e) * kHistogramBuckets];
       std::uint64_t cumulative = 0;
       std::uint32_t b = 0;
@@ -119,7 +126,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   for (std::uint32_t v = 0; v < kVersionCount; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
-      if (k.total() == 0) continue;
+      if (!exported(e, k)) continue;
       const VersionWindow& w = s.endpoint(Window::m5, static_cast<Version>(v), static_cast<EndpointId>(e));
       for (auto [q, value] : {std::pair{"0.5", w.p50_us}, {"0.95", w.p95_us}, {"0.99", w.p99_us}})
         out << "canary_request_duration_digest_seconds{" << labels(v, e) << ",quantile=\"" << q << "\"} "
@@ -155,10 +162,8 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     family(out, "canary_awaiting_approval", "gauge", "1 when the ramp waits for approve before 100%.");
     out << "canary_awaiting_approval " << (c->awaiting_approval ? 1 : 0) << '\n';
   }
-  if (!s.recent_events.empty()) {
-    family(out, "canary_deployment_events_total", "counter", "Deployment events in the segment's log (starts, ramp steps, rollbacks, ...).");
-    out << "canary_deployment_events_total " << s.recent_events.back().seq << '\n';
-  }
+  family(out, "canary_deployment_events_total", "counter", "Deployment events in the segment's log (starts, ramp steps, rollbacks, ...).");
+  out << "canary_deployment_events_total " << (s.recent_events.empty() ? 0 : s.recent_events.back().seq) << '\n';
   if (s.decision && s.decision->judged) {
     const DecisionStatus& d = *s.decision;
     family(out, "canary_gate_holds", "gauge", "1 when the promotion gate is proven to hold (confidence sequences).");
