@@ -26,17 +26,22 @@ namespace {
 
 // Segments stay mapped for the life of the process: another thread may still be inside a record()
 // on the old mapping when attach() replaces it.
+// Never destroyed: the watcher thread is detached and may still look at them while the process
+// runs its exit handlers.
 std::mutex g_attach_mutex;
-std::vector<std::unique_ptr<Segment>> g_segments;
+auto& g_segments = *new std::vector<std::unique_ptr<Segment>>;
 std::uint64_t g_last_epoch = 0;
 std::atomic<bool> g_warned{false};
-std::string g_segment_name;  // what attach() was asked for: the watcher attaches it again
+auto& g_segment_name = *new std::string;  // what attach() was asked for: the watcher attaches it again
 
 // The watcher: a thread of its own that, once a second, attaches when the process is not attached
 // (it started before the segment existed) and re-attaches when the segment's name refers to
 // another file (init --force, a migration). Off the request path: route() and record() only see
 // a new epoch and rebind. One per process; a forked child starts its own (on its first call).
 std::atomic<pid_t> g_watcher_pid{0};
+// Set by attach(). The watcher starts on a thread's first bind, not in attach(): the master of a
+// pre-forked pool attaches and forks but never routes, so it forks with no thread of ours.
+std::atomic<bool> g_watch_requested{false};
 
 bool attach_locked(const std::string& name, bool quiet);
 
@@ -44,7 +49,7 @@ void watch_segment() {
   while (true) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     std::lock_guard lock(g_attach_mutex);
-    const bool attached_now = g_process.epoch.load(std::memory_order_relaxed) != 0 && !g_segments.empty();
+    const bool attached_now = g_process.attached.load(std::memory_order_relaxed) && !g_segments.empty();
     if (!attached_now) {
       if (attach_locked(g_segment_name, /*quiet=*/true))
         std::fprintf(stderr, "canary-shm: segment '%s' is there now: attached\n", g_segment_name.c_str());
@@ -104,8 +109,7 @@ void after_fork_in_child() {
   g_attach_mutex.unlock();
   // The child has no watcher: a new epoch (same mapping) makes every thread rebind on its next
   // call, and the first to do so starts the child's own watcher.
-  if (g_process.epoch.load(std::memory_order_relaxed) != 0)
-    g_process.epoch.store(++g_last_epoch, std::memory_order_release);
+  if (g_watch_requested.load(std::memory_order_relaxed)) g_process.epoch.store(++g_last_epoch, std::memory_order_release);
   t_lease.fd = -1;
   // The child's only thread starts without a ring and claims its own on its first record.
   t_writer.ring = nullptr;
@@ -137,12 +141,14 @@ constexpr std::uint32_t kClaimBackoffRecords = 65535;
 }  // namespace
 
 void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept {
-  if (g_watcher_pid.load(std::memory_order_relaxed) != 0) start_watcher_once();  // a forked child
+  if (g_watch_requested.load(std::memory_order_relaxed)) start_watcher_once();  // once per process
   t_lease.release();
   t.ring = nullptr;
   t.claim_backoff = 0;
-  t.router.bind(epoch == 0 ? nullptr : g_process.config, g_process.offsets.endpoint_capacity, g_process.heartbeat_unix_ns);
-  t.use_rseq = epoch != 0 && g_process.rseq_allowed && rseq_registered();
+  // relaxed: ordered by the acquire load of the epoch that brought us here.
+  t.recording = epoch != 0 && g_process.attached.load(std::memory_order_relaxed);
+  t.router.bind(t.recording ? g_process.config : nullptr, g_process.offsets.endpoint_capacity, g_process.heartbeat_unix_ns);
+  t.use_rseq = t.recording && g_process.rseq_allowed && rseq_registered();
   t.epoch = epoch;
 }
 
@@ -200,7 +206,9 @@ bool attach_locked(const std::string& name, bool quiet) {
   if (!segment) {
     if (quiet) return false;
     g_process.attach_failures.fetch_add(1, std::memory_order_relaxed);
-    g_process.epoch.store(0, std::memory_order_release);
+    // relaxed, then release: threads that see the new epoch rebind and fail open.
+    g_process.attached.store(false, std::memory_order_relaxed);
+    g_process.epoch.store(++g_last_epoch, std::memory_order_release);
     if (!g_warned.exchange(true))
       std::fprintf(stderr, "canary-shm: %s; routing everyone legacy and recording nothing until it exists\n",
                    segment.status().message().c_str());
@@ -219,6 +227,7 @@ bool attach_locked(const std::string& name, bool quiet) {
   g_process.heartbeat_unix_ns = &s.aggregator().heartbeat_unix_ns;
   const char* no_rseq = std::getenv("CANARY_NO_RSEQ");
   g_process.rseq_allowed = !(no_rseq && *no_rseq && *no_rseq != '0');
+  g_process.attached.store(true, std::memory_order_relaxed);
   // release: every field above is visible to a thread that sees the new epoch (acquire).
   g_process.epoch.store(++g_last_epoch, std::memory_order_release);
   return true;
@@ -237,17 +246,20 @@ bool attach(std::string_view segment_name) noexcept {
     g_segment_name = segment_name.empty() ? default_segment_name() : std::string(segment_name);
     ok = attach_locked(g_segment_name, /*quiet=*/false);
   }
-  start_watcher_once();
+  g_watch_requested.store(true, std::memory_order_relaxed);
   return ok;
 }
 
-bool attached() noexcept { return detail::g_process.epoch.load(std::memory_order_acquire) != 0; }
+bool attached() noexcept {
+  return detail::g_process.epoch.load(std::memory_order_acquire) != 0 &&
+         detail::g_process.attached.load(std::memory_order_relaxed);
+}
 
 WriterStats writer_stats() noexcept {
   const detail::ThreadWriter& t = detail::thread_writer();
   WriterStats s;
   s.attach_failures = detail::g_process.attach_failures.load(std::memory_order_relaxed);
-  s.attached = t.epoch != 0;
+  s.attached = t.recording;
   s.rseq = t.use_rseq;
   if (t.ring != nullptr) {
     const RingsView& rings = detail::g_process.rings;

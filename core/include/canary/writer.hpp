@@ -91,6 +91,8 @@ struct ProcessWriter {
   const std::atomic<std::uint64_t>* coarse_clock_ms = nullptr;
   const std::atomic<std::uint64_t>* heartbeat_unix_ns = nullptr;
   bool rseq_allowed = false;  // $CANARY_NO_RSEQ unset
+  // false after a failed attach(): the epoch still moves, so that threads rebind and fail open.
+  std::atomic<bool> attached{false};
   std::atomic<std::uint64_t> attach_failures{0};
 };
 inline constinit ProcessWriter g_process;
@@ -107,6 +109,7 @@ struct ThreadWriter {
   std::uint64_t tail_seen = 0;  // ring->tail when last read; re-read only when the ring looks full
   std::uint32_t claim_backoff = 0;
   bool use_rseq = false;
+  bool recording = false;  // bound to an attached segment; false: fail open, record nothing
   Router router;
 };
 inline constinit thread_local ThreadWriter t_writer;
@@ -202,7 +205,7 @@ inline EndpointId resolve_endpoint(std::string_view path_or_template) noexcept {
 inline void record(EndpointId endpoint, Method method, std::uint64_t user_hash, Version version,
                    std::uint32_t status_code, std::uint64_t latency_us) noexcept {
   detail::ThreadWriter& t = detail::thread_writer();
-  if (t.epoch == 0) return;  // not attached: fail open
+  if (!t.recording) return;  // not attached: fail open
   const detail::ProcessWriter& p = detail::g_process;
   if (endpoint >= p.offsets.endpoint_capacity) endpoint = kOtherEndpoint;
   const std::uint32_t v = version == Version::canary ? 1 : 0;
