@@ -6,6 +6,7 @@
 
 #include "bench_segment.hpp"
 #include "canary/aggregator.hpp"
+#include "canary/latency_sketch.hpp"
 #include "canary/tdigest.hpp"
 #include "canary/writer.hpp"
 
@@ -32,6 +33,17 @@ void BM_TDigestAdd(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_TDigestAdd);
+
+// What the sketch beside each digest adds to a drained record: one bin counted.
+void BM_LatencySketchAdd(benchmark::State& state) {
+  const auto& values = lognormal_latencies_us();
+  LatencySketch sketch;
+  std::size_t i = 0;
+  for (auto _ : state) sketch.add(static_cast<std::uint64_t>(values[i++ & 0xffff]));
+  benchmark::DoNotOptimize(sketch.count());
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_LatencySketchAdd);
 
 // Records from the rings through the window digests, on one core: each iteration fills this
 // thread's ring (untimed) and drains it (timed).
