@@ -30,13 +30,7 @@ constexpr int kRatePerWorker = 1500;  // records per second
 constexpr int kIntervalMs = 200;
 constexpr int kKills = 20;
 
-json get_json(int port, const std::string& path) {
-  const int fd = testing::connect_local(port);
-  testing::send_text(fd, "GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-  const auto r = testing::read_response(fd, 5s);
-  close(fd);
-  return json::parse(r.text.substr(std::min(r.text.size(), r.text.find("\r\n\r\n") + 4)), nullptr, false);
-}
+json get_json(int port, const std::string& path) { return json::parse(testing::get_body(port, path), nullptr, false); }
 
 TEST(AggregatorCrash, TwentyKillsUnderLoadLoseAtMostTheIntervalEachInterrupted) {
   const std::string name = testing::unique_segment_name("crash");

@@ -46,13 +46,7 @@ class AggregatorFailures : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
-  static std::string get(int port, const std::string& path) {
-    const int fd = testing::connect_local(port);
-    testing::send_text(fd, "GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    const auto r = testing::read_response(fd, 5s);
-    close(fd);
-    return r.text.substr(std::min(r.text.size(), r.text.find("\r\n\r\n") + 4));
-  }
+  static std::string get(int port, const std::string& path) { return testing::get_body(port, path); }
   // The value of an unlabelled series in /metrics, -1 when absent.
   static double metric(int port, const std::string& series) {
     std::istringstream lines(get(port, "/metrics"));
@@ -62,12 +56,7 @@ class AggregatorFailures : public ::testing::Test {
   }
   static json status(int port) { return json::parse(get(port, "/api/v2/admin/canary/status"), nullptr, false); }
   static bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return condition();
+    return testing::wait_until(condition, timeout);
   }
 
   std::string name;

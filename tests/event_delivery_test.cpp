@@ -48,23 +48,6 @@ std::vector<json> lines_of(const std::string& path) {
   return out;
 }
 
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
-
-std::string get_body(int port, const std::string& path) {
-  const int fd = testing::connect_local(port);
-  testing::send_text(fd, "GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-  const auto r = testing::read_response(fd, 5s);
-  close(fd);
-  return r.text.substr(std::min(r.text.size(), r.text.find("\r\n\r\n") + 4));
-}
-
 TEST(EventDelivery, ABurstWithinOneIntervalReachesTheFileAndTheWebhookWhole) {
   testing::ScratchSegment s("events");
   testing::ScratchDir dir("events");
@@ -85,7 +68,7 @@ TEST(EventDelivery, ABurstWithinOneIntervalReachesTheFileAndTheWebhookWhole) {
 
   burst(s.segment(), 150);
   const std::string events = dir.path + "/" + s.name() + ".events.jsonl";
-  EXPECT_TRUE(wait_for([&] { return lines_of(events).size() >= 150 && hooked.load() >= 150; }, 20s))
+  EXPECT_TRUE(testing::wait_until([&] { return lines_of(events).size() >= 150 && hooked.load() >= 150; }, 20s))
       << lines_of(events).size() << " lines, " << hooked.load() << " webhooks";
   const auto lines = lines_of(events);
   ASSERT_EQ(lines.size(), 150u);
@@ -97,19 +80,19 @@ TEST(EventDelivery, ABurstWithinOneIntervalReachesTheFileAndTheWebhookWhole) {
 
   // More than the log holds between two reads: the loss is counted and said.
   burst(s.segment(), 400);
-  EXPECT_TRUE(wait_for([&] { return lines_of(events).size() >= 150 + 255; }, 20s)) << agg.output().substr(agg.output().size() > 3000 ? agg.output().size() - 3000 : 0);
+  EXPECT_TRUE(testing::wait_until([&] { return lines_of(events).size() >= 150 + 255; }, 20s));
   const auto after = lines_of(events);
   std::uint64_t said_lost = 0;
   for (const json& line : after)
     if (line.contains("events_lost_before")) said_lost += line["events_lost_before"].get<std::uint64_t>();
   EXPECT_EQ(said_lost, 400u - (after.size() - 150));
   EXPECT_GT(said_lost, 0u);
-  std::istringstream metrics(get_body(agg.port(), "/metrics"));
+  std::istringstream metrics(testing::get_body(agg.port(), "/metrics"));
   std::uint64_t counted = 0;
   for (std::string line; std::getline(metrics, line);)
     if (line.rfind("canary_events_lost_total ", 0) == 0) counted = std::stoull(line.substr(25));
   EXPECT_EQ(counted, said_lost);
-  const json status = json::parse(get_body(agg.port(), "/api/v2/admin/canary/status"), nullptr, false);
+  const json status = json::parse(testing::get_body(agg.port(), "/api/v2/admin/canary/status"), nullptr, false);
   EXPECT_EQ(status["aggregator"]["events_lost"], said_lost);
   EXPECT_TRUE(agg.wait_for_output("events lost", 1s)) << agg.output();
   (*hook)->stop();

@@ -88,4 +88,25 @@ inline int timed_get(int port, const std::string& path, std::chrono::millisecond
   return status;
 }
 
+// The body of a GET over a fresh connection ("" when none came).
+inline std::string get_body(int port, const std::string& path) {
+  const int fd = connect_local(port);
+  send_text(fd, "GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  const RawResponse r = read_response(fd, std::chrono::seconds(5));
+  if (fd >= 0) close(fd);
+  const auto head_end = r.text.find("\r\n\r\n");
+  return head_end == std::string::npos ? std::string() : r.text.substr(head_end + 4);
+}
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes; its last answer.
+template <class Condition>
+bool wait_until(Condition condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    usleep(50'000);
+  }
+  return condition();
+}
+
 }  // namespace canary::testing

@@ -40,38 +40,45 @@ inline bool rseq_registered() noexcept {
   return __rseq_size >= 20 && static_cast<std::int32_t>(rseq_area()->cpu_id) >= 0;
 }
 
+// The text both critical sections share. Before the commit: the descriptor the kernel reads
+// (version, flags, start, length up to the commit, abort; "?" puts the section in the group of the
+// function it is inlined into, so the linker keeps or discards both together when that function
+// is an inline (COMDAT) one), its registration in rseq->rseq_cs, the CPU id, the CPU's slab in rax
+// and its touched flag set. After the commit (label 2): the abort handler, preceded by the
+// signature glibc registered (RSEQ_SIG in a ud1).
+#define CANARY_RSEQ_SLAB_SECTION_BEGIN          \
+  ".pushsection __rseq_cs, \"aw?\"\n\t"          \
+  ".balign 32\n\t"                              \
+  "3:\n\t"                                      \
+  ".long 0x0, 0x0\n\t"                          \
+  ".quad 1f, (2f - 1f), 4f\n\t"                 \
+  ".popsection\n\t"                             \
+  "leaq 3b(%%rip), %%rax\n\t"                   \
+  "movq %%rax, 8(%[rs])\n\t"                    \
+  "1:\n\t"                                      \
+  "movl 4(%[rs]), %%eax\n\t"                    \
+  "cmpl %[cpu_slots], %%eax\n\t"                \
+  "jae %l[give_up]\n\t"                         \
+  "imulq %[stride], %%rax\n\t"                  \
+  "addq %[slabs], %%rax\n\t"                    \
+  "movq $1, (%%rax)\n\t"
+
+#define CANARY_RSEQ_SLAB_SECTION_END            \
+  "2:\n\t"                                      \
+  ".pushsection __rseq_failure, \"ax?\"\n\t"     \
+  ".byte 0x0f, 0xb9, 0x3d\n\t"                  \
+  ".long 0x53053053\n\t"                        \
+  "4:\n\t"                                      \
+  "jmp %l[give_up]\n\t"                         \
+  ".popsection\n\t"
+
 // slabs[cpu * stride] is a SlabHeader whose first word is the touched flag; adds `value` to the
 // word at slabs + cpu * stride + offset.
 inline bool rseq_slab_add(char* slabs, std::uint64_t stride, std::uint32_t cpu_slots, std::uint64_t offset,
                           std::uint64_t value) noexcept {
-  asm goto(
-      // The descriptor the kernel reads: version, flags, start, length up to the commit, abort.
-      // "?" puts the section in the group of the function it is inlined into, so the linker
-      // keeps or discards both together when that function is an inline (COMDAT) one.
-      ".pushsection __rseq_cs, \"aw?\"\n\t"
-      ".balign 32\n\t"
-      "3:\n\t"
-      ".long 0x0, 0x0\n\t"
-      ".quad 1f, (2f - 1f), 4f\n\t"
-      ".popsection\n\t"
-      "leaq 3b(%%rip), %%rax\n\t"
-      "movq %%rax, 8(%[rs])\n\t"  // rseq->rseq_cs = &descriptor
-      "1:\n\t"
-      "movl 4(%[rs]), %%eax\n\t"  // rseq->cpu_id
-      "cmpl %[cpu_slots], %%eax\n\t"
-      "jae %l[give_up]\n\t"
-      "imulq %[stride], %%rax\n\t"
-      "addq %[slabs], %%rax\n\t"
-      "movq $1, (%%rax)\n\t"                   // SlabHeader::touched
-      "addq %[value], (%%rax, %[offset])\n\t"  // the commit
-      "2:\n\t"
-      // The abort handler, preceded by the signature glibc registered (RSEQ_SIG in a ud1).
-      ".pushsection __rseq_failure, \"ax?\"\n\t"
-      ".byte 0x0f, 0xb9, 0x3d\n\t"
-      ".long 0x53053053\n\t"
-      "4:\n\t"
-      "jmp %l[give_up]\n\t"
-      ".popsection\n\t"
+  asm goto(CANARY_RSEQ_SLAB_SECTION_BEGIN
+           "addq %[value], (%%rax, %[offset])\n\t"  // the commit
+           CANARY_RSEQ_SLAB_SECTION_END
       :
       : [rs] "r"(rseq_area()), [cpu_slots] "r"(cpu_slots), [stride] "r"(stride), [slabs] "r"(slabs),
         [offset] "r"(offset), [value] "r"(value)
@@ -89,32 +96,11 @@ inline bool rseq_slab_add_pair(char* slabs, std::uint64_t stride, std::uint32_t 
                                std::uint64_t latency_us) noexcept {
   using Pair = long long __attribute__((vector_size(16)));
   const Pair increment = {1, static_cast<long long>(latency_us)};  // count, then sum (CountAndSum)
-  asm goto(
-      ".pushsection __rseq_cs, \"aw?\"\n\t"
-      ".balign 32\n\t"
-      "3:\n\t"
-      ".long 0x0, 0x0\n\t"
-      ".quad 1f, (2f - 1f), 4f\n\t"
-      ".popsection\n\t"
-      "leaq 3b(%%rip), %%rax\n\t"
-      "movq %%rax, 8(%[rs])\n\t"
-      "1:\n\t"
-      "movl 4(%[rs]), %%eax\n\t"
-      "cmpl %[cpu_slots], %%eax\n\t"
-      "jae %l[give_up]\n\t"
-      "imulq %[stride], %%rax\n\t"
-      "addq %[slabs], %%rax\n\t"
-      "movq $1, (%%rax)\n\t"
-      "movdqa (%%rax, %[offset]), %%xmm15\n\t"
-      "paddq %[inc], %%xmm15\n\t"
-      "movdqa %%xmm15, (%%rax, %[offset])\n\t"  // the commit: both words in one store
-      "2:\n\t"
-      ".pushsection __rseq_failure, \"ax?\"\n\t"
-      ".byte 0x0f, 0xb9, 0x3d\n\t"
-      ".long 0x53053053\n\t"
-      "4:\n\t"
-      "jmp %l[give_up]\n\t"
-      ".popsection\n\t"
+  asm goto(CANARY_RSEQ_SLAB_SECTION_BEGIN
+           "movdqa (%%rax, %[offset]), %%xmm15\n\t"
+           "paddq %[inc], %%xmm15\n\t"
+           "movdqa %%xmm15, (%%rax, %[offset])\n\t"  // the commit: both words in one store
+           CANARY_RSEQ_SLAB_SECTION_END
       :
       : [rs] "r"(rseq_area()), [cpu_slots] "r"(cpu_slots), [stride] "r"(stride), [slabs] "r"(slabs),
         [offset] "r"(offset), [inc] "x"(increment)
