@@ -236,6 +236,7 @@ http::Router AdminServer::routes() {
         {"last_drain_unix_ns", area.last_drain_unix_ns.load(std::memory_order_relaxed)},
         {"drained_records", snap ? snap->drained_records : 0},
         {"ring_dropped_records", snap ? snap->ring_full_drops + snap->no_ring_drops + snap->reaped_records : 0},
+        {"crashed_requests", snap ? snap->crashed_in_flight : 0},
         {"checkpoint", checkpoint},
         {"journal", failure_json(health.journal)},
         {"event_log", failure_json(health.event_write)},

@@ -164,7 +164,8 @@ int run_reap(const std::string& segment) {
   if (!consumer) return report_error(kTool, consumer.status());
   const ReclaimStats reaped = consumer->reap_dead();
   std::cout << "reap: freed " << reaped.rings << " rings of dead writers; " << reaped.discarded
-            << " undrained records counted as dropped\n";
+            << " undrained records counted as dropped; " << reaped.unanswered
+            << " requests they had in flight counted as unavailable (status 0)\n";
   return kExitOk;
 }
 

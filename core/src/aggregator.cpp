@@ -158,11 +158,15 @@ void Aggregator::apply_pending_policy() {
 void Aggregator::tick() {
   apply_pending_policy();
   // Rings of writers that died since the last interval: their records count, then the ring is free.
-  consumer_.reclaim_dead([this](const RingRecord& r) {
+  const ReclaimStats reclaimed = consumer_.reclaim_dead([this](const RingRecord& r) {
     series_[key(r.version, r.endpoint_id)].add(r.latency_us);
     engine_->add(r);
     ++drained_;
   });
+  if (reclaimed.unanswered > 0)
+    log(LogLevel::warn, "writers died with requests in flight: each counted as unavailable (status 0)",
+        {{"segment", segment_->name()}, {"requests", std::to_string(reclaimed.unanswered)},
+         {"rings", std::to_string(reclaimed.rings)}});
 
   auto snap = std::make_shared<AggregatorSnapshot>();
   auto config = std::make_shared<ConfigData>();
@@ -216,6 +220,7 @@ void Aggregator::tick() {
   const RingsHeader& rh = segment_->rings_header();
   snap->no_ring_drops = rh.no_ring_drops.load(std::memory_order_relaxed);
   snap->reaped_records = rh.reaped_records.load(std::memory_order_relaxed);
+  snap->crashed_in_flight = rh.crashed_in_flight.load(std::memory_order_relaxed);
   snap->ring_full_drops = rh.retired_full_drops.load(std::memory_order_relaxed);
   for (const RingInfo& r : inspect_rings(*segment_)) snap->ring_full_drops += r.drops;
   snap->drained_records = drained_;

@@ -5,6 +5,7 @@
 #include "canary/clock.hpp"
 #include "canary/ofd_lock.hpp"
 #include "canary/segment.hpp"
+#include "canary/slab.hpp"
 
 namespace canary {
 
@@ -33,6 +34,10 @@ int claim_ring(const RingsView& rings, int lock_fd, pid_t owner_pid) {
     ring.claimed_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
     ring.first_position.store(ring.head.load(std::memory_order_relaxed), std::memory_order_relaxed);
     ring.drops.store(0, std::memory_order_relaxed);
+    // The consumer zeroes a dead owner's marks when it frees the ring; zero them again so that a
+    // corrupt segment cannot hand this owner marks it never made.
+    for (auto& by_endpoint : ring.in_flight)
+      for (auto& cell : by_endpoint) cell.store(0, std::memory_order_relaxed);
     // release: the fields above are visible to whoever sees the ring owned.
     ring.state.store(kRingOwned, std::memory_order_release);
     return static_cast<int>(i);
@@ -98,6 +103,26 @@ bool RingConsumer::try_take_dead(std::uint32_t i) {
   return true;
 }
 
+std::uint64_t RingConsumer::count_in_flight(std::uint32_t i) {
+  RingControl& ring = rings_.control(i);
+  std::uint64_t counted = 0;
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < kMaxEndpoints; ++e) {
+      // relaxed: the owner is dead (we hold its lock byte), so these no longer change.
+      const std::uint32_t n = ring.in_flight[v][e].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      ring.in_flight[v][e].store(0, std::memory_order_relaxed);
+      if (n > kMaxInFlightPerCell || e >= endpoint_capacity_) {
+        segment_->rings_header().invalid_in_flight.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      add_unanswered(*segment_, v, static_cast<EndpointId>(e), n);
+      counted += n;
+    }
+  if (counted > 0) segment_->rings_header().crashed_in_flight.fetch_add(counted, std::memory_order_relaxed);
+  return counted;
+}
+
 void RingConsumer::make_free(std::uint32_t i) {
   RingControl& ring = rings_.control(i);
   // Anything still published is discarded: the callers have drained or counted it.
@@ -121,6 +146,7 @@ ReclaimStats RingConsumer::reap_dead() {
     const std::uint64_t counted = undrained > rings_.records ? rings_.records : undrained;
     segment_->rings_header().reaped_records.fetch_add(counted, std::memory_order_relaxed);
     stats.discarded += counted;
+    stats.unanswered += count_in_flight(i);
     make_free(i);
     ++stats.rings;
   }

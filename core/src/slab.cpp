@@ -90,4 +90,17 @@ SlabTotals sum_slabs(const Segment& segment, bool with_histograms) {
   return totals;
 }
 
+void add_unanswered(Segment& segment, std::uint32_t version, EndpointId endpoint, std::uint64_t n) {
+  const SegmentGeometry& g = segment.geometry();
+  if (version >= kVersionCount || endpoint >= g.params.endpoint_capacity || n == 0) return;
+  const SlabOffsets at{g.params.endpoint_capacity, g.slab_histograms_offset};
+  std::byte* overflow = segment.region(RegionId::slabs) + (g.slab_count - 1) * g.slab_stride;
+  // relaxed: like a writer's adds, independent monotone counts (the overflow slab takes atomic adds).
+  __atomic_store_n(reinterpret_cast<std::uint64_t*>(overflow + offsetof(SlabHeader, touched)), 1, __ATOMIC_RELAXED);
+  const std::uint64_t offset = at.requests(at.pair(version, endpoint), static_cast<std::uint32_t>(Method::other),
+                                           static_cast<std::uint32_t>(StatusClass::none));
+  __atomic_fetch_add(reinterpret_cast<std::uint64_t*>(overflow + offset + offsetof(CountAndSum, count)), n,
+                     __ATOMIC_RELAXED);
+}
+
 }  // namespace canary

@@ -85,6 +85,11 @@ struct ThreadLease {
   ~ThreadLease() { release(); }
   void release() {
     if (fd < 0) return;
+    // A thread that ends (or rebinds) is not a crash: its in-flight marks go with it. Only a
+    // process that dies leaves marks for the consumer to count.
+    if (t_writer.ring != nullptr)
+      for (auto& by_endpoint : t_writer.ring->in_flight)
+        for (auto& mark : by_endpoint) mark.store(0, std::memory_order_relaxed);  // relaxed: ours alone
     forget_lease_fd(fd);
     close(fd);  // releases the ring's lock: the consumer drains and frees the ring
     fd = -1;
@@ -132,8 +137,8 @@ int open_lease_fd(const Segment& segment) {
   return -1;
 }
 
-void count_no_ring_drop() {
-  g_process.rings.header().no_ring_drops.fetch_add(1, std::memory_order_relaxed);
+void count_no_ring_drop(bool count) {
+  if (count) g_process.rings.header().no_ring_drops.fetch_add(1, std::memory_order_relaxed);
 }
 
 constexpr std::uint32_t kClaimBackoffRecords = 65535;
@@ -152,10 +157,10 @@ void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept {
   t.epoch = epoch;
 }
 
-bool claim_thread_ring(ThreadWriter& t) noexcept {
+bool claim_thread_ring(ThreadWriter& t, bool count_drop) noexcept {
   if (t.claim_backoff > 0) {
     --t.claim_backoff;
-    count_no_ring_drop();
+    count_no_ring_drop(count_drop);
     return false;
   }
   t.claim_backoff = kClaimBackoffRecords;  // unless the claim below succeeds
@@ -169,7 +174,7 @@ bool claim_thread_ring(ThreadWriter& t) noexcept {
     std::lock_guard lock(g_lease_mutex);
     t_lease.fd = open_lease_fd(*segment);
     if (t_lease.fd < 0) {
-      count_no_ring_drop();
+      count_no_ring_drop(count_drop);
       return false;
     }
     g_lease_fds.push_back(t_lease.fd);
@@ -177,7 +182,7 @@ bool claim_thread_ring(ThreadWriter& t) noexcept {
   const RingsView& rings = g_process.rings;
   const int index = claim_ring(rings, t_lease.fd, getpid());
   if (index < 0) {
-    count_no_ring_drop();
+    count_no_ring_drop(count_drop);
     return false;
   }
   const auto i = static_cast<std::uint32_t>(index);
@@ -259,6 +264,7 @@ WriterStats writer_stats() noexcept {
   const detail::ThreadWriter& t = detail::thread_writer();
   WriterStats s;
   s.attach_failures = detail::g_process.attach_failures.load(std::memory_order_relaxed);
+  s.in_flight_other_thread = detail::g_process.in_flight_other_thread.load(std::memory_order_relaxed);
   s.attached = t.recording;
   s.rseq = t.use_rseq;
   if (t.ring != nullptr) {

@@ -17,6 +17,7 @@ inline constexpr std::uint32_t kMaxWorkUs = 10'000'000;
 // and a worker that sees a change one request late is as good as one that sees it at once.
 struct Control {
   std::atomic<std::uint32_t> canary_error_ppm{0};          // canary requests failing, per million
+  std::atomic<std::uint32_t> canary_crash_ppm{0};          // canary requests that abort() their worker
   std::atomic<std::uint32_t> canary_extra_latency_ms{0};   // added to every canary request
   std::atomic<std::uint32_t> recording{1};                 // 0: skip record() (the overhead test)
   std::atomic<std::uint32_t> work_us{0};                   // simulated work of every request

@@ -136,13 +136,15 @@ int main(int argc, char** argv) {
                std::string(kTool)};
   Options o;
   tools::add_segment_option(app, o.segment);
-  std::string port = "8080", workers, threads = "4", error_rate = "0", extra_latency = "0", work_us = "0";
+  std::string port = "8080", workers, threads = "4", error_rate = "0", crash_rate = "0", extra_latency = "0", work_us = "0";
   bool no_record = false;
   app.add_option("--host", o.host, "address to listen on (default 127.0.0.1)");
   app.add_option("--port", port, "port to listen on (default 8080; 0: any free port)");
   app.add_option("--workers", workers, "worker processes (default: the number of CPUs)");
   app.add_option("--threads", threads, "threads per worker (default 4)");
   app.add_option("--canary-error-rate", error_rate, "inject a regression: this share of canary requests fail (0-1)");
+  app.add_option("--canary-crash-rate", crash_rate,
+                 "inject a crash: this share of canary requests abort() their worker (0-1; the master starts another)");
   app.add_option("--canary-extra-latency-ms", extra_latency, "inject a regression: added to every canary request");
   app.add_option("--work-us", work_us, "simulated work of every request, microseconds");
   app.add_flag("--no-record", no_record, "start with recording off (POST /demo/control turns it on)");
@@ -158,6 +160,8 @@ int main(int argc, char** argv) {
     if (!*n) return tools::report_error(kTool, n->status());
   auto rate = tools::parse_fraction(error_rate, "--canary-error-rate");
   if (!rate) return tools::report_error(kTool, rate.status());
+  auto crash = tools::parse_fraction(crash_rate, "--canary-crash-rate");
+  if (!crash) return tools::report_error(kTool, crash.status());
   o.port = *port_n;
   o.workers = *workers_n;
   o.threads = *threads_n;
@@ -165,6 +169,7 @@ int main(int argc, char** argv) {
   Control* control = make_shared_control();
   if (control == nullptr) return tools::report_error(kTool, {Errc::system, "cannot map the shared control block"});
   control->canary_error_ppm = static_cast<std::uint32_t>(*rate * 1e6);
+  control->canary_crash_ppm = static_cast<std::uint32_t>(*crash * 1e6);
   control->canary_extra_latency_ms = static_cast<std::uint32_t>(*extra_n);
   control->work_us = static_cast<std::uint32_t>(*work_n);
   control->recording = no_record ? 0 : 1;

@@ -1,6 +1,7 @@
 #include "service.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -86,11 +87,16 @@ Response serve(const std::string& endpoint, Control& control, const Request& req
   std::optional<ScopedRequest> timing;
   if (control.recording.load(std::memory_order_relaxed)) timing.emplace(decision, parse_method(req.method));
 
+  // A canary that crashes its worker: the request is in flight (marked by ScopedRequest) and is
+  // never recorded; the aggregator counts it as unavailable when it finds the worker dead.
+  thread_local std::mt19937 rng(std::random_device{}());
+  const std::uint32_t crash_ppm = canary ? control.canary_crash_ppm.load(std::memory_order_relaxed) : 0;
+  if (crash_ppm != 0 && rng() % 1'000'000 < crash_ppm) std::abort();
+
   const std::uint32_t work_us = control.work_us.load(std::memory_order_relaxed);
   const std::uint32_t extra_ms = canary ? control.canary_extra_latency_ms.load(std::memory_order_relaxed) : 0;
   if (work_us + extra_ms * 1000 > 0) std::this_thread::sleep_for(std::chrono::microseconds(work_us + extra_ms * 1000));
 
-  thread_local std::mt19937 rng(std::random_device{}());
   const std::uint32_t error_ppm = canary ? control.canary_error_ppm.load(std::memory_order_relaxed) : 0;
   json body;
   Response res;
@@ -117,8 +123,8 @@ Response serve(const std::string& endpoint, Control& control, const Request& req
 std::string control_error(const json& b) {
   if (!b.is_object()) return "the body is not a JSON object";
   for (const auto& [key, value] : b.items()) {
-    if (key == "canary_error_rate") {
-      if (!value.is_number() || value < 0 || value > 1) return "canary_error_rate must be a number from 0 to 1";
+    if (key == "canary_error_rate" || key == "canary_crash_rate") {
+      if (!value.is_number() || value < 0 || value > 1) return key + " must be a number from 0 to 1";
     } else if (key == "canary_extra_latency_ms") {
       if (!value.is_number_unsigned() || value > kMaxExtraLatencyMs)
         return "canary_extra_latency_ms must be a whole number from 0 to " + std::to_string(kMaxExtraLatencyMs);
@@ -128,7 +134,8 @@ std::string control_error(const json& b) {
     } else if (key == "recording") {
       if (!value.is_boolean()) return "recording must be true or false";
     } else {
-      return "unknown field '" + key + "' (expected canary_error_rate, canary_extra_latency_ms, recording, work_us)";
+      return "unknown field '" + key +
+             "' (expected canary_error_rate, canary_crash_rate, canary_extra_latency_ms, recording, work_us)";
     }
   }
   return "";
@@ -173,6 +180,7 @@ http::Router make_routes(Control& control, const std::string& segment_name) {
   // The demo's switches: a canary regression, recording on or off, simulated work.
   r.add("GET", "/demo/control", [&control](const Request&, const Captures&) {
     const json body = {{"canary_error_rate", control.canary_error_ppm.load() / 1e6},
+                       {"canary_crash_rate", control.canary_crash_ppm.load() / 1e6},
                        {"canary_extra_latency_ms", control.canary_extra_latency_ms.load()},
                        {"recording", control.recording.load() != 0},
                        {"work_us", control.work_us.load()}};
@@ -184,6 +192,8 @@ http::Router make_routes(Control& control, const std::string& segment_name) {
     if (!error.empty()) return http::error_response(400, error);
     if (b.contains("canary_error_rate"))
       control.canary_error_ppm = static_cast<std::uint32_t>(b["canary_error_rate"].get<double>() * 1e6);
+    if (b.contains("canary_crash_rate"))
+      control.canary_crash_ppm = static_cast<std::uint32_t>(b["canary_crash_rate"].get<double>() * 1e6);
     if (b.contains("canary_extra_latency_ms")) control.canary_extra_latency_ms = b["canary_extra_latency_ms"].get<std::uint32_t>();
     if (b.contains("recording")) control.recording = b["recording"].get<bool>() ? 1 : 0;
     if (b.contains("work_us")) control.work_us = b["work_us"].get<std::uint32_t>();

@@ -58,6 +58,7 @@ struct AggregatorSnapshot {
   std::vector<VersionWindow> endpoints[kWindowCount];  // [version * endpoint_capacity + endpoint]
   SlabTotals slabs;                                    // cumulative, histograms included
   std::uint64_t ring_full_drops = 0, no_ring_drops = 0, reaped_records = 0;
+  std::uint64_t crashed_in_flight = 0;  // requests of dead writers counted as unavailable
   std::uint64_t drained_records = 0, invalid_records = 0;
   std::uint64_t last_drain_unix_ns = 0;
   std::shared_ptr<const DecisionStatus> decision;

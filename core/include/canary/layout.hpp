@@ -16,7 +16,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 4;  // 4: count-and-sum pairs, 255 events
+inline constexpr std::uint32_t kLayoutVersion = 5;  // 5: requests in flight per ring
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -257,9 +257,15 @@ struct RingsHeader {
   std::atomic<std::uint64_t> reaped_records;   // undrained records of dead writers discarded
   std::atomic<std::uint64_t> reclaimed_rings;  // rings taken back from dead writers
   std::atomic<std::uint64_t> retired_full_drops;  // ring-full drops of owners whose rings were freed
-  std::uint8_t reserved[kPageSize - 32];
+  // Requests dead writers had in flight, counted as unavailable (status 0) by the consumer.
+  std::atomic<std::uint64_t> crashed_in_flight;
+  // In-flight counts of dead rings too large to be real (a corrupt segment), ignored.
+  std::atomic<std::uint64_t> invalid_in_flight;
+  std::uint8_t reserved[kPageSize - 48];
 };
 static_assert(sizeof(RingsHeader) == kPageSize);
+static_assert(offsetof(RingsHeader, crashed_in_flight) == 32);
+static_assert(offsetof(RingsHeader, invalid_in_flight) == 40);
 static_assert(offsetof(RingsHeader, reaped_records) == 8);
 static_assert(offsetof(RingsHeader, reclaimed_rings) == 16);
 static_assert(offsetof(RingsHeader, retired_full_drops) == 24);
@@ -285,8 +291,13 @@ struct RingControl {
   std::atomic<std::uint64_t> tail;
   std::uint64_t reserved2[15];
   std::uint64_t reserved3[24];
+  // Lines 8-23: requests this owner has begun (canary::begin) and not yet recorded, per (version,
+  // endpoint). Written only by the owner, with plain relaxed stores; read by the consumer once the
+  // owner is dead (then they no longer move) or zeroed by the owner when its thread ends normally.
+  std::atomic<std::uint32_t> in_flight[kVersionCount][kMaxEndpoints];
 };
-static_assert(sizeof(RingControl) == 512);
+static_assert(sizeof(RingControl) == 1536);
+static_assert(offsetof(RingControl, in_flight) == 512);
 static_assert(offsetof(RingControl, owner_pid) == 4);
 static_assert(offsetof(RingControl, claims) == 8);
 static_assert(offsetof(RingControl, claimed_unix_ns) == 16);

@@ -59,7 +59,11 @@ struct DrainStats {
 struct ReclaimStats {
   std::uint32_t rings = 0;        // dead writers' rings made free
   std::uint64_t discarded = 0;    // their undrained records, counted as dropped (reap only)
+  std::uint64_t unanswered = 0;   // requests they had in flight, counted as status 0
 };
+
+// More requests in flight on one ring than this is a corrupt segment, not a busy thread.
+inline constexpr std::uint32_t kMaxInFlightPerCell = 1u << 20;
 
 // The single consumer of every ring. Holding one means holding the aggregator lock byte, so two
 // consumers never run at once.
@@ -89,6 +93,8 @@ class RingConsumer {
   template <class Sink>
   DrainStats drain_ring(std::uint32_t i, Sink& sink);
   bool try_take_dead(std::uint32_t i);
+  // The requests a dead owner had begun and not recorded: counted as unavailable, then zeroed.
+  std::uint64_t count_in_flight(std::uint32_t i);
   void make_free(std::uint32_t i);
 
   Segment* segment_;
@@ -149,6 +155,7 @@ ReclaimStats RingConsumer::reclaim_dead(Sink&& sink) {
   for (std::uint32_t i = 0; i < rings_.count; ++i) {
     if (!try_take_dead(i)) continue;
     drain_ring(i, sink);  // the owner is dead: head no longer moves
+    stats.unanswered += count_in_flight(i);
     make_free(i);
     ++stats.rings;
   }

@@ -75,4 +75,9 @@ struct SlabTotals {
 // histogram always holds exactly as many entries as requests were counted.
 SlabTotals sum_slabs(const Segment& segment, bool with_histograms);
 
+// Counts `n` requests of (version, endpoint) that were never answered (a writer died with them in
+// flight) as status 0 with method `other`, in the overflow slab with atomic adds. They have no
+// latency: the count moves, the latency sum and the histogram do not.
+void add_unanswered(Segment& segment, std::uint32_t version, EndpointId endpoint, std::uint64_t n);
+
 }  // namespace canary

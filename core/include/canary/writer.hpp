@@ -4,6 +4,13 @@
 //   canary::Decision d = canary::route(user_id, request_path);  // per request
 //   canary::record(d.endpoint, canary::Method::post, d.user_hash, d.version, status, latency_us);
 //
+// or, so that a request whose worker dies before it is recorded still counts (as unavailable):
+//
+//   canary::InFlight request = canary::begin(d);                // marks it in flight
+//   canary::record(request, canary::Method::post, status, latency_us);  // takes the mark off
+//
+// (canary::ScopedRequest does both.) begin() and its record() run on one thread.
+//
 // route() and record() take no lock, allocate nothing, make no system call and never loop: a
 // record is two per-CPU stores (rseq; atomic operations without it) and one ring slot. The exceptions,
 // each once per thread and off the per-request path: the first record of a thread claims its ring
@@ -45,8 +52,26 @@ EndpointId resolve_endpoint(std::string_view path_or_template) noexcept;
 void record(EndpointId endpoint, Method method, std::uint64_t user_hash, Version version,
             std::uint32_t status_code, std::uint64_t latency_us) noexcept;
 
+// A request marked in flight by begin(): a count in this thread's own ring, per (version,
+// endpoint), that the record() of the request takes off. A writer found dead with marks left has
+// each counted once as status 0 (unavailable) by the aggregator or `canary-ctl reap`.
+struct InFlight {
+  Decision decision;
+  RingControl* ring = nullptr;  // whose mark; null: not marked (not attached, or no ring free)
+  std::uint64_t epoch = 0;      // the thread's binding when marked
+  std::uint32_t version = 0;
+  EndpointId endpoint = 0;
+};
+
+InFlight begin(const Decision& decision) noexcept;
+// Records the request and takes its in-flight mark off (once; a second call records again
+// without a mark). Recorded on another thread than begin()'s, the mark stays until that thread
+// ends: counted in writer_stats().in_flight_other_thread.
+void record(InFlight& request, Method method, std::uint32_t status_code, std::uint64_t latency_us) noexcept;
+
 struct WriterStats {
   std::uint64_t attach_failures = 0;  // this process
+  std::uint64_t in_flight_other_thread = 0;  // this process: requests recorded off their begin() thread
   bool attached = false;
   bool rseq = false;     // this thread adds with restartable sequences
   int ring = -1;         // this thread's ring, -1 if none
@@ -54,23 +79,24 @@ struct WriterStats {
 };
 WriterStats writer_stats() noexcept;
 
-// Times a request from construction to destruction and records it then. A status never set
-// counts as 0: no response.
+// Marks a request in flight when constructed (begin), times it, and records it when destroyed.
+// A status never set counts as 0: no response. A worker that dies in between leaves its mark,
+// and the request counts as unavailable.
 class ScopedRequest {
  public:
   ScopedRequest(const Decision& decision, Method method) noexcept
-      : decision_(decision), method_(method), start_(std::chrono::steady_clock::now()) {}
+      : request_(begin(decision)), method_(method), start_(std::chrono::steady_clock::now()) {}
   ScopedRequest(const ScopedRequest&) = delete;
   ScopedRequest& operator=(const ScopedRequest&) = delete;
   ~ScopedRequest() {
     const auto elapsed = std::chrono::steady_clock::now() - start_;
-    record(decision_.endpoint, method_, decision_.user_hash, decision_.version, status_,
+    record(request_, method_, status_,
            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
   }
   void set_status(std::uint32_t status_code) noexcept { status_ = status_code; }
 
  private:
-  Decision decision_;
+  InFlight request_;
   Method method_;
   std::uint32_t status_ = 0;
   std::chrono::steady_clock::time_point start_;
@@ -94,6 +120,7 @@ struct ProcessWriter {
   // false after a failed attach(): the epoch still moves, so that threads rebind and fail open.
   std::atomic<bool> attached{false};
   std::atomic<std::uint64_t> attach_failures{0};
+  std::atomic<std::uint64_t> in_flight_other_thread{0};
 };
 inline constinit ProcessWriter g_process;
 
@@ -115,7 +142,8 @@ struct ThreadWriter {
 inline constinit thread_local ThreadWriter t_writer;
 
 void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept;
-bool claim_thread_ring(ThreadWriter& t) noexcept;
+// `count_drop`: a record is lost if this fails (begin() loses nothing but its mark).
+bool claim_thread_ring(ThreadWriter& t, bool count_drop = true) noexcept;
 // Without rseq: the atomic slab of the CPU this thread runs on, or the overflow slab.
 std::uint32_t atomic_slab_for_current_cpu() noexcept;
 
@@ -202,13 +230,39 @@ inline EndpointId resolve_endpoint(std::string_view path_or_template) noexcept {
   return detail::thread_writer().router.resolve(path_or_template);
 }
 
+namespace detail {
+
+inline std::uint32_t version_index(Version version) noexcept { return version == Version::canary ? 1 : 0; }
+
+inline EndpointId recordable_endpoint(const ProcessWriter& p, EndpointId endpoint) noexcept {
+  return endpoint < p.offsets.endpoint_capacity ? endpoint : kOtherEndpoint;
+}
+
+}  // namespace detail
+
+inline InFlight begin(const Decision& decision) noexcept {
+  InFlight request{decision};
+  detail::ThreadWriter& t = detail::thread_writer();
+  if (!t.recording) return request;
+  if (t.ring == nullptr && (t.claim_backoff > 0 || !detail::claim_thread_ring(t, /*count_drop=*/false))) return request;
+  request.version = detail::version_index(decision.version);
+  request.endpoint = detail::recordable_endpoint(detail::g_process, decision.endpoint);
+  std::atomic<std::uint32_t>& mark = t.ring->in_flight[request.version][request.endpoint];
+  // relaxed, and no lock prefix: this thread is the only writer of its ring's marks, and the
+  // consumer reads them only once this process is dead.
+  mark.store(mark.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  request.ring = t.ring;
+  request.epoch = t.epoch;
+  return request;
+}
+
 inline void record(EndpointId endpoint, Method method, std::uint64_t user_hash, Version version,
                    std::uint32_t status_code, std::uint64_t latency_us) noexcept {
   detail::ThreadWriter& t = detail::thread_writer();
   if (!t.recording) return;  // not attached: fail open
   const detail::ProcessWriter& p = detail::g_process;
-  if (endpoint >= p.offsets.endpoint_capacity) endpoint = kOtherEndpoint;
-  const std::uint32_t v = version == Version::canary ? 1 : 0;
+  endpoint = detail::recordable_endpoint(p, endpoint);
+  const std::uint32_t v = detail::version_index(version);
   const auto m = static_cast<std::uint32_t>(method) < kMethodCount ? static_cast<std::uint32_t>(method)
                                                                    : static_cast<std::uint32_t>(Method::other);
   const std::uint32_t fallback_slab = t.use_rseq ? 2 * p.cpu_slots : detail::atomic_slab_for_current_cpu();
@@ -224,6 +278,23 @@ inline void record(EndpointId endpoint, Method method, std::uint64_t user_hash, 
   // relaxed: a coarse timestamp; nothing is read through it.
   detail::ring_push(t, user_hash, p.coarse_clock_ms->load(std::memory_order_relaxed), latency_us, status_code, endpoint,
                     v, m);
+}
+
+inline void record(InFlight& request, Method method, std::uint32_t status_code, std::uint64_t latency_us) noexcept {
+  const Decision& d = request.decision;
+  record(d.endpoint, method, d.user_hash, d.version, status_code, latency_us);
+  if (request.ring == nullptr) return;
+  const detail::ThreadWriter& t = detail::t_writer;  // bound by the record() above
+  if (request.ring == t.ring && request.epoch == t.epoch) {
+    std::atomic<std::uint32_t>& mark = t.ring->in_flight[request.version][request.endpoint];
+    const std::uint32_t n = mark.load(std::memory_order_relaxed);
+    if (n > 0) mark.store(n - 1, std::memory_order_relaxed);  // relaxed: as in begin()
+  } else if (request.epoch == t.epoch) {
+    // Another thread's mark: only its owner may write it. It stays until that thread ends.
+    detail::g_process.in_flight_other_thread.fetch_add(1, std::memory_order_relaxed);
+  }
+  // A new epoch since begin(): the old ring was released, its marks zeroed with it.
+  request.ring = nullptr;
 }
 
 }  // namespace canary

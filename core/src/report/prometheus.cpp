@@ -142,6 +142,10 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
       << "canary_ring_dropped_records_total{reason=\"no_free_ring\"} " << s.no_ring_drops << '\n'
       << "canary_ring_dropped_records_total{reason=\"reaped\"} " << s.reaped_records << '\n';
 
+  family(out, "canary_crashed_requests_total", "counter",
+         "Requests in flight in writers that died before recording them, counted as unavailable (status 0).");
+  out << "canary_crashed_requests_total " << s.crashed_in_flight << '\n';
+
   family(out, "canary_ring_drained_records_total", "counter", "Ring records the aggregator turned into digests.");
   out << "canary_ring_drained_records_total " << s.drained_records << '\n';
 
