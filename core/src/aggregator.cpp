@@ -103,6 +103,7 @@ std::uint64_t Aggregator::drain() {
   });
   drained_ += stats.records;
   invalid_ += stats.invalid;
+  last_drain_ = std::chrono::steady_clock::now();
   AggregatorArea& area = segment_->aggregator();
   area.last_drain_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
   area.drained_records.store(drained_, std::memory_order_relaxed);
@@ -110,6 +111,11 @@ std::uint64_t Aggregator::drain() {
   // release: whoever sees ready() also sees the first drain's effects published above.
   drained_once_.store(true, std::memory_order_release);
   return stats.records;
+}
+
+void Aggregator::drain_if_due() {
+  if (std::chrono::steady_clock::now() - last_drain_ >= std::chrono::milliseconds(std::max<std::uint32_t>(1, options_.drain_ms)))
+    drain();
 }
 
 void Aggregator::deliver_events() {
@@ -172,6 +178,7 @@ void Aggregator::tick() {
   auto config = std::make_shared<ConfigData>();
   const bool have_config = read_config(segment_->config(), *config, capacity_).ok;
   snap->slabs = sum_slabs(*segment_, /*with_histograms=*/true);
+  drain_if_due();
   const std::uint64_t now = monotonic_ms();
   const bool new_rollout = have_config && config->rollout_started_unix_ns != rollout_started_unix_ns_;
   if (new_rollout) rollout_started_unix_ns_ = config->rollout_started_unix_ns;
@@ -189,6 +196,7 @@ void Aggregator::tick() {
     for (std::uint32_t e = 0; e < capacity_; ++e)
       version_totals[v] += WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
   if (have_config) engine_->tick(now, version_totals, *config);
+  drain_if_due();
   snap->decision = engine_->status();
   const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();
 
@@ -196,6 +204,9 @@ void Aggregator::tick() {
     Samples version_samples[kWindowCount];
     WindowCounts version_counts[kWindowCount];
     for (std::uint32_t e = 0; e < capacity_; ++e) {
+      // A tick takes tens of milliseconds under load; the rings keep draining meanwhile (a record
+      // drained here lands in its series before the series moves on, or in the next interval).
+      drain_if_due();
       const std::size_t k = key(v, e);
       WindowSeries& s = series_[k];
       const WindowCounts totals = WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
@@ -232,6 +243,7 @@ void Aggregator::tick() {
   if (snap->recent_events.size() > kShownEvents)
     snap->recent_events.erase(snap->recent_events.begin(), snap->recent_events.end() - kShownEvents);
 
+  drain_if_due();
   publish(*snap);
   {
     std::lock_guard lock(snapshot_mutex_);

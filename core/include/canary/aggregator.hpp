@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -81,6 +82,8 @@ class Aggregator {
 
   // One pass over every ring; returns the records drained.
   std::uint64_t drain();
+  // drain() when --drain-ms has passed since the last one: called inside long work (tick()).
+  void drain_if_due();
   // The work of one interval.
   void tick();
   // Drains and ticks on schedule, with a clock thread beside, until `stop` turns true; then
@@ -135,6 +138,7 @@ class Aggregator {
   std::uint64_t last_event_seq_ = 0;
   std::function<void(const Event&)> event_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
+  std::chrono::steady_clock::time_point last_drain_{};
   std::uint64_t last_checkpoint_ms_ = 0;
   std::unique_ptr<IntervalJournal> journal_;  // with a state dir
   std::uint64_t journal_seq_ = 0;             // the last interval journaled (or checkpointed)
