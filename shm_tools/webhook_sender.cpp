@@ -34,7 +34,9 @@ nlohmann::json pagerduty_body(const Event& e, const std::string& segment, const 
           {"payload",
            {{"summary", text_of(e, segment).substr(0, 1024)},
             {"source", "canary-shm/" + segment + "@" + host_name()},
-            {"severity", e.kind == EventKind::rolled_back ? "critical" : "info"},
+            {"severity", e.kind == EventKind::rolled_back    ? "critical"
+                         : e.kind == EventKind::inconclusive ? "warning"
+                                                             : "info"},
             {"component", "canary-shm"},
             {"group", segment},
             {"class", std::string(to_string(e.kind))},

@@ -215,6 +215,30 @@ TEST_F(Decisions, AGateThatCannotPassKeepsTheCanaryWhereItIs) {
     }
 }
 
+TEST_F(Decisions, AStepThatNeverPassesBecomesInconclusiveAndItsTriggersStayArmed) {
+  // The gate can never pass (it wants more requests than the load sends): after 2 s the step
+  // is inconclusive, the share stays, and a regression after that is still rolled back.
+  auto agg = aggregator("gate: {min_canary_requests: 1000000000, max_step_duration: 2s}\n" + std::string(kOnlyTriggers));
+  start_load(60, 2000, {});
+  ASSERT_TRUE(wait_for([&] { return status("state") == "inconclusive"; }, 30s)) << status("state");
+  EXPECT_EQ(status("canary_percentage"), "5");
+  const auto e = last_event(EventKind::inconclusive);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->actor, "canary-aggregator (automatic)");
+  EXPECT_NE(e->reason.find("did not pass within 2 s"), std::string::npos) << e->reason;
+  EXPECT_NE(e->details_json.find("canary_requests"), std::string::npos) << e->details_json;  // the failing check
+  const auto refused = ctl({"promote"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("promote --force"), std::string::npos) << refused.err;
+  EXPECT_EQ(ctl({"set-percentage", "10"}).exit_code, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(4 * kIntervalMs));
+  EXPECT_EQ(status("state"), "inconclusive");  // frozen, not re-decided
+
+  stop_load();
+  start_load(20, 3000, {"--canary-error-rate", "0.2", "--unavailable-share", "0"});
+  expect_rolled_back_by("canary_error_rate");
+}
+
 TEST_F(Decisions, AKilledAggregatorResumesTheRampWhereItWas) {
   const std::string policy = "gate: {min_canary_requests: 300}\nramp: {steps: [5, 10, 25, 50, 100], bake: 2s}\n";
   auto agg = aggregator(policy, {"--state-dir", dir, "--checkpoint-s", "1"});

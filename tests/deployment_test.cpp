@@ -55,6 +55,28 @@ TEST(Deployment, TheStateTableOfTheSpec) {
   EXPECT_EQ(c.salt, 99u);
 }
 
+TEST(Deployment, AnInconclusiveStepWaitsForAPersonToDecide) {
+  EventDraft e;
+  ConfigData c = running_at(500);
+  ASSERT_TRUE(mark_inconclusive(c, "inconclusive: the gate did not pass within 86400 s", e).ok());
+  EXPECT_EQ(state(c), DeploymentState::inconclusive);
+  EXPECT_EQ(e.kind, EventKind::inconclusive);
+  EXPECT_EQ(c.share_bp, 500u);  // unchanged: the ramp is frozen
+  EXPECT_EQ(mark_inconclusive(c, "again", e).code(), Errc::refused);
+  EXPECT_EQ(take_ramp_step(c, 1000, "", e).code(), Errc::refused);
+  EXPECT_EQ(set_share_by_hand(c, 1000, e).code(), Errc::refused);
+  EXPECT_EQ(pause(c, "", e).code(), Errc::refused);
+  EXPECT_EQ(promote(c, false, true, "", e).code(), Errc::refused);  // a person decides: --force
+  ConfigData forced = c;
+  ASSERT_TRUE(promote(forced, true, false, "", e).ok());
+  EXPECT_EQ(state(forced), DeploymentState::promoted);
+  ConfigData rolled = c;
+  ASSERT_TRUE(roll_back(rolled, "", e).ok());
+  EXPECT_EQ(state(rolled), DeploymentState::rolled_back);
+  ASSERT_TRUE(start_rollout(c, {}, "", e).ok());
+  EXPECT_EQ(state(c), DeploymentState::running);
+}
+
 TEST(Deployment, TheRampStepsUpAndWaitsForApprovalBefore100) {
   EventDraft e;
   ConfigData c = running_at(500);

@@ -43,6 +43,32 @@ TEST(Judge, AClearlyBrokenCanaryIsRolledBackAndNamed) {
   EXPECT_NE(rate.test.find("alpha"), std::string::npos);
 }
 
+TEST(Judge, AnIncidentThatHitsLegacyTooIsNamedAndHeldWhenThePolicySaysSo) {
+  // Both versions at 20% errors: the absolute trigger holds for the canary, and for legacy too.
+  const Evidence incident = evidence(version(2000, 400, 400, 100, 300), version(38000, 7600, 7600, 100, 300));
+  Policy policy;
+  Judgement j = judge(policy, incident, nullptr);
+  EXPECT_TRUE(j.rollback);  // the seed's rule: roll back anyway
+  EXPECT_TRUE(j.first_trigger()->legacy_also_breaches);
+  EXPECT_FALSE(j.first_trigger()->held_for_legacy);
+
+  policy.rollback.when_legacy_also_breaches = RollbackPolicy::WhenLegacyAlsoBreaches::hold;
+  j = judge(policy, incident, nullptr);
+  EXPECT_FALSE(j.rollback);  // no worse than legacy: kept
+  EXPECT_FALSE(j.gate_holds);  // but not let through either
+  EXPECT_TRUE(find(j.triggers, "canary_error_rate").held_for_legacy);
+  EXPECT_TRUE(find(j.triggers, "canary_availability").held_for_legacy);
+
+  // A canary far worse than legacy in the incident is still rolled back by the relative check.
+  j = judge(policy, evidence(version(2000, 1000, 400, 100, 300), version(38000, 7600, 7600, 100, 300)), nullptr);
+  EXPECT_TRUE(j.rollback);
+  EXPECT_EQ(j.first_trigger()->name, "error_rate_increase");
+  // And a canary that breaches alone is rolled back as ever.
+  j = judge(policy, evidence(version(2000, 400, 400, 100, 300), version(38000, 38, 10, 100, 300)), nullptr);
+  EXPECT_TRUE(j.rollback);
+  EXPECT_FALSE(j.first_trigger()->legacy_also_breaches);
+}
+
 TEST(Judge, AHandfulOfRequestsProvesNothing) {
   const Policy policy;
   // 1 error in 3 requests: 33% on paper, far too little to roll back on.

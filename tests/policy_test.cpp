@@ -29,6 +29,8 @@ TEST(Policy, LeftOutFieldsAreTheSeedsNumbers) {
   EXPECT_EQ(p->ramp.steps_bp, (std::vector<std::uint32_t>{500, 1000, 2500, 5000, 10000}));
   EXPECT_TRUE(p->ramp.require_approval);
   EXPECT_FALSE(p->fail_safe.enabled);
+  EXPECT_EQ(p->gate.max_step_duration_ms, 86'400'000u);
+  EXPECT_EQ(p->rollback.when_legacy_also_breaches, RollbackPolicy::WhenLegacyAlsoBreaches::rollback);
 }
 
 TEST(Policy, TheDocumentedExampleParses) {
@@ -45,8 +47,8 @@ TEST(Policy, TheDocumentedExampleParses) {
 
 TEST(Policy, ValuesAndDurationsAreRead) {
   auto p = parse_policy(R"(
-gate: {max_error_rate_increase: 0.25, min_canary_requests: 200, alpha: 0.01}
-rollback: {window: 2m, max_p95_ms: 1500, count_4xx_as_errors: true}
+gate: {max_error_rate_increase: 0.25, min_canary_requests: 200, alpha: 0.01, max_step_duration: 90m}
+rollback: {window: 2m, max_p95_ms: 1500, count_4xx_as_errors: true, when_legacy_also_breaches: hold}
 ramp: {steps: [1, 2.5, 50, 100], bake: [30s, 1m, 2h, 0], require_approval: false}
 fail_safe: {enabled: true, stale_heartbeat: 15s}
 webhook_timeout: 500ms
@@ -55,6 +57,8 @@ webhook_retries: 5
   ASSERT_TRUE(p) << p.status().message();
   EXPECT_EQ(p->gate.max_error_rate_increase_points, 0.25);
   EXPECT_EQ(p->rollback.window_ms, 120000u);
+  EXPECT_EQ(p->gate.max_step_duration_ms, 5'400'000u);
+  EXPECT_EQ(p->rollback.when_legacy_also_breaches, RollbackPolicy::WhenLegacyAlsoBreaches::hold);
   EXPECT_EQ(p->ramp.steps_bp, (std::vector<std::uint32_t>{100, 250, 5000, 10000}));
   EXPECT_EQ(p->ramp.bake_for(2), 7200000u);
   EXPECT_EQ(p->ramp.bake_for(3), 0u);
@@ -75,6 +79,8 @@ TEST(Policy, ABadPolicyIsRefusedWithItsLineAndField) {
       {"webhooks:\n  - kind: teams\n    url: https://x\n", "p.yaml:2: webhooks[0].kind", "slack or pagerduty"},
       {"webhooks:\n  - kind: slack\n    url: ftp://x\n", "p.yaml:3: webhooks[0].url", "http"},
       {"fail_safe:\n  enabled: maybe\n", "p.yaml:2: fail_safe.enabled", "true or false"},
+      {"gate:\n  max_step_duration: 0s\n", "p.yaml:2: gate.max_step_duration", "must be from"},
+      {"rollback:\n  when_legacy_also_breaches: maybe\n", "p.yaml:2: rollback.when_legacy_also_breaches", "rollback or hold"},
       {"gate: [1, 2\n", "p.yaml:", "not valid YAML"},
       // Counts are whole, percentages have at most two decimals, and no key comes twice.
       {"gate:\n  min_canary_requests: 1000.5\n", "p.yaml:2: gate.min_canary_requests", "not a whole number"},

@@ -88,6 +88,8 @@ Status set_share(ConfigData& c, std::uint32_t share_bp) {
   if (state == DeploymentState::rolled_back || state == DeploymentState::promoted)
     return {Errc::refused, "the deployment is " + std::string(to_string(state)) +
                                "; start a new rollout first (canary-ctl start)"};
+  if (state == DeploymentState::inconclusive)
+    return {Errc::refused, "the step was inconclusive: decide with promote --force, rollback or start"};
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) && share_bp % 100 != 0)
     return invalid("md5 mode takes whole percents only; " + format_share_percent(share_bp) + " is fractional");
   if (share_bp != c.share_bp) {

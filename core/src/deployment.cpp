@@ -62,7 +62,10 @@ Status start_rollout(ConfigData& c, const StartOptions& o, std::string_view reas
 }
 
 Status promote(ConfigData& c, bool force, bool gate_holds, std::string_view reason, EventDraft& event) {
-  if (state_of(c) != DeploymentState::running) return refuse(c, "promote", "running");
+  if (state_of(c) == DeploymentState::inconclusive && !force)
+    return {Errc::refused, "the step was inconclusive: the gate never passed; promote --force decides (or rollback, start)"};
+  if (state_of(c) != DeploymentState::running && state_of(c) != DeploymentState::inconclusive)
+    return refuse(c, "promote", "running, or inconclusive with --force");
   if (!force && !gate_holds)
     return {Errc::refused, "the promotion gate does not hold now (see status); promote --force skips it"};
   new_step(c, kMaxShareBp);
@@ -81,7 +84,8 @@ Status approve(ConfigData& c, std::string_view reason, EventDraft& event) {
 
 Status roll_back(ConfigData& c, std::string_view reason, EventDraft& event) {
   const DeploymentState s = state_of(c);
-  if (s != DeploymentState::running && s != DeploymentState::paused) return refuse(c, "rollback", "running or paused");
+  if (s != DeploymentState::running && s != DeploymentState::paused && s != DeploymentState::inconclusive)
+    return refuse(c, "rollback", "running, paused or inconclusive");
   new_step(c, 0);
   enter(c, DeploymentState::rolled_back, or_default(reason, "rolled back by hand"), EventKind::rolled_back, event);
   return Status::Ok();
@@ -131,6 +135,13 @@ Status await_approval(ConfigData& c, std::string_view reason, EventDraft& event)
   set_text(c.state_reason, reason);
   event.kind = EventKind::awaiting_approval;
   event.reason = std::string(reason);
+  return Status::Ok();
+}
+
+Status mark_inconclusive(ConfigData& c, std::string_view reason, EventDraft& event) {
+  if (state_of(c) != DeploymentState::running) return refuse(c, "inconclusive", "running");
+  c.awaiting_approval = 0;
+  enter(c, DeploymentState::inconclusive, reason, EventKind::inconclusive, event);
   return Status::Ok();
 }
 

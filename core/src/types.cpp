@@ -7,12 +7,12 @@ namespace canary {
 namespace {
 constexpr std::array<std::string_view, kVersionCount> kVersionNames = {"legacy", "canary"};
 constexpr std::array<std::string_view, 2> kHashNames = {"xxh3", "md5"};
-constexpr std::array<std::string_view, kDeploymentStateCount> kStateNames = {"running", "paused",
-                                                                              "rolled_back", "promoted"};
+constexpr std::array<std::string_view, kDeploymentStateCount> kStateNames = {"running", "paused", "rolled_back",
+                                                                              "promoted", "inconclusive"};
 constexpr std::array<std::string_view, kMethodCount> kMethodNames = {"GET",    "POST",   "PUT",
                                                                       "PATCH", "DELETE", "other"};
 constexpr std::array<std::string_view, kEventKindCount> kEventNames = {
-    "none", "started", "share_changed", "ramp_step", "awaiting_approval", "promoted", "rolled_back", "paused", "resumed"};
+    "none", "started", "share_changed", "ramp_step", "awaiting_approval", "promoted", "rolled_back", "paused", "resumed", "inconclusive"};
 constexpr std::array<std::string_view, kStatusClassCount> kClassNames = {"0",   "1xx", "2xx",    "3xx",
                                                                           "4xx", "5xx", "invalid"};
 

@@ -20,11 +20,12 @@ struct StartOptions {
 
 // any -> running: a new rollout; the `all` window and the step start now.
 Status start_rollout(ConfigData& c, const StartOptions& options, std::string_view reason, EventDraft& event);
-// running -> promoted (share 100%) when the gate holds, or with force.
+// running -> promoted (share 100%) when the gate holds, or with force; inconclusive -> promoted
+// with force only.
 Status promote(ConfigData& c, bool force, bool gate_holds, std::string_view reason, EventDraft& event);
 // running and awaiting approval -> promoted.
 Status approve(ConfigData& c, std::string_view reason, EventDraft& event);
-// running or paused -> rolled_back (share 0%).
+// running, paused or inconclusive -> rolled_back (share 0%).
 Status roll_back(ConfigData& c, std::string_view reason, EventDraft& event);
 // running -> paused: the ramp stops; triggers still roll back.
 Status pause(ConfigData& c, std::string_view reason, EventDraft& event);
@@ -38,6 +39,8 @@ Status set_share_by_hand(ConfigData& c, std::uint32_t share_bp, EventDraft& even
 std::optional<std::uint32_t> next_ramp_step(const ConfigData& c);
 Status take_ramp_step(ConfigData& c, std::uint32_t share_bp, std::string_view reason, EventDraft& event);
 Status await_approval(ConfigData& c, std::string_view reason, EventDraft& event);
+// running -> inconclusive: the step did not pass within gate.max_step_duration.
+Status mark_inconclusive(ConfigData& c, std::string_view reason, EventDraft& event);
 
 // Writes the policy's ramp, approval rule and fail-safe into the config, where canary-ctl start
 // and the workers read them.

@@ -12,8 +12,10 @@ inline constexpr std::uint32_t kVersionCount = 2;
 
 enum class HashMode : std::uint8_t { xxh3 = 0, md5 = 1 };
 
-enum class DeploymentState : std::uint8_t { running = 0, paused = 1, rolled_back = 2, promoted = 3 };
-inline constexpr std::uint32_t kDeploymentStateCount = 4;
+// inconclusive: a ramp step that did not pass within the policy's gate.max_step_duration; the ramp
+// is frozen, the triggers still roll back, and a person decides (promote --force, rollback, start).
+enum class DeploymentState : std::uint8_t { running = 0, paused = 1, rolled_back = 2, promoted = 3, inconclusive = 4 };
+inline constexpr std::uint32_t kDeploymentStateCount = 5;
 
 // What a deployment event records (the event log in the segment, the aggregator's JSON lines).
 enum class EventKind : std::uint8_t {
@@ -26,8 +28,9 @@ enum class EventKind : std::uint8_t {
   rolled_back,
   paused,
   resumed,
+  inconclusive,  // a step that did not pass within gate.max_step_duration
 };
-inline constexpr std::uint32_t kEventKindCount = 9;
+inline constexpr std::uint32_t kEventKindCount = 10;
 
 enum class Method : std::uint8_t { get = 0, post, put, patch, del, other };
 inline constexpr std::uint32_t kMethodCount = 6;

@@ -117,7 +117,7 @@ void DecisionEngine::tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVe
   status->next_step_bp = next_ramp_step(config);
   status->last_rollback_latency_ms = last_rollback_latency_ms_;
   const auto state = static_cast<DeploymentState>(config.state);
-  if (state == DeploymentState::running || state == DeploymentState::paused) {
+  if (state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive) {
     Evidence step = evidence(step_, totals, "step");
     Evidence recent = evidence(blocks_.front(), totals, "rolling");
     JudgeOptions options;
@@ -152,9 +152,11 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     details["test"] = t.test;
     details["latency_ms"] = latency_ms;
     details["latency_intervals"] = static_cast<double>(latency_ms) / interval_ms_;
+    if (t.legacy_also_breaches) details["legacy_also_breaches"] = true;
     char reason[192];
-    std::snprintf(reason, sizeof reason, "automatic rollback: %s %.4g, proven beyond %.4g (bound %.4g, %s window)",
-                  t.name.c_str(), t.value, t.threshold, t.bound, t.window.c_str());
+    std::snprintf(reason, sizeof reason, "automatic rollback: %s %.4g, proven beyond %.4g (bound %.4g, %s window)%s",
+                  t.name.c_str(), t.value, t.threshold, t.bound, t.window.c_str(),
+                  t.legacy_also_breaches ? "; legacy also breaches" : "");
     EventDraft event;
     event.details_json = fit(details);
     event.latency_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(latency_ms, UINT32_MAX));
@@ -166,13 +168,13 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
   }
 
   if (state != DeploymentState::running || config.awaiting_approval) return;
-  if (!j.gate_holds) {
-    gate_held_since_ms_ = 0;
+  if (!j.gate_holds) gate_held_since_ms_ = 0;
+  if (j.gate_holds && gate_held_since_ms_ == 0) gate_held_since_ms_ = now_ms;
+  if (j.gate_holds) status.gate_held_ms = now_ms - gate_held_since_ms_ + interval_ms_;
+  if (!j.gate_holds || status.gate_held_ms < status.bake_ms) {
+    give_up_if_overdue(j, config, status);
     return;
   }
-  if (gate_held_since_ms_ == 0) gate_held_since_ms_ = now_ms;
-  status.gate_held_ms = now_ms - gate_held_since_ms_ + interval_ms_;
-  if (status.gate_held_ms < status.bake_ms) return;
 
   nlohmann::json details = {{"gate_held_s", static_cast<double>(status.gate_held_ms) / 1000.0},
                             {"canary_requests", j.gate.empty() ? 0 : j.gate.back().canary_samples}};
@@ -195,6 +197,25 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
                    event);
     }
   }
+}
+
+void DecisionEngine::give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status) {
+  const std::uint64_t now_ns = unix_now_ns();
+  const std::uint64_t limit_ms = policy_.gate.max_step_duration_ms;
+  if (config.step_started_unix_ns == 0 || now_ns < config.step_started_unix_ns ||
+      (now_ns - config.step_started_unix_ns) / 1'000'000 < limit_ms)
+    return;
+  nlohmann::json failing = nlohmann::json::array();
+  for (const Check& c : j.gate)
+    if (!c.holds) failing.push_back({{"check", c.name}, {"value", number(c.value)}, {"bound", number(c.bound)}, {"threshold", c.threshold}});
+  nlohmann::json details = {{"max_step_duration_s", limit_ms / 1000},
+                            {"gate_held_s", static_cast<double>(status.gate_held_ms) / 1000.0},
+                            {"gate", failing}};
+  EventDraft event;
+  event.details_json = fit(details);
+  const std::string reason = "inconclusive: the gate did not pass within " + std::to_string(limit_ms / 1000) + " s at " +
+                             percent(config.share_bp) + "; ramp frozen, triggers armed; promote --force, rollback or start";
+  (void)change("canary-aggregator (automatic)", [&](ConfigData& c) { return mark_inconclusive(c, reason, event); }, event);
 }
 
 std::shared_ptr<const DecisionStatus> DecisionEngine::status() const {

@@ -95,6 +95,8 @@ void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std
   errors.value = 100 * rate(c.errors, c.requests);
   if (all || errors.value > errors.threshold) errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, alpha).lower;
   errors.holds = errors.bound > errors.threshold;
+  if (errors.holds)
+    errors.legacy_also_breaches = 100 * trigger_rate_bounds(l.errors, l.requests, alpha).lower > errors.threshold;
   out.push_back(errors);
 
   Check latency = base("canary_p95_ms", e, r.max_p95_ms);
@@ -104,6 +106,7 @@ void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std
   latency.value = cq.estimate;
   if (all || cq.estimate > latency.threshold) latency.bound = p95_bounds(c, alpha, true, false).lower;
   latency.holds = latency.bound > latency.threshold;
+  if (latency.holds) latency.legacy_also_breaches = p95_bounds(l, alpha, true, false).lower > latency.threshold;
   out.push_back(latency);
 
   Check availability = base("canary_availability", e, r.min_availability_percent);
@@ -112,6 +115,9 @@ void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std
   if (all || availability.value < availability.threshold)
     availability.bound = 100 * (1 - trigger_rate_bounds(c.unavailable, c.requests, alpha).lower);
   availability.holds = availability.bound < availability.threshold;
+  if (availability.holds)
+    availability.legacy_also_breaches =
+        100 * (1 - trigger_rate_bounds(l.unavailable, l.requests, alpha).lower) < availability.threshold;
   out.push_back(availability);
 
   if (!r.when_gate_cannot_pass) return;
@@ -180,7 +186,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
 
 const Check* Judgement::first_trigger() const {
   for (const Check& c : triggers)
-    if (c.holds) return &c;
+    if (c.holds && !c.held_for_legacy) return &c;
   return nullptr;
 }
 
@@ -188,10 +194,16 @@ Judgement judge(const Policy& policy, const Evidence& step, const Evidence* rece
   Judgement j;
   add_triggers(policy, step, options, j.triggers);
   if (recent != nullptr) add_triggers(policy, *recent, options, j.triggers);
-  for (const Check& c : j.triggers) j.rollback = j.rollback || c.holds;
+  const bool hold = policy.rollback.when_legacy_also_breaches == RollbackPolicy::WhenLegacyAlsoBreaches::hold;
+  bool any_holds = false;
+  for (Check& c : j.triggers) {
+    c.held_for_legacy = c.holds && c.legacy_also_breaches && hold;
+    any_holds = any_holds || c.holds;
+    j.rollback = j.rollback || (c.holds && !c.held_for_legacy);
+  }
   if (options.evaluate_gate) {
     add_gate(policy, step, options, j.gate);
-    j.gate_holds = !j.rollback;
+    j.gate_holds = !any_holds;  // a canary held through an incident is not let through by it
     for (const Check& c : j.gate) j.gate_holds = j.gate_holds && c.holds;
   }
   return j;

@@ -114,18 +114,20 @@ std::uint32_t percent_bp(const YAML::Node& n, const std::string& field) {
 }
 
 void read_gate(const YAML::Node& n, GatePolicy& g) {
-  only_keys(n, "gate", {"max_error_rate_increase", "max_p95_increase", "min_canary_requests", "alpha"});
+  only_keys(n, "gate", {"max_error_rate_increase", "max_p95_increase", "min_canary_requests", "alpha", "max_step_duration"});
   if (n["max_error_rate_increase"])
     g.max_error_rate_increase_points = percent(n["max_error_rate_increase"], "gate.max_error_rate_increase", 100);
   if (n["max_p95_increase"]) g.max_p95_increase = number(n["max_p95_increase"], "gate.max_p95_increase", 0, 10, true);
   if (n["min_canary_requests"])
     g.min_canary_requests = whole_number(n["min_canary_requests"], "gate.min_canary_requests", 1'000'000'000);
   if (n["alpha"]) g.alpha = number(n["alpha"], "gate.alpha", 0, 0.5, true);
+  if (n["max_step_duration"])
+    g.max_step_duration_ms = duration_ms(n["max_step_duration"], "gate.max_step_duration", 1000, 365 * 86'400'000ull);
 }
 
 void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
   only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "min_availability", "when_gate_cannot_pass",
-                            "count_4xx_as_errors", "alpha"});
+                            "count_4xx_as_errors", "alpha", "when_legacy_also_breaches"});
   if (n["window"]) r.window_ms = duration_ms(n["window"], "rollback.window", 10'000, 86'400'000);
   if (n["max_error_rate"]) r.max_error_rate_percent = percent(n["max_error_rate"], "rollback.max_error_rate", 100);
   if (n["max_p95_ms"]) r.max_p95_ms = number(n["max_p95_ms"], "rollback.max_p95_ms", 0, 3.6e6, true);
@@ -134,6 +136,15 @@ void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
   if (n["when_gate_cannot_pass"]) r.when_gate_cannot_pass = flag(n["when_gate_cannot_pass"], "rollback.when_gate_cannot_pass");
   if (n["count_4xx_as_errors"]) r.count_4xx_as_errors = flag(n["count_4xx_as_errors"], "rollback.count_4xx_as_errors");
   if (n["alpha"]) r.alpha = number(n["alpha"], "rollback.alpha", 0, 0.5, true);
+  if (const YAML::Node w = n["when_legacy_also_breaches"]) {
+    const std::string text = w.IsScalar() ? w.Scalar() : "";
+    if (text == "rollback")
+      r.when_legacy_also_breaches = RollbackPolicy::WhenLegacyAlsoBreaches::rollback;
+    else if (text == "hold")
+      r.when_legacy_also_breaches = RollbackPolicy::WhenLegacyAlsoBreaches::hold;
+    else
+      fail(w, "rollback.when_legacy_also_breaches", "'" + text + "' must be rollback or hold");
+  }
 }
 
 void read_ramp(const YAML::Node& n, RampPolicy& r) {

@@ -22,7 +22,9 @@ nlohmann::json check_json(const Check& c) {
           {"canary_samples", c.canary_samples},
           {"legacy_samples", c.legacy_samples},
           {"test", c.test},
-          {"holds", c.holds}};
+          {"holds", c.holds},
+          {"legacy_also_breaches", c.legacy_also_breaches},
+          {"held_for_legacy", c.held_for_legacy}};
 }
 
 nlohmann::json decision_json(const DecisionStatus& d) {

@@ -7,8 +7,9 @@
 //
 // A trigger that holds rolls back at once (share 0, every worker's next request goes legacy). A
 // gate that has held for the whole bake time of the step takes the next ramp step; a next step of
-// 100% waits for `approve` when the policy says so. Paused: triggers still roll back, the ramp
-// waits. Promoted or rolled back: nothing is judged until a new `start`.
+// 100% waits for `approve` when the policy says so. A step not passed within the policy's
+// gate.max_step_duration becomes inconclusive. Paused or inconclusive: triggers still roll back,
+// the ramp waits. Promoted or rolled back: nothing is judged until a new `start`.
 //
 // Counts come from the slabs (exact); latency quantiles from t-digests the engine keeps per
 // version for the step and for each block, fed with the records the aggregator drains.
@@ -93,6 +94,8 @@ class DecisionEngine {
   void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
   Evidence evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
+  // A running step the gate has not passed within gate.max_step_duration becomes inconclusive.
+  void give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status);
   Status change(const char* who, const ConfigChange& edit, EventDraft& event);
 
   Segment* segment_;

@@ -43,13 +43,19 @@ struct Check {
   std::uint64_t canary_samples = 0;
   std::uint64_t legacy_samples = 0;
   bool holds = false;  // trigger: breach proven; gate: compliance proven
+  // Absolute triggers: legacy's breach of the same threshold is proven by the same test over the
+  // same window (an incident that hits both versions).
+  bool legacy_also_breaches = false;
+  // Holds, but does not roll back: legacy also breaches and the policy says hold.
+  bool held_for_legacy = false;
 };
 
 struct Judgement {
   std::vector<Check> triggers;
   std::vector<Check> gate;
-  bool rollback = false;    // some trigger holds
+  bool rollback = false;    // some trigger holds (and is not held for legacy)
   bool gate_holds = false;  // every gate check holds and no trigger does
+  // The first trigger that rolls back, or null.
   const Check* first_trigger() const;
 };
 

@@ -18,6 +18,8 @@ struct GatePolicy {
   double max_p95_increase = 0.10;               // (canary P95 - legacy P95) / legacy P95
   std::uint64_t min_canary_requests = 1000;
   double alpha = 0.05;  // chance of letting through a canary that is outside the gate
+  // A step the gate has not passed by then becomes inconclusive (ramp frozen, triggers armed).
+  std::uint64_t max_step_duration_ms = 24 * 60 * 60 * 1000;
 };
 
 struct RollbackPolicy {
@@ -28,6 +30,10 @@ struct RollbackPolicy {
   bool when_gate_cannot_pass = true;  // a canary proven outside the gate is rolled back too
   bool count_4xx_as_errors = false;
   double alpha = 0.005;  // chance of ever rolling back a canary that is within its limits
+  // An absolute trigger that legacy breaches too, over the same window (an incident that hits
+  // both): roll back anyway (the seed's rule), or hold and let the relative checks decide.
+  enum class WhenLegacyAlsoBreaches { rollback, hold };
+  WhenLegacyAlsoBreaches when_legacy_also_breaches = WhenLegacyAlsoBreaches::rollback;
 };
 
 struct RampPolicy {
