@@ -3,7 +3,8 @@
 //
 // Each run draws a total rate from 20 to 2,000 requests per second (log-uniform); 5% goes to the
 // canary. Every simulated second adds Poisson-many requests per version, binomial errors and
-// unavailable responses, and lognormal latencies. Latencies are kept as exact order statistics of
+// unavailable responses, and lognormal latencies (optionally with a Pareto tail). The P95 bounds
+// are widened by the aggregator's sketch error bound, as the aggregator's are. Latencies are kept as exact order statistics of
 // their uniform ranks: below the 85th percentile only a count, above it a Fenwick tree of 2^14
 // bins, so the P95 order statistics the tests ask for are exact to 1e-5 in rank, at a fraction of
 // the cost of keeping every sample.
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "canary/decision/judge.hpp"
+#include "canary/latency_sketch.hpp"
 
 namespace canary::simulation {
 
@@ -52,7 +54,15 @@ struct VersionModel {
   double unavailable_rate = 0.002;  // part of the errors
   double median_ms = 200;
   double sigma = 0.5;
-  double latency_at_rank(double u) const { return median_ms * std::exp(sigma * normal_quantile(u)); }
+  // 0: lognormal throughout. Otherwise the slowest 10% follow a Pareto tail of this shape from
+  // the lognormal's 90th percentile on (heavy-tailed latency: timeouts, retries, GC pauses).
+  double pareto_shape = 0;
+  double latency_at_rank(double u) const {
+    constexpr double kTailStart = 0.9;
+    if (pareto_shape > 0 && u > kTailStart)
+      return median_ms * std::exp(sigma * normal_quantile(kTailStart)) * std::pow((1 - kTailStart) / (1 - u), 1 / pareto_shape);
+    return median_ms * std::exp(sigma * normal_quantile(u));
+  }
 };
 
 // The latencies of one version over one stretch: their uniform ranks, as order statistics.
@@ -106,6 +116,8 @@ struct Scenario {
   std::uint64_t seconds = 3600;                // how long a run lasts at most
   std::uint64_t stop_after_canary = UINT64_MAX;  // or after this many canary requests
   bool evaluate_gate = true;
+  // The P95 bounds' widening: the aggregator's sketch bound, or 0 for exact order statistics.
+  double latency_relative_error = LatencySketch::kRelativeBound;
 };
 
 struct RunResult {
@@ -190,12 +202,13 @@ class Simulator {
     return out;
   }
 
-  static VersionEvidence evidence(const Stretch& st, int v, const VersionModel& model) {
+  static VersionEvidence evidence(const Stretch& st, int v, const VersionModel& model, double relative_error) {
     VersionEvidence e;
     e.requests = st.requests[v];
     e.errors = st.errors[v];
     e.unavailable = st.unavailable[v];
     e.latency_samples = st.requests[v];
+    e.latency_relative_error = relative_error;
     const OrderStatistics* latency = &st.latency[v];
     e.latency_at = [latency, &model](double fraction) { return model.latency_at_rank(latency->rank_at(fraction)); };
     return e;
@@ -203,8 +216,9 @@ class Simulator {
 
   bool judged(const Stretch& step, const Stretch& recent, std::uint64_t recent_index, const Scenario& s,
               RunResult& result) const {
-    Evidence step_evidence{evidence(step, 1, s.canary), evidence(step, 0, s.legacy), 1, "step"};
-    Evidence recent_evidence{evidence(recent, 1, s.canary), evidence(recent, 0, s.legacy), recent_index, "recent"};
+    const double e = s.latency_relative_error;
+    Evidence step_evidence{evidence(step, 1, s.canary, e), evidence(step, 0, s.legacy, e), 1, "step"};
+    Evidence recent_evidence{evidence(recent, 1, s.canary, e), evidence(recent, 0, s.legacy, e), recent_index, "recent"};
     JudgeOptions options;
     options.evaluate_gate = s.evaluate_gate && !result.gate_held;
     options.compute_every_bound = false;

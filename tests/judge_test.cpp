@@ -69,6 +69,21 @@ TEST(Judge, AnIncidentThatHitsLegacyTooIsNamedAndHeldWhenThePolicySaysSo) {
   EXPECT_FALSE(j.first_trigger()->legacy_also_breaches);
 }
 
+TEST(Judge, P95BoundsAreWidenedByTheQuantileEstimatesError) {
+  const Policy policy;
+  VersionEvidence canary = version(20000, 100, 40, 100, 300), legacy = version(380000, 1900, 760, 100, 300);
+  const Judgement exact = judge(policy, evidence(canary, legacy), nullptr);
+  canary.latency_relative_error = legacy.latency_relative_error = 0.0025;
+  const Judgement widened = judge(policy, evidence(canary, legacy), nullptr);
+  const Check& e = find(exact.triggers, "canary_p95_ms");
+  const Check& w = find(widened.triggers, "canary_p95_ms");
+  EXPECT_NEAR(w.bound, e.bound * (1 - 0.0025), 1e-9);  // the lower bound moves down
+  // The gate's ratio: canary upper x 1.0025 over legacy lower x 0.9975.
+  const double ratio_exact = 1 + find(exact.gate, "p95_increase").bound;
+  const double ratio_widened = 1 + find(widened.gate, "p95_increase").bound;
+  EXPECT_NEAR(ratio_widened, ratio_exact * 1.0025 / 0.9975, 1e-9);
+}
+
 TEST(Judge, AHandfulOfRequestsProvesNothing) {
   const Policy policy;
   // 1 error in 3 requests: 33% on paper, far too little to roll back on.

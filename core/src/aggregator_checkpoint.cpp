@@ -15,7 +15,9 @@ namespace canary {
 namespace {
 
 constexpr std::string_view kMagic = "CANARYCK";
-constexpr std::uint64_t kFormat = 4;  // 4: the journal's sequence; 3: latency sketches beside the digests
+// 5: the decision engine's digests held by sketches; 4: the journal's sequence; 3: latency
+// sketches beside the digests
+constexpr std::uint64_t kFormat = 5;
 
 }  // namespace
 

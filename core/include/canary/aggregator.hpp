@@ -138,7 +138,7 @@ class Aggregator {
   std::uint64_t last_event_seq_ = 0;
   std::function<void(const Event&)> event_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
-  std::chrono::steady_clock::time_point last_drain_{};
+  std::chrono::steady_clock::time_point last_drain_ = std::chrono::steady_clock::now();
   std::uint64_t last_checkpoint_ms_ = 0;
   std::unique_ptr<IntervalJournal> journal_;  // with a state dir
   std::uint64_t journal_seq_ = 0;             // the last interval journaled (or checkpointed)

@@ -53,8 +53,9 @@ Status DecisionEngine::adopt_policy() {
 void DecisionEngine::fold_pending() {
   for (std::uint32_t v = 0; v < kVersionCount; ++v) {
     if (pending_[v].empty()) continue;
-    TDigest interval;
-    interval.add_all(pending_[v]);
+    Samples interval;
+    interval.digest.add_all(pending_[v]);
+    for (double us : pending_[v]) interval.sketch.add(static_cast<std::uint64_t>(us));
     step_.latency[v].merge(interval);
     for (Stretch& b : blocks_) b.latency[v].merge(interval);
     interval_[v].merge(interval);
@@ -93,9 +94,10 @@ Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kVers
     ve.requests = c.requests;
     ve.errors = c.errors + (policy_.rollback.count_4xx_as_errors ? c.client_errors : 0);
     ve.unavailable = c.unavailable;
-    TDigest* digest = &s.latency[v];
-    ve.latency_samples = static_cast<std::uint64_t>(digest->count());
-    if (ve.latency_samples > 0) ve.latency_at = [digest](double fraction) { return digest->quantile(fraction) / 1000.0; };
+    Samples* samples = &s.latency[v];
+    ve.latency_samples = samples->sketch.count();
+    ve.latency_relative_error = LatencySketch::kRelativeBound;
+    if (ve.latency_samples > 0) ve.latency_at = [samples](double fraction) { return samples->quantile(fraction) / 1000.0; };
   }
   return e;
 }
@@ -234,7 +236,7 @@ void DecisionEngine::serialize(ByteWriter& out) {
     for (std::uint32_t v = 0; v < kVersionCount; ++v) {
       const WindowCounts& b = s.baseline[v];
       for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
-      out.bytes(s.latency[v].serialize());
+      s.latency[v].serialize(out);
     }
   };
   stretch(step_);
@@ -248,13 +250,9 @@ bool DecisionEngine::deserialize(ByteReader& in) {
     if (!in.u64(s.sequence) || !in.u64(s.started_ms)) return false;
     for (std::uint32_t v = 0; v < kVersionCount; ++v) {
       WindowCounts& b = s.baseline[v];
-      std::string_view bytes;
       if (!in.u64(b.requests) || !in.u64(b.errors) || !in.u64(b.client_errors) || !in.u64(b.unavailable) ||
-          !in.u64(b.latency_sum_us) || !in.bytes(bytes, 1 << 20))
+          !in.u64(b.latency_sum_us) || !s.latency[v].deserialize(in))
         return false;
-      auto d = TDigest::deserialize(bytes);
-      if (!d) return false;
-      s.latency[v] = std::move(*d);
     }
     return true;
   };
@@ -276,8 +274,8 @@ bool DecisionEngine::deserialize(ByteReader& in) {
 
 void DecisionEngine::journal_interval(ByteWriter& out) {
   out.u64(step_key_);
-  for (TDigest& d : interval_) {
-    out.bytes(d.serialize());
+  for (Samples& d : interval_) {
+    d.serialize(out);
     d.clear();
   }
 }
@@ -286,13 +284,11 @@ bool DecisionEngine::replay_interval(ByteReader& in) {
   std::uint64_t step_key = 0;
   if (!in.u64(step_key)) return false;
   for (std::uint32_t v = 0; v < kVersionCount; ++v) {
-    std::string_view bytes;
-    if (!in.bytes(bytes, 1 << 20)) return false;
-    auto d = TDigest::deserialize(bytes);
-    if (!d) return false;
+    Samples d;
+    if (!d.deserialize(in)) return false;
     if (step_key != step_key_) continue;  // another step's data: the new step starts without it
-    step_.latency[v].merge(*d);
-    for (Stretch& b : blocks_) b.latency[v].merge(*d);
+    step_.latency[v].merge(d);
+    for (Stretch& b : blocks_) b.latency[v].merge(d);
   }
   return true;
 }

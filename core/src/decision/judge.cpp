@@ -59,8 +59,10 @@ QuantileBounds p95_bounds(const VersionEvidence& v, double alpha, bool need_lowe
   const auto n = static_cast<double>(v.latency_samples);
   const stats::RankInterval ranks = stats::quantile_rank_interval(v.latency_samples, kQuantile, alpha, kQuantilePrior);
   // The r-th smallest of n samples sits at rank fraction (r - 0.5) / n.
-  if (need_lower && ranks.lower > 0) b.lower = v.latency_at((static_cast<double>(ranks.lower) - 0.5) / n);
-  if (need_upper && ranks.upper <= v.latency_samples) b.upper = v.latency_at((static_cast<double>(ranks.upper) - 0.5) / n);
+  const double error = v.latency_relative_error;
+  if (need_lower && ranks.lower > 0) b.lower = v.latency_at((static_cast<double>(ranks.lower) - 0.5) / n) * (1 - error);
+  if (need_upper && ranks.upper <= v.latency_samples)
+    b.upper = v.latency_at((static_cast<double>(ranks.upper) - 0.5) / n) * (1 + error);
   return b;
 }
 

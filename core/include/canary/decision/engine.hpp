@@ -11,8 +11,9 @@
 // gate.max_step_duration becomes inconclusive. Paused or inconclusive: triggers still roll back,
 // the ramp waits. Promoted or rolled back: nothing is judged until a new `start`.
 //
-// Counts come from the slabs (exact); latency quantiles from t-digests the engine keeps per
-// version for the step and for each block, fed with the records the aggregator drains.
+// Counts come from the slabs (exact); latency quantiles from t-digests held by latency sketches
+// (window_series.hpp's Samples) the engine keeps per version for the step and for each block, fed
+// with the records the aggregator drains.
 #pragma once
 
 #include <cstdint>
@@ -85,7 +86,7 @@ class DecisionEngine {
     std::uint64_t sequence = 1;
     std::uint64_t started_ms = 0;
     WindowCounts baseline[kVersionCount];
-    TDigest latency[kVersionCount];
+    Samples latency[kVersionCount];  // a digest held by its sketch: quantiles within 0.25%
   };
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
@@ -107,7 +108,7 @@ class DecisionEngine {
   Stretch step_;
   std::deque<Stretch> blocks_;  // at most two: the older one is judged
   std::vector<double> pending_[kVersionCount];
-  TDigest interval_[kVersionCount];  // folded since journal_interval()
+  Samples interval_[kVersionCount];  // folded since journal_interval()
   std::uint64_t gate_held_since_ms_ = 0;
   std::uint64_t first_record_ms_ = 0;  // earliest coarse stamp drained since the last interval
   std::uint64_t last_tick_ms_ = 0;

@@ -22,6 +22,10 @@ struct VersionEvidence {
   // The latency (ms) at a rank fraction of the samples: a t-digest in the aggregator, exact order
   // statistics in the simulation. May be empty when there are no samples.
   std::function<double(double)> latency_at;
+  // How far latency_at may be from the exact order statistic, relatively (the aggregator's
+  // sketch guarantees LatencySketch::kRelativeBound; exact order statistics: 0). The P95 bounds
+  // are widened by it, so alpha covers the estimate's error too.
+  double latency_relative_error = 0;
 };
 
 struct Evidence {
