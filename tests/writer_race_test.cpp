@@ -70,5 +70,40 @@ TEST(WriterRace, MoreThreadsThanCpusStillCountExactly) {
   EXPECT_EQ(c.latency_sum_us, kThreads * kPerThread * 100);
 }
 
+TEST(WriterRace, ThreadsMarkingRequestsInFlightWhileTheConsumerReclaimsCountNoCrash) {
+  // Every thread marks and answers its own requests while the consumer drains and reclaims the
+  // rings of threads that already ended: no mark is ever counted as a crash.
+  ScratchSegment s("inflight-race");
+  ASSERT_TRUE(attach(s.name()));
+  auto consumer = RingConsumer::open(s.segment());
+  ASSERT_TRUE(consumer);
+  constexpr int kThreads = 4;
+  constexpr std::uint64_t kPerThread = 50000;
+  std::atomic<int> running{kThreads};
+  std::uint64_t unanswered = 0;
+  std::thread drainer([&] {
+    while (running.load() > 0) {
+      consumer->drain([](const RingRecord&) {});
+      unanswered += consumer->reclaim_dead([](const RingRecord&) {}).unanswered;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t)
+    writers.emplace_back([&, t] {
+      for (std::uint64_t i = 0; i < kPerThread; ++i) {
+        ScopedRequest request(Decision{static_cast<Version>(t & 1), static_cast<EndpointId>(1 + i % 7), i}, Method::get);
+        request.set_status(200);
+      }
+      running.fetch_sub(1);
+    });
+  for (auto& w : writers) w.join();
+  drainer.join();
+  unanswered += consumer->reclaim_dead([](const RingRecord&) {}).unanswered;
+  EXPECT_EQ(unanswered, 0u);
+  const SlabTotals t = sum_slabs(s.segment(), false);
+  EXPECT_EQ(t.version_total(Version::legacy).total() + t.version_total(Version::canary).total(), kThreads * kPerThread);
+  EXPECT_EQ(t.version_total(Version::legacy).unavailable() + t.version_total(Version::canary).unavailable(), 0u);
+}
+
 }  // namespace
 }  // namespace canary
