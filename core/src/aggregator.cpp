@@ -114,6 +114,8 @@ std::uint64_t Aggregator::drain() {
 }
 
 void Aggregator::drain_if_due() {
+  // Only keeps a running drain loop going: the first drain is the loop's (readiness means it ran).
+  if (!drained_once_.load(std::memory_order_relaxed)) return;
   if (std::chrono::steady_clock::now() - last_drain_ >= std::chrono::milliseconds(std::max<std::uint32_t>(1, options_.drain_ms)))
     drain();
 }
