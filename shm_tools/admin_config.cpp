@@ -78,7 +78,12 @@ std::variant<ConfigUpdate, ApiError> parse_config_update(const std::string& body
 }
 
 Status ConfigUpdate::apply(ConfigData& c, EventDraft& event) {
-  if (enabled_) (void)set_enabled(c, *enabled_);
+  if (enabled_) {
+    if (Status s = set_enabled(c, *enabled_); !s.ok()) {
+      failed_field_ = "enabled";
+      return s;
+    }
+  }
   if (share_bp_) {
     if (Status s = set_share_by_hand(c, *share_bp_, event); !s.ok()) {
       failed_field_ = "canary_percentage";

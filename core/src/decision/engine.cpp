@@ -7,6 +7,7 @@
 #include "canary/clock.hpp"
 #include "canary/config.hpp"
 #include "canary/deployment.hpp"
+#include "canary/log.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
 
@@ -135,8 +136,14 @@ void DecisionEngine::tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVe
   status_ = std::move(status);
 }
 
-Status DecisionEngine::change(const char* who, const ConfigChange& edit, EventDraft& event) {
-  return update_config(*segment_, who, edit, &event);
+// Every automatic change goes through here, so one that fails (the config lock, a state a person
+// changed meanwhile) is logged in one place; the next interval judges again.
+Status DecisionEngine::change(const char* who, const char* what, const ConfigChange& edit, EventDraft& event) {
+  Status s = update_config(*segment_, who, edit, &event);
+  if (!s.ok())
+    log(LogLevel::error, "an automatic decision could not be written into the config; judged again next interval",
+        {{"segment", segment_->name()}, {"decision", what}, {"error", s.message()}});
+  return s;
 }
 
 void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status) {
@@ -162,7 +169,7 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     EventDraft event;
     event.details_json = fit(details);
     event.latency_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(latency_ms, UINT32_MAX));
-    if (change(kWho, [&](ConfigData& c) { return roll_back(c, reason, event); }, event).ok()) {
+    if (change(kWho, "rollback", [&](ConfigData& c) { return roll_back(c, reason, event); }, event).ok()) {
       last_rollback_latency_ms_ = latency_ms;
       status.last_rollback_latency_ms = latency_ms;
     }
@@ -189,13 +196,13 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
   if (next && *next < kMaxShareBp) {
     const std::string reason = "ramp: the gate held for " + std::to_string(status.gate_held_ms / 1000) + " s at " +
                                percent(config.share_bp) + ", next step " + percent(*next);
-    (void)change(kWho, [&](ConfigData& c) { return take_ramp_step(c, *next, reason, event); }, event);
+    (void)change(kWho, "ramp step", [&](ConfigData& c) { return take_ramp_step(c, *next, reason, event); }, event);
   } else if (next || config.share_bp == kMaxShareBp) {
     if (config.require_approval) {
       const std::string reason = "the gate held at " + percent(config.share_bp) + "; 100% waits for approve";
-      (void)change(kWho, [&](ConfigData& c) { return await_approval(c, reason, event); }, event);
+      (void)change(kWho, "awaiting approval", [&](ConfigData& c) { return await_approval(c, reason, event); }, event);
     } else {
-      (void)change(kWho, [&](ConfigData& c) { return promote(c, false, true, "promoted: the gate held at every step", event); },
+      (void)change(kWho, "promotion", [&](ConfigData& c) { return promote(c, false, true, "promoted: the gate held at every step", event); },
                    event);
     }
   }
@@ -217,7 +224,7 @@ void DecisionEngine::give_up_if_overdue(const Judgement& j, const ConfigData& co
   event.details_json = fit(details);
   const std::string reason = "inconclusive: the gate did not pass within " + std::to_string(limit_ms / 1000) + " s at " +
                              percent(config.share_bp) + "; ramp frozen, triggers armed; promote --force, rollback or start";
-  (void)change("canary-aggregator (automatic)", [&](ConfigData& c) { return mark_inconclusive(c, reason, event); }, event);
+  (void)change("canary-aggregator (automatic)", "inconclusive", [&](ConfigData& c) { return mark_inconclusive(c, reason, event); }, event);
 }
 
 std::shared_ptr<const DecisionStatus> DecisionEngine::status() const {

@@ -97,7 +97,9 @@ class DecisionEngine {
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
   // A running step the gate has not passed within gate.max_step_duration becomes inconclusive.
   void give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status);
-  Status change(const char* who, const ConfigChange& edit, EventDraft& event);
+  // Writes an automatic decision into the config; a failure is logged here (the callers may
+  // drop the result: the next interval judges again).
+  Status change(const char* who, const char* what, const ConfigChange& edit, EventDraft& event);
 
   Segment* segment_;
   Policy policy_;
