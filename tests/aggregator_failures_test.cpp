@@ -186,7 +186,7 @@ TEST_F(AggregatorFailures, SighupReloadsTheValidPolicyAndKeepsTheOldOneOtherwise
   std::ofstream(policy) << "rollback: {max_error_rate: 5}\n";
   AggregatorProcess agg(name, {"--policy", policy});
   ASSERT_TRUE(agg.started()) << agg.output();
-  const std::string threshold = "canary_decision_check_threshold{kind=\"trigger\",check=\"canary_error_rate\",window=\"rolling\"}";
+  const std::string threshold = "canary_decision_check_threshold{kind=\"trigger\",check=\"canary_error_rate\",window=\"change\"}";
   ASSERT_TRUE(wait_for([&] { return metric(agg.port(), threshold) == 5; }, 5s)) << get(agg.port(), "/metrics");
 
   std::ofstream(policy) << "rollback: {max_error_rate: 7.5}\n";

@@ -1,8 +1,9 @@
 // A seeded simulation of canaries judged every interval, for the decision statistics
 // (tests/decision_simulation_test.cpp, docs/statistics.md).
 //
-// Each run draws a total rate from 20 to 2,000 requests per second (log-uniform); 5% goes to the
-// canary. Every simulated second adds Poisson-many requests per version, binomial errors and
+// Each run draws a total rate from 20 to 2,000 requests per second (log-uniform), or uses the
+// scenario's; 5% goes to the canary. A scenario may change both versions at a moment (a break),
+// and may split the traffic over endpoints with their own error rates. Every simulated second adds Poisson-many requests per version, binomial errors and
 // unavailable responses, and lognormal latencies (optionally with a Pareto tail). The P95 bounds
 // are widened by the aggregator's sketch error bound, as the aggregator's are. Latencies are kept as exact order statistics of
 // their uniform ranks: below the 85th percentile only a count, above it a Fenwick tree of 2^14
@@ -18,6 +19,7 @@
 #include <random>
 #include <vector>
 
+#include "canary/decision/change_watch.hpp"
 #include "canary/decision/judge.hpp"
 #include "canary/latency_sketch.hpp"
 
@@ -63,6 +65,22 @@ struct VersionModel {
       return median_ms * std::exp(sigma * normal_quantile(kTailStart)) * std::pow((1 - kTailStart) / (1 - u), 1 / pareto_shape);
     return median_ms * std::exp(sigma * normal_quantile(u));
   }
+  // The share of requests slower than `ms` (bisection on the rank).
+  double share_slower_than(double ms) const {
+    double lo = 0, hi = 1;
+    for (int i = 0; i < 60; ++i) {
+      const double mid = (lo + hi) / 2;
+      (latency_at_rank(mid) <= ms ? lo : hi) = mid;
+    }
+    return 1 - lo;
+  }
+};
+
+// One endpoint's part of the traffic and its error rates (the versions' own rates elsewhere).
+struct EndpointModel {
+  double traffic = 1;
+  double canary_error_rate = 0.005;
+  double legacy_error_rate = 0.005;
 };
 
 // The latencies of one version over one stretch: their uniform ranks, as order statistics.
@@ -108,6 +126,7 @@ class OrderStatistics {
 struct Stretch {
   std::uint64_t requests[2] = {}, errors[2] = {}, unavailable[2] = {};
   OrderStatistics latency[2];
+  std::vector<std::uint64_t> endpoint_requests[2], endpoint_errors[2];  // the step's only
 };
 
 struct Scenario {
@@ -118,10 +137,23 @@ struct Scenario {
   bool evaluate_gate = true;
   // The P95 bounds' widening: the aggregator's sketch bound, or 0 for exact order statistics.
   double latency_relative_error = LatencySketch::kRelativeBound;
+  double total_rate = 0;  // requests per second; 0: drawn from 20 to 2,000 (log-uniform)
+  // From this second on (and drawn uniformly up to it when break_by > break_at) the versions
+  // follow the *_after models; a run then lasts at most stop_after_break more seconds.
+  std::uint64_t break_at = UINT64_MAX;
+  std::uint64_t break_by = 0;
+  std::uint64_t stop_after_break = UINT64_MAX;
+  VersionModel legacy_after;
+  VersionModel canary_after;
+  std::vector<EndpointModel> endpoints;  // empty: the totals only
 };
 
 struct RunResult {
   bool rolled_back = false;
+  std::uint64_t rollback_second = 0;
+  std::uint64_t break_second = 0;  // when the versions changed (a break scenario)
+  std::uint64_t canary_requests_after_break = 0;  // before the rollback, or in all
+  std::string trigger;  // what rolled back: "check window[ endpoint]"
   std::uint64_t rollback_canary_requests = 0;
   bool gate_held = false;
   std::uint64_t gate_canary_requests = 0;
@@ -137,29 +169,66 @@ class Simulator {
 
   RunResult run(const Scenario& s, std::uint64_t seed) const {
     std::mt19937_64 rng(seed);
-    const double rate = std::exp(std::uniform_real_distribution<double>(std::log(20.0), std::log(2000.0))(rng));
-    const VersionModel* models[2] = {&s.legacy, &s.canary};
+    const double rate = s.total_rate > 0 ? s.total_rate
+                                         : std::exp(std::uniform_real_distribution<double>(std::log(20.0), std::log(2000.0))(rng));
     std::poisson_distribution<std::uint64_t> arrivals[2] = {std::poisson_distribution<std::uint64_t>(0.95 * rate),
                                                             std::poisson_distribution<std::uint64_t>(0.05 * rate)};
     std::uniform_real_distribution<double> tail_rank(OrderStatistics::kTail, 1.0);
     const std::uint64_t block_s = policy_.rollback.window_ms / 2000;
+    RunResult result;
+    result.break_second = s.break_by > s.break_at ? std::uniform_int_distribution<std::uint64_t>(s.break_at, s.break_by)(rng) : s.break_at;
+    const std::uint64_t last_second =
+        result.break_second == UINT64_MAX || s.stop_after_break == UINT64_MAX ? s.seconds : result.break_second + s.stop_after_break;
+    // The share of each version's requests slower than the P95 limit: what the change detector
+    // of the P95 trigger counts.
+    const double slow_before[2] = {s.legacy.share_slower_than(policy_.rollback.max_p95_ms),
+                                   s.canary.share_slower_than(policy_.rollback.max_p95_ms)};
+    const double slow_after[2] = {s.legacy_after.share_slower_than(policy_.rollback.max_p95_ms),
+                                  s.canary_after.share_slower_than(policy_.rollback.max_p95_ms)};
 
     auto step = std::make_unique<Stretch>();
+    for (auto& v : step->endpoint_requests) v.assign(s.endpoints.size(), 0);
+    for (auto& v : step->endpoint_errors) v.assign(s.endpoints.size(), 0);
     // The rolling window: blocks of half the window; the older live block (a half to a whole
     // window of data) is judged, as the aggregator does.
     std::vector<std::unique_ptr<Stretch>> blocks;
     blocks.push_back(std::make_unique<Stretch>());
     std::uint64_t oldest_block_index = 1;
+    ChangeWatch watch(policy_);
+    double endpoint_total = 0;
+    for (const EndpointModel& e : s.endpoints) endpoint_total += e.traffic;
 
-    RunResult result;
-    for (std::uint64_t t = 1; t <= s.seconds; ++t) {
+    for (std::uint64_t t = 1; t <= last_second; ++t) {
+      const bool broken = t >= result.break_second;
+      const VersionModel* models[2] = {broken ? &s.legacy_after : &s.legacy, broken ? &s.canary_after : &s.canary};
+      IntervalCounts interval[2];
       for (int v = 0; v < 2; ++v) {
         const std::uint64_t m = arrivals[v](rng);
         const VersionModel& model = *models[v];
-        const std::uint64_t errors = std::binomial_distribution<std::uint64_t>(m, model.error_rate)(rng);
+        std::uint64_t errors = 0;
+        if (s.endpoints.empty()) {
+          errors = std::binomial_distribution<std::uint64_t>(m, model.error_rate)(rng);
+        } else {  // a multinomial split over the endpoints, each with its own error rate
+          std::uint64_t left = m;
+          double weight_left = endpoint_total;
+          for (std::size_t e = 0; e < s.endpoints.size(); ++e) {
+            const EndpointModel& em = s.endpoints[e];
+            const std::uint64_t here = e + 1 == s.endpoints.size()
+                                           ? left
+                                           : std::binomial_distribution<std::uint64_t>(left, std::min(1.0, em.traffic / weight_left))(rng);
+            left -= here;
+            weight_left -= em.traffic;
+            const std::uint64_t bad =
+                std::binomial_distribution<std::uint64_t>(here, v == 1 ? em.canary_error_rate : em.legacy_error_rate)(rng);
+            step->endpoint_requests[v][e] += here;
+            step->endpoint_errors[v][e] += bad;
+            errors += bad;
+          }
+        }
         const std::uint64_t unavailable =
-            errors == 0 ? 0
-                        : std::binomial_distribution<std::uint64_t>(errors, model.unavailable_rate / model.error_rate)(rng);
+            errors == 0 || model.unavailable_rate <= 0
+                ? 0
+                : std::binomial_distribution<std::uint64_t>(errors, std::min(1.0, model.unavailable_rate / model.error_rate))(rng);
         const std::uint64_t tail = std::binomial_distribution<std::uint64_t>(m, 1 - OrderStatistics::kTail)(rng);
         std::vector<double> tail_ranks(tail);
         for (double& u : tail_ranks) u = tail_rank(rng);
@@ -170,7 +239,11 @@ class Simulator {
           stretch->latency[v].add_below(m - tail);
           for (double u : tail_ranks) stretch->latency[v].add_tail(u);
         }
+        const double slow = broken ? slow_after[v] : slow_before[v];
+        interval[v] = {m, errors, unavailable, m, slow > 0 ? std::binomial_distribution<std::uint64_t>(m, slow)(rng) : 0};
+        if (v == 1 && broken) result.canary_requests_after_break += m;
       }
+      watch.update(interval, 1.0);
       result.canary_requests = step->requests[1];
       if (t % block_s == 0) {
         blocks.push_back(std::make_unique<Stretch>());
@@ -180,9 +253,11 @@ class Simulator {
         }
       }
 
-      const bool rollback = rules_ == Rules::seed_plain ? plain_rollback(*step, s) : judged(*step, *blocks.front(), oldest_block_index, s, result);
+      const bool rollback =
+          rules_ == Rules::seed_plain ? plain_rollback(*step, s) : judged(*step, *blocks.front(), oldest_block_index, watch, s, result);
       if (rollback) {
         result.rolled_back = true;
+        result.rollback_second = t;
         result.rollback_canary_requests = step->requests[1];
         return result;
       }
@@ -214,19 +289,38 @@ class Simulator {
     return e;
   }
 
-  bool judged(const Stretch& step, const Stretch& recent, std::uint64_t recent_index, const Scenario& s,
-              RunResult& result) const {
+  bool judged(const Stretch& step, const Stretch& recent, std::uint64_t recent_index, const ChangeWatch& watch,
+              const Scenario& s, RunResult& result) const {
     const double e = s.latency_relative_error;
-    Evidence step_evidence{evidence(step, 1, s.canary, e), evidence(step, 0, s.legacy, e), 1, "step"};
-    Evidence recent_evidence{evidence(recent, 1, s.canary, e), evidence(recent, 0, s.legacy, e), recent_index, "recent"};
+    // Latency ranks map to milliseconds through the scenario's first models: a break changes
+    // error and unavailable rates, not latency.
+    const VersionModel& canary = s.canary;
+    const VersionModel& legacy = s.legacy;
+    Evidence step_evidence{evidence(step, 1, canary, e), evidence(step, 0, legacy, e), 1, "step"};
+    Evidence recent_evidence{evidence(recent, 1, canary, e), evidence(recent, 0, legacy, e), recent_index, "recent"};
+    JudgeInput input;
+    input.step = &step_evidence;
+    input.recent = &recent_evidence;
+    input.changes = &watch;
+    for (std::size_t i = 0; i < s.endpoints.size(); ++i) {
+      EndpointEvidence ep;
+      ep.name = "/endpoint/" + std::to_string(i);
+      for (int v = 0; v < 2; ++v) {
+        VersionEvidence& ve = v == 1 ? ep.canary : ep.legacy;
+        ve.requests = step.endpoint_requests[v][i];
+        ve.errors = step.endpoint_errors[v][i];
+      }
+      input.endpoints.push_back(std::move(ep));
+    }
     JudgeOptions options;
     options.evaluate_gate = s.evaluate_gate && !result.gate_held;
     options.compute_every_bound = false;
-    const Judgement j = judge(policy_, step_evidence, &recent_evidence, options);
+    const Judgement j = judge(policy_, input, options);
     if (j.gate_holds) {
       result.gate_held = true;
       result.gate_canary_requests = step.requests[1];
     }
+    if (const Check* t = j.first_trigger()) result.trigger = t->name + " " + t->window + (t->endpoint.empty() ? "" : " " + t->endpoint);
     return j.rollback;
   }
 

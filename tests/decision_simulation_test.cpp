@@ -3,44 +3,17 @@
 // prints are the ones in docs/statistics.md.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <atomic>
-#include <thread>
-
-#include "decision_simulation.hpp"
+#include "simulation_runs.hpp"
 
 namespace canary {
 namespace {
 
+using simulation::median;
 using simulation::Rules;
+using simulation::run_all;
 using simulation::RunResult;
 using simulation::Scenario;
-using simulation::Simulator;
-
-constexpr int kRuns = 1000;
-
-std::vector<RunResult> run_all(const Scenario& s, Rules rules, std::uint64_t seed) {
-  const Simulator sim(Policy{}, rules);
-  std::vector<RunResult> results(kRuns);
-  std::atomic<int> next{0};
-  std::vector<std::thread> workers;
-  for (unsigned w = 0; w < std::max(2u, std::thread::hardware_concurrency()); ++w)
-    workers.emplace_back([&] {
-      for (int i; (i = next++) < kRuns;) results[static_cast<std::size_t>(i)] = sim.run(s, seed * 100003 + static_cast<std::uint64_t>(i));
-    });
-  for (auto& t : workers) t.join();
-  return results;
-}
-
-double share(const std::vector<RunResult>& r, const std::function<bool(const RunResult&)>& f) {
-  return static_cast<double>(std::count_if(r.begin(), r.end(), f)) / static_cast<double>(r.size());
-}
-
-std::uint64_t median(std::vector<std::uint64_t> v) {
-  if (v.empty()) return 0;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
+using simulation::share;
 
 Scenario healthy() {
   Scenario s;

@@ -122,6 +122,52 @@ TEST(Judge, TheRollingWindowIsJudgedToo) {
   EXPECT_EQ(j.first_trigger()->window, "rolling");
 }
 
+TEST(Judge, AnEndpointBadOnItsOwnIsRolledBackAndNamed) {
+  const Policy policy;
+  // 2,000 canary requests at 0.5% errors overall but for one endpoint at 8% of its 200.
+  const Evidence totals = evidence(version(2000, 25, 0, 100, 300), version(38000, 190, 0, 100, 300));
+  JudgeInput in;
+  in.step = &totals;
+  for (int e = 0; e < 7; ++e) {
+    EndpointEvidence ep;
+    ep.name = "/e/" + std::to_string(e);
+    ep.canary.requests = e == 3 ? 200 : 300;
+    ep.canary.errors = e == 3 ? 16 : 1;
+    ep.legacy.requests = 5000;
+    ep.legacy.errors = 25;
+    in.endpoints.push_back(ep);
+  }
+  const Judgement j = judge(policy, in);
+  ASSERT_TRUE(j.rollback);
+  EXPECT_EQ(j.first_trigger()->endpoint, "/e/3");
+  EXPECT_EQ(j.first_trigger()->name, "error_rate_increase");
+  EXPECT_FALSE(judge(policy, totals, nullptr).rollback);  // diluted in the totals
+}
+
+TEST(Judge, ACriticalEndpointMustPassTheGateOnItsOwn) {
+  const Policy policy;
+  const Evidence totals = evidence(version(20000, 100, 40, 100, 300), version(380000, 1900, 760, 100, 300));
+  JudgeInput in;
+  in.step = &totals;
+  for (int e = 0; e < 2; ++e) {
+    EndpointEvidence ep;
+    ep.name = "/e/" + std::to_string(e);
+    ep.critical = e == 1;
+    ep.canary.requests = e == 1 ? 50 : 19950;  // too little on the critical one to prove anything
+    ep.canary.errors = 0;
+    ep.legacy.requests = 190000;
+    ep.legacy.errors = 950;
+    in.endpoints.push_back(ep);
+  }
+  const Judgement j = judge(policy, in);
+  EXPECT_FALSE(j.rollback);
+  EXPECT_FALSE(j.gate_holds);
+  EXPECT_EQ(j.gate.back().endpoint, "/e/1");
+  EXPECT_FALSE(j.gate.back().holds);
+  in.endpoints[1].critical = false;
+  EXPECT_TRUE(judge(policy, in).gate_holds);
+}
+
 TEST(Judge, WithoutTheGateOptionAProvenGateBreachDoesNotRollBack) {
   Policy policy;
   policy.rollback.when_gate_cannot_pass = false;

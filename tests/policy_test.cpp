@@ -66,6 +66,15 @@ webhook_retries: 5
   EXPECT_EQ(p->webhook_timeout_ms, 500u);
 }
 
+TEST(Policy, EndpointRolesAndTheChangeHorizonAreRead) {
+  auto p = parse_policy("endpoints:\n  /api/pay: critical\n  /healthz: ignore\nrollback:\n  change_horizon: 6h\n", "p.yaml");
+  ASSERT_TRUE(p) << p.status().message();
+  EXPECT_EQ(p->role_of("/api/pay"), EndpointRole::critical);
+  EXPECT_EQ(p->role_of("/healthz"), EndpointRole::ignore);
+  EXPECT_EQ(p->role_of("/api/other"), EndpointRole::normal);
+  EXPECT_EQ(p->rollback.change_horizon_ms, 6u * 3600 * 1000);
+}
+
 TEST(Policy, ABadPolicyIsRefusedWithItsLineAndField) {
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
       {"gate:\n  max_p95_increase: lots\n", "p.yaml:2: gate.max_p95_increase", "not a number"},
@@ -82,6 +91,10 @@ TEST(Policy, ABadPolicyIsRefusedWithItsLineAndField) {
       {"gate:\n  max_step_duration: 0s\n", "p.yaml:2: gate.max_step_duration", "must be from"},
       {"rollback:\n  when_legacy_also_breaches: maybe\n", "p.yaml:2: rollback.when_legacy_also_breaches", "rollback or hold"},
       {"gate: [1, 2\n", "p.yaml:", "not valid YAML"},
+      {"endpoints:\n  /api/x: vital\n", "p.yaml:2: endpoints./api/x", "critical or ignore"},
+      {"endpoints:\n  api x: critical\n", "p.yaml:2: endpoints.api x", ""},
+      {"endpoints: [/a]\n", "p.yaml:1: endpoints", "must map"},
+      {"rollback:\n  change_horizon: 1s\n", "p.yaml:2: rollback.change_horizon", "must be from"},
       // Counts are whole, percentages have at most two decimals, and no key comes twice.
       {"gate:\n  min_canary_requests: 1000.5\n", "p.yaml:2: gate.min_canary_requests", "not a whole number"},
       {"gate:\n  min_canary_requests: -3\n", "p.yaml:2: gate.min_canary_requests", "not a whole number"},

@@ -193,11 +193,11 @@ void Aggregator::tick() {
   for (auto& per_window : snap->endpoints) per_window.resize(series_.size());
 
   // The decisions first: a rollback reaches the workers before anything else is computed.
-  WindowCounts version_totals[kVersionCount];
+  std::vector<WindowCounts> cumulative(static_cast<std::size_t>(kVersionCount) * capacity_);
   for (std::uint32_t v = 0; v < kVersionCount; ++v)
     for (std::uint32_t e = 0; e < capacity_; ++e)
-      version_totals[v] += WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
-  if (have_config) engine_->tick(now, version_totals, *config);
+      cumulative[key(v, e)] = WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
+  if (have_config) engine_->tick(now, cumulative, capacity_, *config);
   drain_if_due();
   snap->decision = engine_->status();
   const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();

@@ -17,7 +17,7 @@ namespace {
 constexpr std::string_view kMagic = "CANARYCK";
 // 5: the decision engine's digests held by sketches; 4: the journal's sequence; 3: latency
 // sketches beside the digests
-constexpr std::uint64_t kFormat = 5;
+constexpr std::uint64_t kFormat = 6;
 
 }  // namespace
 

@@ -20,9 +20,15 @@ constexpr std::size_t kMaxDetailsBytes = 700;  // EventEntry::details holds 720
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 nlohmann::json check_json(const Check& c) {
-  return {{"check", c.name},        {"window", c.window},           {"value", number(c.value)},
-          {"bound", number(c.bound)}, {"threshold", number(c.threshold)}, {"canary_samples", c.canary_samples},
-          {"legacy_samples", c.legacy_samples}};
+  nlohmann::json j = {{"check", c.name},        {"window", c.window},           {"value", number(c.value)},
+                      {"bound", number(c.bound)}, {"threshold", number(c.threshold)}, {"canary_samples", c.canary_samples},
+                      {"legacy_samples", c.legacy_samples}};
+  if (!c.endpoint.empty()) j["endpoint"] = c.endpoint;
+  if (c.window == "change") {
+    j["log_evidence"] = number(c.log_evidence);
+    j["log_evidence_level"] = number(c.log_evidence_level);
+  }
+  return j;
 }
 
 // The event's details, as much as fits: the gate list goes first when it does not.
@@ -40,7 +46,10 @@ std::string percent(std::uint32_t bp) { return format_share_percent(bp) + "%"; }
 }  // namespace
 
 DecisionEngine::DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms)
-    : segment_(&segment), policy_(std::move(policy)), interval_ms_(interval_ms), status_(std::make_shared<DecisionStatus>()) {}
+    : segment_(&segment), policy_(std::move(policy)), interval_ms_(interval_ms), status_(std::make_shared<DecisionStatus>()) {
+  watch_.reset(policy_);
+  slow_over_us_ = static_cast<std::uint64_t>(policy_.rollback.max_p95_ms * 1000);
+}
 
 Status DecisionEngine::adopt_policy() {
   const RampPolicy& r = policy_.ramp;
@@ -64,14 +73,72 @@ void DecisionEngine::fold_pending() {
   }
 }
 
-void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], bool new_rollout) {
+void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount],
+                                  const std::vector<WindowCounts>& counts, bool new_rollout) {
   const std::uint64_t sequence = new_rollout ? 1 : step_.sequence + 1;
   step_ = Stretch{};
   step_.sequence = sequence;
   step_.started_ms = now_ms;
   for (std::uint32_t v = 0; v < kVersionCount; ++v) step_.baseline[v] = totals[v];
+  step_.endpoint_baseline = counts;
   gate_held_since_ms_ = 0;
-  if (new_rollout) blocks_.clear();
+  if (new_rollout) {
+    blocks_.clear();
+    watch_.reset(policy_);
+    for (std::uint32_t v = 0; v < kVersionCount; ++v) watched_totals_[v] = totals[v];
+  }
+}
+
+void DecisionEngine::classify_endpoints(const ConfigData& config, std::uint32_t capacity) {
+  ignored_.assign(capacity, false);
+  if (policy_.endpoints.empty()) return;
+  for (std::uint32_t e = 0; e < capacity && e < config.endpoint_count; ++e) {
+    const EndpointEntry& entry = config.endpoints[e];
+    if (!entry.registered) continue;
+    const std::string_view name(entry.path, std::min<std::size_t>(entry.path_len, sizeof entry.path));
+    ignored_[e] = policy_.role_of(name) == EndpointRole::ignore;
+  }
+}
+
+std::vector<EndpointEvidence> DecisionEngine::endpoint_evidence(const std::vector<WindowCounts>& counts, std::uint32_t capacity,
+                                                                const ConfigData& config) const {
+  std::vector<EndpointEvidence> out;
+  for (std::uint32_t e = 0; e < capacity && e < config.endpoint_count; ++e) {
+    const EndpointEntry& entry = config.endpoints[e];
+    if (!entry.registered || ignored_[e]) continue;
+    EndpointEvidence ep;
+    ep.name.assign(entry.path, std::min<std::size_t>(entry.path_len, sizeof entry.path));
+    ep.critical = policy_.role_of(ep.name) == EndpointRole::critical;
+    for (std::uint32_t v = 0; v < 2; ++v) {
+      const std::size_t k = static_cast<std::size_t>(v) * capacity + e;
+      const WindowCounts baseline = k < step_.endpoint_baseline.size() ? step_.endpoint_baseline[k] : WindowCounts{};
+      const WindowCounts c = counts[k].since(baseline);
+      VersionEvidence& ve = v == static_cast<std::uint32_t>(Version::canary) ? ep.canary : ep.legacy;
+      ve.requests = c.requests;
+      ve.errors = c.errors + (policy_.rollback.count_4xx_as_errors ? c.client_errors : 0);
+      ve.unavailable = c.unavailable;
+    }
+    out.push_back(std::move(ep));
+  }
+  return out;
+}
+
+// The change detectors see every interval of the rollout, whatever the state: a paused canary
+// that breaks is still caught, and a resumed one does not start from nothing.
+void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]) {
+  IntervalCounts interval[ChangeWatch::kVersions];
+  for (std::uint32_t v = 0; v < ChangeWatch::kVersions; ++v) {
+    const WindowCounts d = totals[v].since(watched_totals_[v]);
+    interval[v].requests = d.requests;
+    interval[v].errors = d.errors + (policy_.rollback.count_4xx_as_errors ? d.client_errors : 0);
+    interval[v].unavailable = d.unavailable;
+    interval[v].latency_samples = interval_seen_[v];
+    interval[v].slow = interval_slow_[v];
+    watched_totals_[v] = totals[v];
+    interval_seen_[v] = interval_slow_[v] = 0;
+  }
+  const double dt = last_tick_ms_ == 0 || now_ms < last_tick_ms_ ? 0.0 : static_cast<double>(now_ms - last_tick_ms_) / 1000;
+  watch_.update(interval, dt);
 }
 
 void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]) {
@@ -103,15 +170,22 @@ Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kVers
   return e;
 }
 
-void DecisionEngine::tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], const ConfigData& config) {
+void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>& counts, std::uint32_t capacity,
+                          const ConfigData& config) {
   fold_pending();  // this interval's records belong to the stretches as they stand
+  classify_endpoints(config, capacity);
+  WindowCounts totals[kVersionCount];
+  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t e = 0; e < capacity; ++e)
+      if (e >= ignored_.size() || !ignored_[e]) totals[v] += counts[static_cast<std::size_t>(v) * capacity + e];
   const bool new_rollout = config.rollout_started_unix_ns != rollout_key_;
   if (new_rollout || config.step_started_unix_ns != step_key_) {
-    restart_step(now_ms, totals, new_rollout);
+    restart_step(now_ms, totals, counts, new_rollout);
     step_key_ = config.step_started_unix_ns;
     rollout_key_ = config.rollout_started_unix_ns;
   }
   roll_blocks(now_ms, totals);
+  watch_changes(now_ms, totals);
 
   auto status = std::make_shared<DecisionStatus>();
   status->step_started_unix_ns = config.step_started_unix_ns;
@@ -123,9 +197,14 @@ void DecisionEngine::tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVe
   if (state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive) {
     Evidence step = evidence(step_, totals, "step");
     Evidence recent = evidence(blocks_.front(), totals, "rolling");
+    JudgeInput input;
+    input.step = &step;
+    input.recent = &recent;
+    input.changes = &watch_;
+    input.endpoints = endpoint_evidence(counts, capacity, config);
     JudgeOptions options;
     options.evaluate_gate = true;
-    status->judgement = judge(policy_, step, &recent, options);
+    status->judgement = judge(policy_, input, options);
     status->judged = true;
     status->judged_unix_ns = unix_now_ns();
     act(status->judgement, config, now_ms, *status);
@@ -163,9 +242,14 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     details["latency_intervals"] = static_cast<double>(latency_ms) / interval_ms_;
     if (t.legacy_also_breaches) details["legacy_also_breaches"] = true;
     char reason[192];
-    std::snprintf(reason, sizeof reason, "automatic rollback: %s %.4g, proven beyond %.4g (bound %.4g, %s window)%s",
-                  t.name.c_str(), t.value, t.threshold, t.bound, t.window.c_str(),
-                  t.legacy_also_breaches ? "; legacy also breaches" : "");
+    const std::string where = t.endpoint.empty() ? "" : ", endpoint " + t.endpoint;
+    if (t.window == "change")
+      std::snprintf(reason, sizeof reason, "automatic rollback: %s changed to about %.4g, beyond %.4g (change detected%s)%s",
+                    t.name.c_str(), t.value, t.threshold, where.c_str(), t.legacy_also_breaches ? "; legacy also breaches" : "");
+    else
+      std::snprintf(reason, sizeof reason, "automatic rollback: %s %.4g, proven beyond %.4g (bound %.4g, %s window%s)%s",
+                    t.name.c_str(), t.value, t.threshold, t.bound, t.window.c_str(), where.c_str(),
+                    t.legacy_also_breaches ? "; legacy also breaches" : "");
     EventDraft event;
     event.details_json = fit(details);
     event.latency_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(latency_ms, UINT32_MAX));
@@ -248,6 +332,12 @@ void DecisionEngine::serialize(ByteWriter& out) {
   };
   stretch(step_);
   for (Stretch& b : blocks_) stretch(b);
+  out.u64(step_.endpoint_baseline.size());
+  for (const WindowCounts& b : step_.endpoint_baseline)
+    for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
+  watch_.serialize(out);
+  for (const WindowCounts& b : watched_totals_)
+    for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
 }
 
 bool DecisionEngine::deserialize(ByteReader& in) {
@@ -271,6 +361,22 @@ bool DecisionEngine::deserialize(ByteReader& in) {
     if (!stretch(b)) return false;
     restored.push_back(std::move(b));
   }
+  auto counts = [&](WindowCounts& b) {
+    return in.u64(b.requests) && in.u64(b.errors) && in.u64(b.client_errors) && in.u64(b.unavailable) && in.u64(b.latency_sum_us);
+  };
+  std::uint64_t endpoint_pairs = 0;
+  if (!in.u64(endpoint_pairs) || endpoint_pairs > kVersionCount * kMaxEndpoints) return false;
+  step.endpoint_baseline.resize(endpoint_pairs);
+  for (WindowCounts& b : step.endpoint_baseline)
+    if (!counts(b)) return false;
+  ChangeWatch watch;
+  WindowCounts watched[kVersionCount];
+  if (!watch.deserialize(in)) return false;
+  for (WindowCounts& b : watched)
+    if (!counts(b)) return false;
+  watch_ = watch;
+  watch_.adopt(policy_);
+  for (std::uint32_t v = 0; v < kVersionCount; ++v) watched_totals_[v] = watched[v];
   step_key_ = step_key;
   rollout_key_ = rollout_key;
   gate_held_since_ms_ = held;

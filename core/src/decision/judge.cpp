@@ -24,17 +24,21 @@ constexpr stats::BetaPrior kGateRatePrior{2, 400};
 constexpr double kQuantileWeight = 200;
 constexpr stats::BetaPrior kQuantilePrior{kQuantile * kQuantileWeight, (1 - kQuantile) * kQuantileWeight};
 
-// A good canary could be rolled back by any trigger on either sequence (the step, the rolling
-// window): the rollback alpha is split over the 5 triggers x 2 sequences. A canary outside the
-// gate must be stopped by the check it fails, so each gate check gets the gate's whole alpha.
+// A good canary could be rolled back by any trigger: the rollback alpha (of the totals) is split
+// in 10 shares: the 5 triggers on the step, the 2 relative ones on the rolling window, and the 3
+// change detectors of the absolute triggers. A canary outside the gate must be stopped by the
+// check it fails, so each gate check gets the gate's whole alpha.
 constexpr double kTriggerShares = 10;
-// Inside a two-sample check, legacy (19 times the data) takes a tenth of the alpha: its bound
-// barely widens, the canary's narrows.
+// Per-endpoint checks (when there is more than one endpoint) take half of the rollback alpha,
+// split over the endpoints and their 3 checks; critical endpoints share half of that half.
+constexpr double kEndpointChecks = 3;
 constexpr double kCanaryShare = 0.9;
 
 double rate(std::uint64_t k, std::uint64_t n) { return n == 0 ? 0.0 : static_cast<double>(k) / static_cast<double>(n); }
 
-std::string describe(const char* test, double alpha) {
+// The test's text, for people (the status page, events); the simulation does without.
+std::string describe(const JudgeOptions& o, const char* test, double alpha) {
+  if (!o.compute_every_bound) return {};
   char text[160];
   std::snprintf(text, sizeof text, "%s, alpha %.3g", test, alpha);
   return text;
@@ -74,6 +78,14 @@ stats::Interval gate_rate_bounds(std::uint64_t k, std::uint64_t n, double alpha)
   return stats::proportion_interval(k, n, alpha, kGateRatePrior);
 }
 
+// Whether a rate above `limit` is proven (the lower confidence bound is above it): the whole
+// sequence lies above it exactly when the mixture at `limit` has reached 1/alpha, one
+// evaluation instead of a bisection (for the simulation, which needs the verdict only).
+bool beyond(std::uint64_t k, std::uint64_t n, double limit, double alpha) {
+  return n > 0 && static_cast<double>(k) > limit * static_cast<double>(n) &&
+         stats::log_mixture_ratio(k, n, limit, kTriggerRatePrior) >= std::log(1 / alpha);
+}
+
 Check base(const char* name, const Evidence& e, double threshold) {
   Check c;
   c.name = name;
@@ -85,47 +97,57 @@ Check base(const char* name, const Evidence& e, double threshold) {
   return c;
 }
 
-void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std::vector<Check>& out) {
+void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeOptions& o, std::vector<Check>& out) {
   const RollbackPolicy& r = p.rollback;
-  const double alpha = stats::spent_alpha(r.alpha / kTriggerShares, e.sequence);
   const VersionEvidence& c = e.canary;
   const VersionEvidence& l = e.legacy;
   const bool all = o.compute_every_bound;
 
   Check errors = base("canary_error_rate", e, r.max_error_rate_percent);
-  errors.test = describe("lower confidence bound of the canary error rate (%)", alpha);
+  errors.test = describe(o, "lower confidence bound of the canary error rate (%)", alpha);
   errors.value = 100 * rate(c.errors, c.requests);
-  if (all || errors.value > errors.threshold) errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, alpha).lower;
+  if (all)
+    errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, alpha).lower;
+  else if (errors.value > errors.threshold)  // no bound needed: is the threshold outside the sequence?
+    errors.bound = beyond(c.errors, c.requests, errors.threshold / 100, alpha) ? kInf : kNaN;
   errors.holds = errors.bound > errors.threshold;
   if (errors.holds)
     errors.legacy_also_breaches = 100 * trigger_rate_bounds(l.errors, l.requests, alpha).lower > errors.threshold;
   out.push_back(errors);
 
   Check latency = base("canary_p95_ms", e, r.max_p95_ms);
-  latency.test = describe("lower confidence bound of the canary P95 from order statistics (ms)", alpha);
+  latency.test = describe(o, "lower confidence bound of the canary P95 from order statistics (ms)", alpha);
   latency.canary_samples = c.latency_samples;
-  const QuantileBounds cq = p95_bounds(c, alpha, false, false);  // the estimate only
-  latency.value = cq.estimate;
-  if (all || cq.estimate > latency.threshold) latency.bound = p95_bounds(c, alpha, true, false).lower;
+  latency.value = p95_estimate(c);
+  if (all || latency.value > latency.threshold) latency.bound = p95_bounds(c, alpha, true, false).lower;
   latency.holds = latency.bound > latency.threshold;
   if (latency.holds) latency.legacy_also_breaches = p95_bounds(l, alpha, true, false).lower > latency.threshold;
   out.push_back(latency);
 
   Check availability = base("canary_availability", e, r.min_availability_percent);
-  availability.test = describe("upper confidence bound of the canary availability (%)", alpha);
+  availability.test = describe(o, "upper confidence bound of the canary availability (%)", alpha);
   availability.value = 100 * (1 - rate(c.unavailable, c.requests));
-  if (all || availability.value < availability.threshold)
+  if (all)
     availability.bound = 100 * (1 - trigger_rate_bounds(c.unavailable, c.requests, alpha).lower);
+  else if (availability.value < availability.threshold)
+    availability.bound = beyond(c.unavailable, c.requests, 1 - availability.threshold / 100, alpha) ? -kInf : kNaN;
   availability.holds = availability.bound < availability.threshold;
   if (availability.holds)
     availability.legacy_also_breaches =
         100 * (1 - trigger_rate_bounds(l.unavailable, l.requests, alpha).lower) < availability.threshold;
   out.push_back(availability);
+}
 
-  if (!r.when_gate_cannot_pass) return;
+// The comparisons against legacy (when the policy rolls back a canary proven outside the gate).
+void add_relative(const Policy& p, const Evidence& e, double alpha, const JudgeOptions& o, std::vector<Check>& out) {
+  if (!p.rollback.when_gate_cannot_pass) return;
   const GatePolicy& g = p.gate;
+  const VersionEvidence& c = e.canary;
+  const VersionEvidence& l = e.legacy;
+  const bool all = o.compute_every_bound;
+
   Check increase = base("error_rate_increase", e, g.max_error_rate_increase_points);
-  increase.test = describe("lower bound of canary minus upper bound of legacy error rate (points)", alpha);
+  increase.test = describe(o, "lower bound of canary minus upper bound of legacy error rate (points)", alpha);
   increase.value = 100 * (rate(c.errors, c.requests) - rate(l.errors, l.requests));
   if (all || increase.value > increase.threshold)
     increase.bound = 100 * (trigger_rate_bounds(c.errors, c.requests, alpha * kCanaryShare).lower -
@@ -133,11 +155,12 @@ void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std
   increase.holds = increase.bound > increase.threshold;
   out.push_back(increase);
 
+  if (c.latency_samples == 0 && l.latency_samples == 0) return;  // an endpoint's counts only
   Check slower = base("p95_increase", e, g.max_p95_increase);
-  slower.test = describe("canary P95 lower bound over legacy P95 upper bound, minus 1", alpha);
+  slower.test = describe(o, "canary P95 lower bound over legacy P95 upper bound, minus 1", alpha);
   slower.canary_samples = c.latency_samples;
   slower.legacy_samples = l.latency_samples;
-  slower.value = cq.estimate / p95_estimate(l) - 1;
+  slower.value = p95_estimate(c) / p95_estimate(l) - 1;
   if (all || slower.value > slower.threshold) {
     const double upper = p95_bounds(l, alpha * (1 - kCanaryShare), false, true).upper;
     const double lower = p95_bounds(c, alpha * kCanaryShare, true, false).lower;
@@ -145,6 +168,63 @@ void add_triggers(const Policy& p, const Evidence& e, const JudgeOptions& o, std
   }
   slower.holds = slower.bound > slower.threshold;
   out.push_back(slower);
+}
+
+// The absolute triggers as change detectors: an alarm is the breach proven for the data since
+// some moment, whenever that moment was.
+void add_changes(const Policy& p, const ChangeWatch& w, double alpha, const JudgeOptions& o, std::vector<Check>& out) {
+  const RollbackPolicy& r = p.rollback;
+  const double level = stats::change_alarm_log_level(static_cast<double>(r.change_horizon_ms) / 1000, alpha);
+  char test[200] = "";
+  if (o.compute_every_bound)
+    std::snprintf(test, sizeof test, "Shiryaev-Roberts e-detector, alpha %.3g per %.3g h", alpha,
+                  static_cast<double>(r.change_horizon_ms) / 3.6e6);
+  struct Watched {
+    const char* name;
+    WatchedRate rate;
+    double threshold;
+  };
+  const Watched watched[] = {{"canary_error_rate", WatchedRate::errors, r.max_error_rate_percent},
+                             // P95 over the limit = more than 5% of requests slower than it
+                             {"canary_p95_ms", WatchedRate::slow, 100 * (1 - kQuantile)},
+                             {"canary_availability", WatchedRate::unavailable, r.min_availability_percent}};
+  for (const Watched& x : watched) {
+    const stats::RateChangeDetector& canary = w.detector(1, x.rate);
+    Check c;
+    c.name = x.name;
+    c.window = "change";
+    c.test = test;
+    c.threshold = x.threshold;
+    c.bound = kNaN;
+    c.log_evidence = canary.log_statistic();
+    c.log_evidence_level = level;
+    // What the change is to: the rate (error rate, availability) or the share of requests over
+    // the P95 limit (which must stay under 5%) best supported by the evidence.
+    // (NaN while nothing points to a change: a statistic below 1.)
+    const double likely = c.log_evidence > 0 ? canary.likely_rate() : kNaN;
+    c.value = x.rate == WatchedRate::unavailable ? 100 * (1 - likely) : 100 * likely;
+    c.holds = c.log_evidence >= level;
+    if (c.holds) c.legacy_also_breaches = w.detector(0, x.rate).log_statistic() >= level;
+    out.push_back(c);
+  }
+}
+
+// One endpoint: its error rate and availability, and its error rate against legacy's on the same
+// endpoint (a canary bad on one endpoint of seven hides in the totals).
+void add_endpoint(const Policy& p, const Evidence& step, const EndpointEvidence& ep, double alpha, const JudgeOptions& o,
+                  std::vector<Check>& out) {
+  Evidence e{ep.canary, ep.legacy, step.sequence, step.window};
+  const std::size_t first = out.size();
+  add_absolute(p, e, alpha, o, out);
+  add_relative(p, e, alpha, o, out);
+  for (std::size_t i = first; i < out.size();) {
+    if (out[i].name == "canary_p95_ms") {  // latency is judged in the totals only
+      out.erase(out.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    out[i].endpoint = ep.name;
+    ++i;
+  }
 }
 
 void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::vector<Check>& out) {
@@ -155,7 +235,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   const bool all = o.compute_every_bound;
 
   Check increase = base("error_rate_increase", e, g.max_error_rate_increase_points);
-  increase.test = describe("upper bound of canary minus lower bound of legacy error rate (points)", alpha);
+  increase.test = describe(o, "upper bound of canary minus lower bound of legacy error rate (points)", alpha);
   increase.value = 100 * (rate(c.errors, c.requests) - rate(l.errors, l.requests));
   if (all || increase.value < increase.threshold)
     increase.bound = 100 * (gate_rate_bounds(c.errors, c.requests, alpha * kCanaryShare).upper -
@@ -164,7 +244,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   out.push_back(increase);
 
   Check slower = base("p95_increase", e, g.max_p95_increase);
-  slower.test = describe("canary P95 upper bound over legacy P95 lower bound, minus 1", alpha);
+  slower.test = describe(o, "canary P95 upper bound over legacy P95 lower bound, minus 1", alpha);
   slower.canary_samples = c.latency_samples;
   slower.legacy_samples = l.latency_samples;
   slower.value = p95_estimate(c) / p95_estimate(l) - 1;
@@ -192,10 +272,29 @@ const Check* Judgement::first_trigger() const {
   return nullptr;
 }
 
-Judgement judge(const Policy& policy, const Evidence& step, const Evidence* recent, const JudgeOptions& options) {
+Judgement judge(const Policy& policy, const JudgeInput& in, const JudgeOptions& options) {
   Judgement j;
-  add_triggers(policy, step, options, j.triggers);
-  if (recent != nullptr) add_triggers(policy, *recent, options, j.triggers);
+  const Evidence& step = *in.step;
+  const bool per_endpoint = in.endpoints.size() > 1;
+  const double totals_alpha = policy.rollback.alpha * (per_endpoint ? 0.5 : 1.0);
+  const double share = totals_alpha / kTriggerShares;
+  add_absolute(policy, step, stats::spent_alpha(share, step.sequence), options, j.triggers);
+  add_relative(policy, step, stats::spent_alpha(share, step.sequence), options, j.triggers);
+  if (in.recent != nullptr) add_relative(policy, *in.recent, stats::spent_alpha(share, in.recent->sequence), options, j.triggers);
+  if (in.changes != nullptr) add_changes(policy, *in.changes, share, options, j.triggers);
+  if (per_endpoint) {
+    std::size_t critical = 0;
+    for (const EndpointEvidence& ep : in.endpoints) critical += ep.critical ? 1 : 0;
+    const std::size_t normal = in.endpoints.size() - critical;
+    // Half of the rollback alpha for the endpoints; with critical ones, half of that for them.
+    const double family = policy.rollback.alpha * 0.5;
+    const double critical_family = critical == 0 ? 0 : normal == 0 ? family : family / 2;
+    for (const EndpointEvidence& ep : in.endpoints) {
+      const double each = ep.critical ? critical_family / static_cast<double>(critical)
+                                      : (family - critical_family) / static_cast<double>(normal);
+      add_endpoint(policy, step, ep, stats::spent_alpha(each / kEndpointChecks, step.sequence), options, j.triggers);
+    }
+  }
   const bool hold = policy.rollback.when_legacy_also_breaches == RollbackPolicy::WhenLegacyAlsoBreaches::hold;
   bool any_holds = false;
   for (Check& c : j.triggers) {
@@ -205,10 +304,26 @@ Judgement judge(const Policy& policy, const Evidence& step, const Evidence* rece
   }
   if (options.evaluate_gate) {
     add_gate(policy, step, options, j.gate);
+    // A critical endpoint must be proven inside the gate's error-rate limit on its own too.
+    for (const EndpointEvidence& ep : in.endpoints)
+      if (ep.critical && per_endpoint) {
+        const Evidence e{ep.canary, ep.legacy, step.sequence, step.window};
+        std::vector<Check> own;
+        add_gate(policy, e, options, own);
+        own.front().endpoint = ep.name;  // error_rate_increase: latency is the totals' alone
+        j.gate.push_back(own.front());
+      }
     j.gate_holds = !any_holds;  // a canary held through an incident is not let through by it
     for (const Check& c : j.gate) j.gate_holds = j.gate_holds && c.holds;
   }
   return j;
+}
+
+Judgement judge(const Policy& policy, const Evidence& step, const Evidence* recent, const JudgeOptions& options) {
+  JudgeInput in;
+  in.step = &step;
+  in.recent = recent;
+  return judge(policy, in, options);
 }
 
 }  // namespace canary

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "canary/endpoint_template.hpp"
 #include "canary/share.hpp"
 
 namespace canary {
@@ -127,7 +128,7 @@ void read_gate(const YAML::Node& n, GatePolicy& g) {
 
 void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
   only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "min_availability", "when_gate_cannot_pass",
-                            "count_4xx_as_errors", "alpha", "when_legacy_also_breaches"});
+                            "count_4xx_as_errors", "alpha", "when_legacy_also_breaches", "change_horizon"});
   if (n["window"]) r.window_ms = duration_ms(n["window"], "rollback.window", 10'000, 86'400'000);
   if (n["max_error_rate"]) r.max_error_rate_percent = percent(n["max_error_rate"], "rollback.max_error_rate", 100);
   if (n["max_p95_ms"]) r.max_p95_ms = number(n["max_p95_ms"], "rollback.max_p95_ms", 0, 3.6e6, true);
@@ -136,6 +137,8 @@ void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
   if (n["when_gate_cannot_pass"]) r.when_gate_cannot_pass = flag(n["when_gate_cannot_pass"], "rollback.when_gate_cannot_pass");
   if (n["count_4xx_as_errors"]) r.count_4xx_as_errors = flag(n["count_4xx_as_errors"], "rollback.count_4xx_as_errors");
   if (n["alpha"]) r.alpha = number(n["alpha"], "rollback.alpha", 0, 0.5, true);
+  if (n["change_horizon"])
+    r.change_horizon_ms = duration_ms(n["change_horizon"], "rollback.change_horizon", 60'000, 365 * 86'400'000ull);
   if (const YAML::Node w = n["when_legacy_also_breaches"]) {
     const std::string text = w.IsScalar() ? w.Scalar() : "";
     if (text == "rollback")
@@ -171,6 +174,21 @@ void read_ramp(const YAML::Node& n, RampPolicy& r) {
     }
   }
   if (n["require_approval"]) r.require_approval = flag(n["require_approval"], "ramp.require_approval");
+}
+
+void read_endpoints(const YAML::Node& n, std::vector<std::pair<std::string, EndpointRole>>& out) {
+  if (!n.IsMap()) fail(n, "endpoints", "must map endpoint templates to critical or ignore");
+  for (const auto& entry : n) {
+    const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "";
+    const std::string field = "endpoints." + key;
+    Expected<std::string> normalized = normalize_template(key);
+    if (!normalized) fail(entry.first, field, normalized.status().message());
+    const std::string role = entry.second.IsScalar() ? entry.second.Scalar() : "";
+    if (role != "critical" && role != "ignore") fail(entry.second, field, "'" + role + "' must be critical or ignore");
+    for (const auto& [known, _] : out)
+      if (known == *normalized) fail(entry.first, field, "is listed twice");
+    out.emplace_back(*normalized, role == "critical" ? EndpointRole::critical : EndpointRole::ignore);
+  }
 }
 
 void read_fail_safe(const YAML::Node& n, FailSafePolicy& f) {
@@ -219,6 +237,12 @@ void read_webhooks(const YAML::Node& n, std::vector<WebhookPolicy>& out) {
 
 }  // namespace
 
+EndpointRole Policy::role_of(std::string_view endpoint_template) const {
+  for (const auto& [name, role] : endpoints)
+    if (name == endpoint_template) return role;
+  return EndpointRole::normal;
+}
+
 bool WebhookPolicy::wants(EventKind k) const {
   if (!events.empty()) return std::find(events.begin(), events.end(), k) != events.end();
   return kind == Kind::slack || k == EventKind::rolled_back;
@@ -232,10 +256,11 @@ Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name)
     // An empty file is more likely a failed deploy than a wish for the defaults (for those, leave
     // --policy out).
     if (root.IsNull()) return Status{Errc::invalid_argument, name + ": the policy is empty (leave --policy out for the defaults)"};
-    only_keys(root, "", {"gate", "rollback", "ramp", "fail_safe", "webhooks", "webhook_timeout", "webhook_retries"});
+    only_keys(root, "", {"gate", "rollback", "ramp", "endpoints", "fail_safe", "webhooks", "webhook_timeout", "webhook_retries"});
     if (root["gate"]) read_gate(root["gate"], p.gate);
     if (root["rollback"]) read_rollback(root["rollback"], p.rollback);
     if (root["ramp"]) read_ramp(root["ramp"], p.ramp);
+    if (root["endpoints"]) read_endpoints(root["endpoints"], p.endpoints);
     if (root["fail_safe"]) read_fail_safe(root["fail_safe"], p.fail_safe);
     if (root["webhooks"]) read_webhooks(root["webhooks"], p.webhooks);
     if (root["webhook_timeout"]) p.webhook_timeout_ms = duration_ms(root["webhook_timeout"], "webhook_timeout", 100, 60'000);

@@ -14,7 +14,7 @@ nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : 
 }  // namespace
 
 nlohmann::json check_json(const Check& c) {
-  return {{"check", c.name},
+  nlohmann::json j = {{"check", c.name},
           {"window", c.window},
           {"value", number(c.value)},
           {"bound", number(c.bound)},
@@ -25,6 +25,12 @@ nlohmann::json check_json(const Check& c) {
           {"holds", c.holds},
           {"legacy_also_breaches", c.legacy_also_breaches},
           {"held_for_legacy", c.held_for_legacy}};
+  if (!c.endpoint.empty()) j["endpoint"] = c.endpoint;
+  if (c.window == "change") {  // a change detector: its statistic and alarm level, in nats
+    j["log_evidence"] = number(c.log_evidence);
+    j["log_evidence_level"] = number(c.log_evidence_level);
+  }
+  return j;
 }
 
 nlohmann::json decision_json(const DecisionStatus& d) {

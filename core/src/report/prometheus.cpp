@@ -25,6 +25,11 @@ std::string escape(std::string_view value) {
   return out;
 }
 
+// A check judged on one endpoint carries it; one on the totals has no endpoint label.
+std::string endpoint_label(const Check& k) {
+  return k.endpoint.empty() ? std::string() : ",endpoint=\"" + escape(k.endpoint) + "\"";
+}
+
 // The shortest text that reads back as the same double: 0.05, not 0.050000000000000003.
 std::string number(double v) {
   if (std::isnan(v)) return "NaN";
@@ -188,8 +193,8 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
       family(out, series[f].name, "gauge", series[f].help);
       auto emit = [&](const char* kind, const Check& k) {
         const double v = f == 0 ? k.value : f == 1 ? k.bound : f == 2 ? k.threshold : (k.holds ? 1.0 : 0.0);
-        out << series[f].name << "{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window << "\"} "
-            << number(v) << '\n';
+        out << series[f].name << "{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window << '"'
+            << endpoint_label(k) << "} " << number(v) << '\n';
       };
       for (const Check& k : d.judgement.gate) emit("gate", k);
       for (const Check& k : d.judgement.triggers) emit("trigger", k);
@@ -198,7 +203,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     auto samples = [&](const char* kind, const Check& k) {
       for (auto [version, n] : {std::pair{"canary", k.canary_samples}, {"legacy", k.legacy_samples}})
         out << "canary_decision_check_samples{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window
-            << "\",version=\"" << version << "\"} " << n << '\n';
+            << '"' << endpoint_label(k) << ",version=\"" << version << "\"} " << n << '\n';
     };
     for (const Check& k : d.judgement.gate) samples("gate", k);
     for (const Check& k : d.judgement.triggers) samples("trigger", k);

@@ -3,7 +3,9 @@
 //
 //  - the current ramp step, from its start: what the gate is judged on, and a trigger sequence;
 //  - the rolling window (policy rollback.window, 5 minutes): kept as blocks of half the window,
-//    the older of the two live blocks judged, so a trigger looks at the last half to whole window.
+//    the older of the two live blocks judged by the comparisons against legacy;
+//  - the whole rollout, through change detectors for the absolute triggers (change_watch.hpp);
+//  - each endpoint over the current step (policy `endpoints` marks critical and ignored ones).
 //
 // A trigger that holds rolls back at once (share 0, every worker's next request goes legacy). A
 // gate that has held for the whole bake time of the step takes the next ramp step; a next step of
@@ -52,8 +54,13 @@ class DecisionEngine {
   DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms);
 
   const Policy& policy() const { return policy_; }
-  // Replaces the thresholds, ramp and webhooks; the step's data and the gate's bake time stay.
-  void set_policy(Policy policy) { policy_ = std::move(policy); }
+  // Replaces the thresholds, ramp and webhooks; the step's data and the gate's bake time stay, and
+  // the change detectors whose limits did not move.
+  void set_policy(Policy policy) {
+    policy_ = std::move(policy);
+    watch_.adopt(policy_);
+    slow_over_us_ = static_cast<std::uint64_t>(policy_.rollback.max_p95_ms * 1000);
+  }
 
   // Writes the policy's ramp, approval rule and fail-safe into the config.
   Status adopt_policy();
@@ -62,14 +69,19 @@ class DecisionEngine {
   // into one digest per version, then merging that into the step's and the blocks', is a third of
   // the work of adding every record to each of them.
   void add(const RingRecord& r) {
-    std::vector<double>& pending = pending_[r.version & 1];
+    if (r.endpoint_id < ignored_.size() && ignored_[r.endpoint_id]) return;
+    const std::uint32_t v = r.version & 1;
+    ++interval_seen_[v];
+    interval_slow_[v] += r.latency_us > slow_over_us_ ? 1 : 0;
+    std::vector<double>& pending = pending_[v];
     pending.push_back(static_cast<double>(r.latency_us));
     if (pending.size() >= kMaxPending) fold_pending();
     if (r.coarse_ms != 0 && (first_record_ms_ == 0 || r.coarse_ms < first_record_ms_)) first_record_ms_ = r.coarse_ms;
   }
 
-  // One interval: judge on the cumulative counts per version, then act.
-  void tick(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], const ConfigData& config);
+  // One interval: judge on the cumulative counts, then act. `counts` holds every (version,
+  // endpoint) pair's cumulative counts, [version * capacity + endpoint].
+  void tick(std::uint64_t now_ms, const std::vector<WindowCounts>& counts, std::uint32_t capacity, const ConfigData& config);
 
   std::shared_ptr<const DecisionStatus> status() const;
 
@@ -87,11 +99,18 @@ class DecisionEngine {
     std::uint64_t started_ms = 0;
     WindowCounts baseline[kVersionCount];
     Samples latency[kVersionCount];  // a digest held by its sketch: quantiles within 0.25%
+    std::vector<WindowCounts> endpoint_baseline;  // the step's only: [version * capacity + endpoint]
   };
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
   void fold_pending();
-  void restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], bool new_rollout);
+  void restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], const std::vector<WindowCounts>& counts,
+                    bool new_rollout);
+  // Which endpoints the policy ignores, from the config's templates.
+  void classify_endpoints(const ConfigData& config, std::uint32_t capacity);
+  std::vector<EndpointEvidence> endpoint_evidence(const std::vector<WindowCounts>& counts, std::uint32_t capacity,
+                                                  const ConfigData& config) const;
+  void watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
   void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
   Evidence evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
@@ -109,6 +128,12 @@ class DecisionEngine {
   std::uint64_t rollout_key_ = 0;
   Stretch step_;
   std::deque<Stretch> blocks_;  // at most two: the older one is judged
+  ChangeWatch watch_;
+  WindowCounts watched_totals_[kVersionCount];  // what the change detectors have seen
+  std::uint64_t interval_seen_[kVersionCount] = {};  // latencies drained this interval
+  std::uint64_t interval_slow_[kVersionCount] = {};  // of those, over rollback.max_p95_ms
+  std::uint64_t slow_over_us_ = UINT64_MAX;
+  std::vector<bool> ignored_;  // per endpoint id
   std::vector<double> pending_[kVersionCount];
   Samples interval_[kVersionCount];  // folded since journal_interval()
   std::uint64_t gate_held_since_ms_ = 0;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "canary/decision/change_watch.hpp"
 #include "canary/decision/policy.hpp"
 
 namespace canary {
@@ -39,11 +40,15 @@ struct Evidence {
 
 struct Check {
   std::string name;       // "canary_error_rate", "error_rate_increase", ...
-  std::string window;     // which evidence it was judged on
+  std::string window;     // which evidence it was judged on: "step", "rolling", "change"
+  std::string endpoint;   // the endpoint judged on its own; empty: the version's totals
   std::string test;       // the test and its alpha
   double value = 0;       // the point estimate
   double bound = 0;       // the confidence bound compared with the threshold (NaN: none yet)
   double threshold = 0;
+  // Change detection ("change" window): the detector's log statistic and the level it must reach.
+  double log_evidence = 0;
+  double log_evidence_level = 0;
   std::uint64_t canary_samples = 0;
   std::uint64_t legacy_samples = 0;
   bool holds = false;  // trigger: breach proven; gate: compliance proven
@@ -52,6 +57,22 @@ struct Check {
   bool legacy_also_breaches = false;
   // Holds, but does not roll back: legacy also breaches and the policy says hold.
   bool held_for_legacy = false;
+};
+
+// One endpoint's counts over the current step (its latency is judged only in the totals).
+struct EndpointEvidence {
+  std::string name;  // the template
+  bool critical = false;
+  VersionEvidence canary;
+  VersionEvidence legacy;
+};
+
+// What a judgement is made of. Only `step` is required.
+struct JudgeInput {
+  const Evidence* step = nullptr;
+  const Evidence* recent = nullptr;        // the rolling window: the relative checks
+  const ChangeWatch* changes = nullptr;    // the absolute triggers' change detectors
+  std::vector<EndpointEvidence> endpoints;  // every endpoint judged on its own (none: totals only)
 };
 
 struct Judgement {
@@ -70,6 +91,8 @@ struct JudgeOptions {
   bool compute_every_bound = true;
 };
 
+Judgement judge(const Policy& policy, const JudgeInput& input, const JudgeOptions& options = {});
+// The totals only: step and rolling window.
 Judgement judge(const Policy& policy, const Evidence& step, const Evidence* recent, const JudgeOptions& options = {});
 
 }  // namespace canary

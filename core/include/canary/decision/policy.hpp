@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "canary/status.hpp"
@@ -30,6 +31,9 @@ struct RollbackPolicy {
   bool when_gate_cannot_pass = true;  // a canary proven outside the gate is rolled back too
   bool count_4xx_as_errors = false;
   double alpha = 0.005;  // chance of ever rolling back a canary that is within its limits
+  // The absolute triggers' change detectors keep their share of alpha over this long; over a
+  // longer rollout their false-alarm chance grows in proportion (docs/statistics.md).
+  std::uint64_t change_horizon_ms = 24 * 60 * 60 * 1000;
   // An absolute trigger that legacy breaches too, over the same window (an incident that hits
   // both): roll back anyway (the seed's rule), or hold and let the relative checks decide.
   enum class WhenLegacyAlsoBreaches { rollback, hold };
@@ -43,6 +47,10 @@ struct RampPolicy {
 
   std::uint64_t bake_for(std::size_t step) const { return bake_ms[std::min(step, bake_ms.size() - 1)]; }
 };
+
+// How an endpoint is judged on its own: critical ones get more of the alpha and must pass the
+// gate on their own too; ignored ones count nowhere (health checks, admin pages).
+enum class EndpointRole { normal, critical, ignore };
 
 struct FailSafePolicy {
   bool enabled = false;
@@ -63,10 +71,13 @@ struct Policy {
   GatePolicy gate;
   RollbackPolicy rollback;
   RampPolicy ramp;
+  std::vector<std::pair<std::string, EndpointRole>> endpoints;  // by template; unlisted: normal
   FailSafePolicy fail_safe;
   std::vector<WebhookPolicy> webhooks;
   std::uint64_t webhook_timeout_ms = 5000;
   std::uint32_t webhook_retries = 3;
+
+  EndpointRole role_of(std::string_view endpoint_template) const;
 };
 
 // Errors read "FILE:LINE: field: problem".
