@@ -221,6 +221,8 @@ http::Router AdminServer::routes() {
     body["awaiting_approval"] = c.awaiting_approval != 0;
     body["ramp_step"] = c.ramp_step;
     if (snap && snap->decision) body["decision"] = report::decision_json(*snap->decision);
+    // The flag lives in the config (a person clears it there); the numbers are the test's.
+    body["srm"] = report::srm_json(snap && snap->decision ? snap->decision->srm : SrmStatus{}, c.srm_detected != 0);
     json events = json::array();
     if (snap)
       for (const Event& e : snap->recent_events) events.push_back(report::event_json(e));
@@ -245,6 +247,14 @@ http::Router AdminServer::routes() {
     };
     return reply(200, body);
   });
+
+  // SPEC section 10: a person who found the mismatch's cause lets the ramp go on (the test restarts).
+  r.add("POST", "/api/v2/admin/canary/srm/clear", mutating([change](const Request& req, const Captures&) {
+    auto parsed = parse_command_body("srm-clear", req.body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
+    const std::string reason = std::get<CommandRequest>(parsed).reason;
+    return change(req, [&](ConfigData& cfg, EventDraft& e) { return clear_srm(cfg, reason, e); }, [] { return ""; });
+  }));
 
   // The deployment's commands: SPEC 5's state table.
   r.add("POST", "/api/v2/admin/canary/{command}", mutating([agg, change](const Request& req, const Captures& c) {

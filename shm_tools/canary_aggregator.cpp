@@ -53,7 +53,8 @@ Expected<Segment> attach_or_create(const std::string& name, bool create) {
 
 // Every event, whoever made it, as a log line: rollbacks as warnings, the rest as information.
 void log_event(const Event& e, const std::string& segment) {
-  log(e.kind == EventKind::rolled_back || e.kind == EventKind::inconclusive ? LogLevel::warn : LogLevel::info,
+  const bool alarming = e.kind == EventKind::rolled_back || e.kind == EventKind::inconclusive || e.kind == EventKind::srm_detected;
+  log(alarming ? LogLevel::warn : LogLevel::info,
       "deployment event",
       {{"segment", segment},
        {"seq", e.seq},

@@ -246,7 +246,8 @@ int main(int argc, char** argv) {
   auto* pause_cmd = app.add_subcommand("pause", "freeze the ramp (triggers still roll back)");
   auto* resume_cmd = app.add_subcommand("resume", "let the ramp go on");
   auto* approve_cmd = app.add_subcommand("approve", "allow the last step to 100% the policy waits for");
-  for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd})
+  auto* srm_clear_cmd = app.add_subcommand("srm-clear", "clear a sample-ratio mismatch once its cause is found (the test starts again)");
+  for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd})
     cmd->add_option("--reason", reason, "why, for the event log");
 
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
@@ -294,6 +295,8 @@ int main(int argc, char** argv) {
     return change(segment, "resume", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return resume(c, reason, e); });
   if (*approve_cmd)
     return change(segment, "approve", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return approve(c, reason, e); });
+  if (*srm_clear_cmd)
+    return change(segment, "srm-clear", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return clear_srm(c, reason, e); });
   if (*route_cmd) return run_route(segment, user, path_opt->count() ? &path : nullptr);
 
   if (*share_cmd) {

@@ -35,7 +35,7 @@ nlohmann::json pagerduty_body(const Event& e, const std::string& segment, const 
            {{"summary", text_of(e, segment).substr(0, 1024)},
             {"source", "canary-shm/" + segment + "@" + host_name()},
             {"severity", e.kind == EventKind::rolled_back    ? "critical"
-                         : e.kind == EventKind::inconclusive ? "warning"
+                         : e.kind == EventKind::inconclusive || e.kind == EventKind::srm_detected ? "warning"
                                                              : "info"},
             {"component", "canary-shm"},
             {"group", segment},

@@ -77,6 +77,25 @@ TEST(Deployment, AnInconclusiveStepWaitsForAPersonToDecide) {
   EXPECT_EQ(state(c), DeploymentState::running);
 }
 
+TEST(Deployment, ASampleRatioMismatchHoldsTheRampAndPromotionUntilClearedOrStarted) {
+  ConfigData c = running_at(500);
+  EventDraft e;
+  ASSERT_TRUE(flag_srm(c, "mismatch", e).ok());
+  EXPECT_EQ(e.kind, EventKind::srm_detected);
+  EXPECT_FALSE(flag_srm(c, "again", e).ok());
+  EXPECT_EQ(take_ramp_step(c, 1000, "step", e).code(), Errc::refused);
+  EXPECT_EQ(promote(c, false, true, "", e).code(), Errc::refused);
+  EXPECT_EQ(c.share_bp, 500u);
+  ConfigData copy = c;
+  EXPECT_TRUE(roll_back(copy, "", e).ok());  // a rollback never waits
+  ASSERT_TRUE(clear_srm(c, "", e).ok());
+  EXPECT_EQ(e.kind, EventKind::srm_cleared);
+  EXPECT_TRUE(take_ramp_step(c, 1000, "step", e).ok());
+  ASSERT_TRUE(flag_srm(c, "mismatch", e).ok());
+  ASSERT_TRUE(start_rollout(c, {}, "", e).ok());
+  EXPECT_EQ(c.srm_detected, 0);
+}
+
 TEST(Deployment, TheRampStepsUpAndWaitsForApprovalBefore100) {
   EventDraft e;
   ConfigData c = running_at(500);

@@ -45,6 +45,10 @@ void new_step(ConfigData& c, std::uint32_t share_bp) {
   c.awaiting_approval = 0;
 }
 
+Status srm_refusal(std::string_view what) {
+  return {Errc::refused, std::string(what) + " waits: a sample-ratio mismatch is flagged (see status); find its cause, then srm-clear"};
+}
+
 }  // namespace
 
 Status start_rollout(ConfigData& c, const StartOptions& o, std::string_view reason, EventDraft& event) {
@@ -55,6 +59,7 @@ Status start_rollout(ConfigData& c, const StartOptions& o, std::string_view reas
     return {Errc::invalid_argument, "md5 mode takes whole percents only; " + format_share_percent(share) + " is fractional"};
   if (o.salt) c.salt = *o.salt;
   new_step(c, share);
+  c.srm_detected = 0;  // a new rollout, a new test
   c.rollout_started_unix_ns = c.step_started_unix_ns;
   enter(c, DeploymentState::running, or_default(reason, "a new rollout at " + format_share_percent(share) + "%"),
         EventKind::started, event);
@@ -68,6 +73,7 @@ Status promote(ConfigData& c, bool force, bool gate_holds, std::string_view reas
     return refuse(c, "promote", "running, or inconclusive with --force");
   if (!force && !gate_holds)
     return {Errc::refused, "the promotion gate does not hold now (see status); promote --force skips it"};
+  if (!force && c.srm_detected) return srm_refusal("promote");
   new_step(c, kMaxShareBp);
   enter(c, DeploymentState::promoted, or_default(reason, force ? "promoted by hand, gate skipped" : "promoted: the gate holds"),
         EventKind::promoted, event);
@@ -77,6 +83,7 @@ Status promote(ConfigData& c, bool force, bool gate_holds, std::string_view reas
 Status approve(ConfigData& c, std::string_view reason, EventDraft& event) {
   if (state_of(c) != DeploymentState::running || !c.awaiting_approval)
     return {Errc::refused, "nothing awaits approval: approve follows a ramp that reached its last step before 100%"};
+  if (c.srm_detected) return srm_refusal("approve");
   new_step(c, kMaxShareBp);
   enter(c, DeploymentState::promoted, or_default(reason, "approved: promoted to 100%"), EventKind::promoted, event);
   return Status::Ok();
@@ -122,6 +129,7 @@ std::optional<std::uint32_t> next_ramp_step(const ConfigData& c) {
 
 Status take_ramp_step(ConfigData& c, std::uint32_t share_bp, std::string_view reason, EventDraft& event) {
   if (state_of(c) != DeploymentState::running) return refuse(c, "a ramp step", "running");
+  if (c.srm_detected) return srm_refusal("a ramp step");
   new_step(c, share_bp);
   set_text(c.state_reason, reason);
   event.kind = EventKind::ramp_step;
@@ -131,6 +139,7 @@ Status take_ramp_step(ConfigData& c, std::uint32_t share_bp, std::string_view re
 
 Status await_approval(ConfigData& c, std::string_view reason, EventDraft& event) {
   if (state_of(c) != DeploymentState::running) return refuse(c, "awaiting approval", "running");
+  if (c.srm_detected) return srm_refusal("awaiting approval");
   c.awaiting_approval = 1;
   set_text(c.state_reason, reason);
   event.kind = EventKind::awaiting_approval;
@@ -142,6 +151,25 @@ Status mark_inconclusive(ConfigData& c, std::string_view reason, EventDraft& eve
   if (state_of(c) != DeploymentState::running) return refuse(c, "inconclusive", "running");
   c.awaiting_approval = 0;
   enter(c, DeploymentState::inconclusive, reason, EventKind::inconclusive, event);
+  return Status::Ok();
+}
+
+Status flag_srm(ConfigData& c, std::string_view reason, EventDraft& event) {
+  const DeploymentState s = state_of(c);
+  if (s != DeploymentState::running && s != DeploymentState::paused && s != DeploymentState::inconclusive)
+    return refuse(c, "a sample-ratio flag", "running, paused or inconclusive");
+  if (c.srm_detected) return {Errc::refused, "the sample-ratio flag is already set"};
+  c.srm_detected = 1;
+  event.kind = EventKind::srm_detected;
+  event.reason = std::string(reason);
+  return Status::Ok();
+}
+
+Status clear_srm(ConfigData& c, std::string_view reason, EventDraft& event) {
+  if (!c.srm_detected) return {Errc::refused, "no sample-ratio mismatch is flagged"};
+  c.srm_detected = 0;
+  event.kind = EventKind::srm_cleared;
+  event.reason = std::string(or_default(reason, "sample-ratio flag cleared by hand: the test starts again"));
   return Status::Ok();
 }
 

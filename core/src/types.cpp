@@ -12,7 +12,8 @@ constexpr std::array<std::string_view, kDeploymentStateCount> kStateNames = {"ru
 constexpr std::array<std::string_view, kMethodCount> kMethodNames = {"GET",    "POST",   "PUT",
                                                                       "PATCH", "DELETE", "other"};
 constexpr std::array<std::string_view, kEventKindCount> kEventNames = {
-    "none", "started", "share_changed", "ramp_step", "awaiting_approval", "promoted", "rolled_back", "paused", "resumed", "inconclusive"};
+    "none", "started", "share_changed", "ramp_step", "awaiting_approval", "promoted", "rolled_back", "paused", "resumed", "inconclusive",
+    "srm_detected", "srm_cleared"};
 constexpr std::array<std::string_view, kStatusClassCount> kClassNames = {"0",   "1xx", "2xx",    "3xx",
                                                                           "4xx", "5xx", "invalid"};
 

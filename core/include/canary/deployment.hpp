@@ -42,6 +42,11 @@ Status await_approval(ConfigData& c, std::string_view reason, EventDraft& event)
 // running -> inconclusive: the step did not pass within gate.max_step_duration.
 Status mark_inconclusive(ConfigData& c, std::string_view reason, EventDraft& event);
 
+// The sample-ratio flag: set by the aggregator's test (running, paused or inconclusive), cleared
+// by a person; `start` clears it too. While set, ramp steps and promotion (but for --force) wait.
+Status flag_srm(ConfigData& c, std::string_view reason, EventDraft& event);
+Status clear_srm(ConfigData& c, std::string_view reason, EventDraft& event);
+
 // Writes the policy's ramp, approval rule and fail-safe into the config, where canary-ctl start
 // and the workers read them.
 void adopt_policy_settings(ConfigData& c, const std::uint32_t* steps_bp, std::size_t steps, bool require_approval,

@@ -16,7 +16,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 5;  // 5: requests in flight per ring
+inline constexpr std::uint32_t kLayoutVersion = 6;  // 6: the config's sample-ratio-mismatch flag
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -141,7 +141,8 @@ struct ConfigData {
   std::uint64_t step_started_unix_ns;  // when the share last changed: the gate's data starts here
   std::uint8_t ramp_count;             // steps in ramp_bp, from the aggregator's policy
   std::uint8_t require_approval;
-  std::uint8_t reserved1[6];
+  std::uint8_t srm_detected;  // the aggregator's sample-ratio test failed: ramp and promotion wait
+  std::uint8_t reserved1[5];
   std::uint16_t ramp_bp[kMaxRampSteps];
   std::uint64_t reserved2[2];
   OverrideEntry overrides[kMaxOverrides];
@@ -168,6 +169,7 @@ static_assert(offsetof(ConfigData, state_reason) == 128);
 static_assert(offsetof(ConfigData, step_started_unix_ns) == 320);
 static_assert(offsetof(ConfigData, ramp_count) == 328);
 static_assert(offsetof(ConfigData, require_approval) == 329);
+static_assert(offsetof(ConfigData, srm_detected) == 330);
 static_assert(offsetof(ConfigData, ramp_bp) == 336);
 static_assert(offsetof(ConfigData, overrides) == 384);
 static_assert(offsetof(ConfigData, endpoints) == 4480);

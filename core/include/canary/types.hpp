@@ -29,8 +29,10 @@ enum class EventKind : std::uint8_t {
   paused,
   resumed,
   inconclusive,  // a step that did not pass within gate.max_step_duration
+  srm_detected,  // the sample-ratio test failed: ramp and promotion wait
+  srm_cleared,   // a person cleared it (srm-clear)
 };
-inline constexpr std::uint32_t kEventKindCount = 10;
+inline constexpr std::uint32_t kEventKindCount = 12;
 
 enum class Method : std::uint8_t { get = 0, post, put, patch, del, other };
 inline constexpr std::uint32_t kMethodCount = 6;

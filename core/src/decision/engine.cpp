@@ -209,6 +209,7 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     status->judged_unix_ns = unix_now_ns();
     act(status->judgement, config, now_ms, *status);
   }
+  check_sample_ratio(config, capacity, new_rollout, *status);
   first_record_ms_ = 0;
   last_tick_ms_ = now_ms;
   std::lock_guard lock(status_mutex_);
@@ -268,6 +269,7 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     give_up_if_overdue(j, config, status);
     return;
   }
+  if (config.srm_detected) return;  // the ramp waits until a person clears it (status says why)
 
   nlohmann::json details = {{"gate_held_s", static_cast<double>(status.gate_held_ms) / 1000.0},
                             {"canary_requests", j.gate.empty() ? 0 : j.gate.back().canary_samples}};
@@ -290,6 +292,29 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
                    event);
     }
   }
+}
+
+void DecisionEngine::check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout,
+                                        DecisionStatus& status) {
+  if (new_rollout) srm_.restart(true);
+  else if (srm_flagged_ && !config.srm_detected) srm_.restart(false);  // cleared by a person: test again
+  srm_flagged_ = config.srm_detected != 0;
+  srm_.end_interval(config, capacity);
+  status.srm = srm_.status();
+  status.srm.detected = status.srm.detected || srm_flagged_;
+  const auto state = static_cast<DeploymentState>(config.state);
+  const bool live = state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive;
+  if (!srm_.status().detected || srm_flagged_ || !live) return;
+  const SrmStatus& s = srm_.status();
+  char reason[192];
+  std::snprintf(reason, sizeof reason, "sample-ratio mismatch%s%s: %.3f%% of %llu users on the canary, %.3f%% expected; ramp and promotion wait",
+                s.endpoint.empty() ? "" : " on ", s.endpoint.c_str(), 100 * s.observed, static_cast<unsigned long long>(s.requests),
+                100 * s.expected);
+  EventDraft event;
+  event.details_json = fit({{"observed", s.observed}, {"expected", s.expected}, {"requests", s.requests},
+                            {"endpoint", s.endpoint}, {"log_evidence", s.log_evidence}, {"log_evidence_level", s.log_evidence_level}});
+  if (change("canary-aggregator (automatic)", "sample-ratio flag", [&](ConfigData& c) { return flag_srm(c, reason, event); }, event).ok())
+    srm_flagged_ = true;
 }
 
 void DecisionEngine::give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status) {

@@ -227,7 +227,7 @@ void read_webhooks(const YAML::Node& n, std::vector<WebhookPolicy>& out) {
         if (event == EventKind::none)
           fail(e, at + ".events", "'" + (e.IsScalar() ? e.Scalar() : std::string("?")) +
                                       "' is not an event kind (started, share_changed, ramp_step, awaiting_approval, "
-                                      "promoted, rolled_back, paused, resumed)");
+                                      "promoted, rolled_back, paused, resumed, inconclusive, srm_detected, srm_cleared)");
         hook.events.push_back(event);
       }
     }

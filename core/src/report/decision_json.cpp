@@ -55,6 +55,19 @@ nlohmann::json decision_json(const DecisionStatus& d) {
   return out;
 }
 
+nlohmann::json srm_json(const SrmStatus& s, bool flagged) {
+  nlohmann::json j = {{"detected", flagged},
+                      {"observed", number(s.observed)},
+                      {"expected", number(s.expected)},
+                      {"requests", s.requests},
+                      {"counts", "users, each by their first request"},
+                      {"log_evidence", number(s.log_evidence)},
+                      {"log_evidence_level", number(s.log_evidence_level)},
+                      {"intervals_skipped", s.skipped_intervals}};
+  if (!s.endpoint.empty()) j["endpoint"] = s.endpoint;
+  return j;
+}
+
 nlohmann::json event_json(const Event& e) {
   nlohmann::json details = nlohmann::json::parse(e.details_json, nullptr, false);
   if (details.is_discarded()) details = e.details_json.empty() ? nlohmann::json::object() : nlohmann::json(e.details_json);

@@ -170,6 +170,8 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   if (c) {
     family(out, "canary_awaiting_approval", "gauge", "1 when the ramp waits for approve before 100%.");
     out << "canary_awaiting_approval " << (c->awaiting_approval ? 1 : 0) << '\n';
+    family(out, "canary_srm_detected", "gauge", "1 while a sample-ratio mismatch is flagged: ramp and promotion wait.");
+    out << "canary_srm_detected{version=\"canary\"} " << (c->srm_detected ? 1 : 0) << '\n';
   }
   family(out, "canary_deployment_events_total", "counter", "Deployment events in the segment's log (starts, ramp steps, rollbacks, ...).");
   out << "canary_deployment_events_total " << (s.recent_events.empty() ? 0 : s.recent_events.back().seq) << '\n';

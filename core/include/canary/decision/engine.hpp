@@ -29,6 +29,7 @@
 #include "canary/config.hpp"
 #include "canary/decision/judge.hpp"
 #include "canary/decision/policy.hpp"
+#include "canary/decision/sample_ratio.hpp"
 #include "canary/layout.hpp"
 #include "canary/tdigest.hpp"
 #include "canary/window_series.hpp"
@@ -47,6 +48,7 @@ struct DecisionStatus {
   std::uint64_t gate_held_ms = 0;  // how long the gate has held without a break; 0: it does not
   std::optional<std::uint32_t> next_step_bp;
   std::optional<std::uint64_t> last_rollback_latency_ms;
+  SrmStatus srm;
 };
 
 class DecisionEngine {
@@ -71,6 +73,7 @@ class DecisionEngine {
   void add(const RingRecord& r) {
     if (r.endpoint_id < ignored_.size() && ignored_[r.endpoint_id]) return;
     const std::uint32_t v = r.version & 1;
+    srm_.add(r.user_hash, r.version, r.endpoint_id);
     ++interval_seen_[v];
     interval_slow_[v] += r.latency_us > slow_over_us_ ? 1 : 0;
     std::vector<double>& pending = pending_[v];
@@ -111,6 +114,9 @@ class DecisionEngine {
   std::vector<EndpointEvidence> endpoint_evidence(const std::vector<WindowCounts>& counts, std::uint32_t capacity,
                                                   const ConfigData& config) const;
   void watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
+  // The sample-ratio test's interval: sets the config's flag when it fails, restarts when a
+  // person cleared it.
+  void check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout, DecisionStatus& status);
   void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
   Evidence evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
@@ -134,6 +140,8 @@ class DecisionEngine {
   std::uint64_t interval_slow_[kVersionCount] = {};  // of those, over rollback.max_p95_ms
   std::uint64_t slow_over_us_ = UINT64_MAX;
   std::vector<bool> ignored_;  // per endpoint id
+  SampleRatioCheck srm_;
+  bool srm_flagged_ = false;  // the config's flag as the last interval saw it
   std::vector<double> pending_[kVersionCount];
   Samples interval_[kVersionCount];  // folded since journal_interval()
   std::uint64_t gate_held_since_ms_ = 0;

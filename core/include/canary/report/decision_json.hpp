@@ -12,6 +12,8 @@ nlohmann::json check_json(const Check& c);
 
 // {"judged", "gate_holds", "rollback_proven", "gate": [...], "triggers": [...], "step": {...}, ...}
 nlohmann::json decision_json(const DecisionStatus& d);
+// SPEC section 10's `srm` object: detected, observed, expected, requests (and where, how sure).
+nlohmann::json srm_json(const SrmStatus& s, bool flagged);
 
 // {"seq", "time", "kind", "from", "to", "share_before", "share_after", "actor", "reason", "details", ...}
 nlohmann::json event_json(const Event& e);
