@@ -6,6 +6,7 @@
 
 #include "bench_segment.hpp"
 #include "canary/aggregator.hpp"
+#include "canary/decision/sample_ratio.hpp"
 #include "canary/latency_sketch.hpp"
 #include "canary/tdigest.hpp"
 #include "canary/writer.hpp"
@@ -44,6 +45,23 @@ void BM_LatencySketchAdd(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_LatencySketchAdd);
+
+// What the sample-ratio test adds to a drained record: a Bloom filter look-up of its user, overall
+// and on its endpoint. Every user new (the worst case: every look-up writes) or one of 10,000
+// returning users (their lines stay in cache), against a plain pass over the same records.
+void BM_SampleRatioAdd(benchmark::State& state) {
+  const bool all_new = state.range(0) != 0;
+  SampleRatioCheck check;
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    const std::uint64_t user = all_new ? n * 0x9E3779B97F4A7C15ull + 1 : (n % 10000) * 0x9E3779B97F4A7C15ull + 1;
+    check.add(user, n % 20 == 0 ? 1 : 0, static_cast<std::uint32_t>(1 + n % 7));
+    ++n;
+  }
+  benchmark::DoNotOptimize(check.status());
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_SampleRatioAdd)->Arg(1)->Arg(0);
 
 // Records from the rings through the window digests, on one core: each iteration fills this
 // thread's ring (untimed) and drains it (timed).

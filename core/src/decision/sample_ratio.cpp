@@ -9,18 +9,7 @@ namespace canary {
 
 namespace {
 
-constexpr std::size_t kBloomBits = std::size_t{1} << 26;  // 8 MiB: 4.6% false positives at 10M keys
-constexpr std::uint64_t kBloomMask = kBloomBits - 1;
 constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
-
-// splitmix64's finaliser: the Bloom positions share no bits with the routing bucket (hash % 10000).
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // The probability that a new user is routed to the canary, as the router decides it.
 double expected_canary_share(const ConfigData& c) {
@@ -32,31 +21,48 @@ double expected_canary_share(const ConfigData& c) {
 }  // namespace
 
 SampleRatioCheck::SampleRatioCheck()
-    : seen_(kBloomBits / 64, 0), pending_overall_(kMaxEndpoints), pending_endpoint_(kMaxEndpoints), endpoints_(kMaxEndpoints) {}
+    : seen_(std::size_t{1} << kBlockBits, Block{}),
+      pending_overall_(kMaxEndpoints),
+      pending_endpoint_(kMaxEndpoints),
+      endpoints_(kMaxEndpoints) {
+  batch_.reserve(kBatch);
+}
 
-bool SampleRatioCheck::first_time(std::uint64_t key) {
-  const std::uint64_t h = mix(key);
-  const std::uint64_t h2 = mix(h ^ kGolden);
+namespace {
+
+// Sets a key's 3 bits in its user's block (from the key's mixed hash h); true if one was unset.
+bool first_time(std::uint64_t* bits, std::uint64_t h) {
   bool fresh = false;
-  for (std::uint64_t bit : {h & kBloomMask, (h >> 32) & kBloomMask, h2 & kBloomMask}) {
-    std::uint64_t& word = seen_[bit >> 6];
+  for (unsigned i = 0; i < 3; ++i) {
+    const std::uint64_t bit = (h >> (9 * i)) & 511;
     const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
-    fresh = fresh || (word & mask) == 0;
-    word |= mask;
+    fresh = fresh || (bits[bit >> 6] & mask) == 0;
+    bits[bit >> 6] |= mask;
   }
   return fresh;
 }
 
-void SampleRatioCheck::add(std::uint64_t user_hash, std::uint32_t version, std::uint32_t endpoint) {
-  if (user_hash == 0 || endpoint >= kMaxEndpoints || version > 1) return;  // no user id: always legacy
-  if (first_time(user_hash)) {
-    ++pending_overall_[endpoint].users;
-    pending_overall_[endpoint].canary += version;
+}  // namespace
+
+void SampleRatioCheck::look_up(const Seen& s) {
+  std::uint64_t* bits = seen_[s.block].bits;
+  if (first_time(bits, mix(s.user_hash ^ kGolden))) {
+    ++pending_overall_[s.endpoint].users;
+    pending_overall_[s.endpoint].canary += s.version;
   }
-  if (first_time(user_hash + (endpoint + 1) * kGolden)) {
-    ++pending_endpoint_[endpoint].users;
-    pending_endpoint_[endpoint].canary += version;
+  if (first_time(bits, mix(s.user_hash + (s.endpoint + 2ull) * kGolden))) {
+    ++pending_endpoint_[s.endpoint].users;
+    pending_endpoint_[s.endpoint].canary += s.version;
   }
+}
+
+void SampleRatioCheck::look_up_batch() {
+  constexpr std::size_t kAhead = 16;  // lines in flight while one is looked up
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    if (i + kAhead < batch_.size()) __builtin_prefetch(&seen_[batch_[i + kAhead].block], 1);
+    look_up(batch_[i]);
+  }
+  batch_.clear();
 }
 
 std::vector<std::uint8_t> SampleRatioCheck::routing_shape(const ConfigData& c, std::uint32_t capacity) const {
@@ -72,6 +78,7 @@ std::vector<std::uint8_t> SampleRatioCheck::routing_shape(const ConfigData& c, s
 }
 
 void SampleRatioCheck::end_interval(const ConfigData& config, std::uint32_t capacity) {
+  look_up_batch();
   std::vector<std::uint8_t> shape = routing_shape(config, capacity);
   // Counted only when the routing held through this interval and the one before: a record
   // drained now may have been routed a little before the last interval ended.
@@ -116,7 +123,8 @@ void SampleRatioCheck::end_interval(const ConfigData& config, std::uint32_t capa
 }
 
 void SampleRatioCheck::restart(bool forget_users) {
-  if (forget_users) std::fill(seen_.begin(), seen_.end(), 0);
+  look_up_batch();  // what was drained before the restart belongs to the old test
+  if (forget_users) std::fill(seen_.begin(), seen_.end(), Block{});
   overall_.clear();
   for (stats::SplitTest& t : endpoints_) t.clear();
   for (std::size_t e = 0; e < kMaxEndpoints; ++e) pending_overall_[e] = pending_endpoint_[e] = Pending{};

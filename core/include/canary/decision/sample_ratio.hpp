@@ -8,7 +8,10 @@
 // the share, independently (the bucket is a hash of the id). A user counts once per rollout, at
 // their first drained request, in the stratum of the share in force (stats/split_test.hpp);
 // "first" is kept by a Bloom filter (8 MiB), whose false positives skip a few new users without
-// regard to their version, so they cost power, not validity. Requests with no user id (always
+// regard to their version, so they cost power, not validity. The filter is blocked (a user's bits,
+// overall and per endpoint, share one cache line) and records wait in a small batch, so that the
+// line of a record further on is prefetched while this one is looked up: a drain of millions of
+// records a second does not stall on one memory access per record. Requests with no user id (always
 // legacy) are not counted.
 //
 // Overall and per endpoint (the user's first request on that endpoint, where the endpoint routes
@@ -44,7 +47,11 @@ class SampleRatioCheck {
   SampleRatioCheck();
 
   // A drained record (version 0 legacy, 1 canary).
-  void add(std::uint64_t user_hash, std::uint32_t version, std::uint32_t endpoint);
+  void add(std::uint64_t user_hash, std::uint32_t version, std::uint32_t endpoint) {
+    if (user_hash == 0 || endpoint >= kMaxEndpoints || version > 1) return;  // no user id: always legacy
+    batch_.push_back({user_hash, block_of(user_hash), static_cast<std::uint16_t>(endpoint), static_cast<std::uint8_t>(version)});
+    if (batch_.size() == kBatch) look_up_batch();
+  }
   // The interval's end, with the routing in force now; updates the status.
   void end_interval(const ConfigData& config, std::uint32_t capacity);
   // A new rollout forgets the users too; a person's srm-clear keeps them (they were counted).
@@ -57,10 +64,32 @@ class SampleRatioCheck {
     std::uint64_t users = 0;
     std::uint64_t canary = 0;
   };
-  bool first_time(std::uint64_t key);  // sets the key's bits; true if one was unset
+  struct Seen {
+    std::uint64_t user_hash;
+    std::uint32_t block;  // of the Bloom filter: where the user's bits are
+    std::uint16_t endpoint;
+    std::uint8_t version;
+  };
+  struct alignas(64) Block {
+    std::uint64_t bits[8];
+  };
+  static constexpr std::size_t kBatch = 1024;
+  static constexpr unsigned kBlockBits = 17;  // 2^17 lines of 64 bytes, 8 MiB: about 5% false positives at 10M keys
+  // splitmix64's finaliser: the Bloom filter's positions share no bits with the routing bucket.
+  static std::uint64_t mix(std::uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+  }
+  static std::uint32_t block_of(std::uint64_t user_hash) { return static_cast<std::uint32_t>(mix(user_hash) >> (64 - kBlockBits)); }
+  void look_up_batch();
+  void look_up(const Seen& s);
   std::vector<std::uint8_t> routing_shape(const ConfigData& config, std::uint32_t capacity) const;
 
-  std::vector<std::uint64_t> seen_;            // the Bloom filter's bits
+  std::vector<Block> seen_;                    // the Bloom filter
+  std::vector<Seen> batch_;                    // drained, not yet looked up
   std::vector<Pending> pending_overall_;       // this interval, by the endpoint of the first request
   std::vector<Pending> pending_endpoint_;      // this interval, first requests on each endpoint
   stats::SplitTest overall_;
