@@ -124,7 +124,7 @@ TEST(Judge, TheRollingWindowIsJudgedToo) {
 
 TEST(Judge, AnEndpointBadOnItsOwnIsRolledBackAndNamed) {
   const Policy policy;
-  // 2,000 canary requests at 0.5% errors overall but for one endpoint at 8% of its 200.
+  // 2,000 canary requests at 0.5% errors overall but for one endpoint at 10% of its 200.
   const Evidence totals = evidence(version(2000, 25, 0, 100, 300), version(38000, 190, 0, 100, 300));
   JudgeInput in;
   in.step = &totals;
@@ -132,7 +132,7 @@ TEST(Judge, AnEndpointBadOnItsOwnIsRolledBackAndNamed) {
     EndpointEvidence ep;
     ep.name = "/e/" + std::to_string(e);
     ep.canary.requests = e == 3 ? 200 : 300;
-    ep.canary.errors = e == 3 ? 16 : 1;
+    ep.canary.errors = e == 3 ? 20 : 1;
     ep.legacy.requests = 5000;
     ep.legacy.errors = 25;
     in.endpoints.push_back(ep);
@@ -142,6 +142,29 @@ TEST(Judge, AnEndpointBadOnItsOwnIsRolledBackAndNamed) {
   EXPECT_EQ(j.first_trigger()->endpoint, "/e/3");
   EXPECT_EQ(j.first_trigger()->name, "error_rate_increase");
   EXPECT_FALSE(judge(policy, totals, nullptr).rollback);  // diluted in the totals
+}
+
+TEST(Judge, AnEndpointSlowOnItsOwnIsRolledBackByItsShareOfSlowRequests) {
+  const Policy policy;
+  const Evidence totals = evidence(version(3000, 15, 0, 100, 300), version(57000, 285, 0, 100, 300));
+  JudgeInput in;
+  in.step = &totals;
+  for (int e = 0; e < 3; ++e) {
+    EndpointEvidence ep;
+    ep.name = "/e/" + std::to_string(e);
+    ep.canary.requests = ep.canary_timed = 1000;
+    ep.canary_slow = e == 2 ? 300 : 10;  // 30% over max_p95_ms: its P95 is beyond the limit
+    ep.legacy.requests = ep.legacy_timed = 19000;
+    ep.legacy_slow = 190;
+    in.endpoints.push_back(ep);
+  }
+  const Judgement j = judge(policy, in);
+  ASSERT_TRUE(j.rollback);
+  EXPECT_EQ(j.first_trigger()->name, "canary_p95_ms");
+  EXPECT_EQ(j.first_trigger()->endpoint, "/e/2");
+  EXPECT_NEAR(j.first_trigger()->value, 30, 1e-9);
+  EXPECT_EQ(j.first_trigger()->threshold, 5);
+  EXPECT_FALSE(j.first_trigger()->legacy_also_breaches);
 }
 
 TEST(Judge, ACriticalEndpointMustPassTheGateOnItsOwn) {

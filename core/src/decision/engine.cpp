@@ -81,6 +81,10 @@ void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&tot
   step_.started_ms = now_ms;
   for (std::uint32_t v = 0; v < kVersionCount; ++v) step_.baseline[v] = totals[v];
   step_.endpoint_baseline = counts;
+  for (std::uint32_t v = 0; v < 2; ++v) {
+    step_timed_[v].assign(counts.size() / kVersionCount, 0);
+    step_slow_[v].assign(counts.size() / kVersionCount, 0);
+  }
   gate_held_since_ms_ = 0;
   if (new_rollout) {
     blocks_.clear();
@@ -117,6 +121,9 @@ std::vector<EndpointEvidence> DecisionEngine::endpoint_evidence(const std::vecto
       ve.requests = c.requests;
       ve.errors = c.errors + (policy_.rollback.count_4xx_as_errors ? c.client_errors : 0);
       ve.unavailable = c.unavailable;
+      const bool timed = e < step_timed_[v].size();
+      (v == 1 ? ep.canary_timed : ep.legacy_timed) = timed ? step_timed_[v][e] : 0;
+      (v == 1 ? ep.canary_slow : ep.legacy_slow) = timed ? step_slow_[v][e] : 0;
     }
     out.push_back(std::move(ep));
   }
@@ -360,6 +367,13 @@ void DecisionEngine::serialize(ByteWriter& out) {
   out.u64(step_.endpoint_baseline.size());
   for (const WindowCounts& b : step_.endpoint_baseline)
     for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
+  for (std::uint32_t v = 0; v < 2; ++v) {
+    out.u64(step_timed_[v].size());
+    for (std::size_t e = 0; e < step_timed_[v].size(); ++e) {
+      out.u64(step_timed_[v][e]);
+      out.u64(step_slow_[v][e]);
+    }
+  }
   watch_.serialize(out);
   for (const WindowCounts& b : watched_totals_)
     for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
@@ -394,6 +408,15 @@ bool DecisionEngine::deserialize(ByteReader& in) {
   step.endpoint_baseline.resize(endpoint_pairs);
   for (WindowCounts& b : step.endpoint_baseline)
     if (!counts(b)) return false;
+  std::vector<std::uint64_t> timed[2], slow[2];
+  for (std::uint32_t v = 0; v < 2; ++v) {
+    std::uint64_t n = 0;
+    if (!in.u64(n) || n > kMaxEndpoints) return false;
+    timed[v].resize(n);
+    slow[v].resize(n);
+    for (std::size_t e = 0; e < n; ++e)
+      if (!in.u64(timed[v][e]) || !in.u64(slow[v][e])) return false;
+  }
   ChangeWatch watch;
   WindowCounts watched[kVersionCount];
   if (!watch.deserialize(in)) return false;
@@ -401,6 +424,10 @@ bool DecisionEngine::deserialize(ByteReader& in) {
     if (!counts(b)) return false;
   watch_ = watch;
   watch_.adopt(policy_);
+  for (std::uint32_t v = 0; v < 2; ++v) {
+    step_timed_[v] = std::move(timed[v]);
+    step_slow_[v] = std::move(slow[v]);
+  }
   for (std::uint32_t v = 0; v < kVersionCount; ++v) watched_totals_[v] = watched[v];
   step_key_ = step_key;
   rollout_key_ = rollout_key;

@@ -13,6 +13,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kQuantile = 0.95;
+// A P95 above a limit means more than 5% of the requests above it (1 - kQuantile, written exactly).
+constexpr double kOverQuantile = 0.05;
 
 // Mixing distributions of the confidence sequences. Any fixed choice keeps the guarantees; it only
 // decides where the tests are sharpest. Triggers must catch rates from fractions of a percent to
@@ -30,8 +32,8 @@ constexpr stats::BetaPrior kQuantilePrior{kQuantile * kQuantileWeight, (1 - kQua
 // check it fails, so each gate check gets the gate's whole alpha.
 constexpr double kTriggerShares = 10;
 // Per-endpoint checks (when there is more than one endpoint) take half of the rollback alpha,
-// split over the endpoints and their 3 checks; critical endpoints share half of that half.
-constexpr double kEndpointChecks = 3;
+// split over the endpoints and their 4 checks; critical endpoints share half of that half.
+constexpr double kEndpointChecks = 4;
 constexpr double kCanaryShare = 0.9;
 
 double rate(std::uint64_t k, std::uint64_t n) { return n == 0 ? 0.0 : static_cast<double>(k) / static_cast<double>(n); }
@@ -186,7 +188,7 @@ void add_changes(const Policy& p, const ChangeWatch& w, double alpha, const Judg
   };
   const Watched watched[] = {{"canary_error_rate", WatchedRate::errors, r.max_error_rate_percent},
                              // P95 over the limit = more than 5% of requests slower than it
-                             {"canary_p95_ms", WatchedRate::slow, 100 * (1 - kQuantile)},
+                             {"canary_p95_ms", WatchedRate::slow, 100 * kOverQuantile},
                              {"canary_availability", WatchedRate::unavailable, r.min_availability_percent}};
   for (const Watched& x : watched) {
     const stats::RateChangeDetector& canary = w.detector(1, x.rate);
@@ -209,21 +211,32 @@ void add_changes(const Policy& p, const ChangeWatch& w, double alpha, const Judg
   }
 }
 
-// One endpoint: its error rate and availability, and its error rate against legacy's on the same
-// endpoint (a canary bad on one endpoint of seven hides in the totals).
+// One endpoint: its error rate, share of slow requests and availability, and its error rate
+// against legacy's on the same endpoint (a canary bad on one endpoint of seven hides in the totals).
 void add_endpoint(const Policy& p, const Evidence& step, const EndpointEvidence& ep, double alpha, const JudgeOptions& o,
                   std::vector<Check>& out) {
   Evidence e{ep.canary, ep.legacy, step.sequence, step.window};
   const std::size_t first = out.size();
   add_absolute(p, e, alpha, o, out);
   add_relative(p, e, alpha, o, out);
-  for (std::size_t i = first; i < out.size();) {
-    if (out[i].name == "canary_p95_ms") {  // latency is judged in the totals only
-      out.erase(out.begin() + static_cast<std::ptrdiff_t>(i));
-      continue;
-    }
+  for (std::size_t i = first; i < out.size(); ++i) {
     out[i].endpoint = ep.name;
-    ++i;
+    if (out[i].name != "canary_p95_ms") continue;
+    // The order statistics are the totals'; here, the share of requests over the limit.
+    Check& slow = out[i];
+    const double limit = kOverQuantile;
+    slow.test = describe(o, "lower confidence bound of the share of canary requests slower than max_p95_ms (%)", alpha);
+    slow.threshold = 100 * limit;
+    slow.canary_samples = ep.canary_timed;
+    slow.legacy_samples = ep.legacy_timed;
+    slow.value = 100 * rate(ep.canary_slow, ep.canary_timed);
+    slow.bound = kNaN;
+    if (o.compute_every_bound)
+      slow.bound = 100 * trigger_rate_bounds(ep.canary_slow, ep.canary_timed, alpha).lower;
+    else if (slow.value > slow.threshold)
+      slow.bound = beyond(ep.canary_slow, ep.canary_timed, limit, alpha) ? kInf : kNaN;
+    slow.holds = slow.bound > slow.threshold;
+    slow.legacy_also_breaches = slow.holds && beyond(ep.legacy_slow, ep.legacy_timed, limit, alpha);
   }
 }
 

@@ -74,8 +74,13 @@ class DecisionEngine {
     if (r.endpoint_id < ignored_.size() && ignored_[r.endpoint_id]) return;
     const std::uint32_t v = r.version & 1;
     srm_.add(r.user_hash, r.version, r.endpoint_id);
+    const bool slow = r.latency_us > slow_over_us_;
     ++interval_seen_[v];
-    interval_slow_[v] += r.latency_us > slow_over_us_ ? 1 : 0;
+    interval_slow_[v] += slow ? 1 : 0;
+    if (r.endpoint_id < step_timed_[v].size()) {
+      ++step_timed_[v][r.endpoint_id];
+      step_slow_[v][r.endpoint_id] += slow ? 1 : 0;
+    }
     std::vector<double>& pending = pending_[v];
     pending.push_back(static_cast<double>(r.latency_us));
     if (pending.size() >= kMaxPending) fold_pending();
@@ -139,6 +144,8 @@ class DecisionEngine {
   std::uint64_t interval_seen_[kVersionCount] = {};  // latencies drained this interval
   std::uint64_t interval_slow_[kVersionCount] = {};  // of those, over rollback.max_p95_ms
   std::uint64_t slow_over_us_ = UINT64_MAX;
+  // The step's drained latencies per endpoint, and those over rollback.max_p95_ms (legacy, canary).
+  std::vector<std::uint64_t> step_timed_[2], step_slow_[2];
   std::vector<bool> ignored_;  // per endpoint id
   SampleRatioCheck srm_;
   bool srm_flagged_ = false;  // the config's flag as the last interval saw it

@@ -59,12 +59,16 @@ struct Check {
   bool held_for_legacy = false;
 };
 
-// One endpoint's counts over the current step (its latency is judged only in the totals).
+// One endpoint's counts over the current step. Its latency is judged by counting: how many of
+// its drained requests were slower than rollback.max_p95_ms (a P95 above the limit means more
+// than 5% of them); the comparison of P95s against legacy is the totals' alone.
 struct EndpointEvidence {
   std::string name;  // the template
   bool critical = false;
-  VersionEvidence canary;
+  VersionEvidence canary;  // counts only (no latency_at)
   VersionEvidence legacy;
+  std::uint64_t canary_timed = 0, canary_slow = 0;  // drained latencies, and those over the limit
+  std::uint64_t legacy_timed = 0, legacy_slow = 0;
 };
 
 // What a judgement is made of. Only `step` is required.
