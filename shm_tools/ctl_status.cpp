@@ -65,6 +65,7 @@ int print_status(const std::string& name, std::ostream& out) {
       << "state: " << to_string(static_cast<DeploymentState>(c.state)) << '\n'
       << "state_reason: " << text_of(c.state_reason) << '\n'
       << "awaiting_approval: " << yes_no(c.awaiting_approval) << '\n'
+      << "srm_detected: " << yes_no(c.srm_detected) << '\n'
       << "ramp: " << ramp_text(c) << '\n'
       << "ramp_step: " << c.ramp_step << '\n'
       << "step_started_at: " << utc_text(c.step_started_unix_ns) << '\n'

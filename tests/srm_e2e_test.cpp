@@ -87,6 +87,7 @@ TEST_F(SampleRatio, AWrongSplitIsFlaggedHoldsTheRampAndIsClearedByAPerson) {
   EXPECT_GT(s["requests"].get<std::uint64_t>(), 200u);  // about a thousand users: 10% against 5% is plain
   EXPECT_NE(testing::get_body(agg.port(), "/metrics").find("canary_srm_detected{version=\"canary\"} 1"), std::string::npos);
 
+  EXPECT_EQ(testing::status_value(ctl({"status"}).out, "srm_detected"), "true");
   const auto refused = ctl({"promote"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("sample-ratio mismatch"), std::string::npos) << refused.err;
