@@ -217,6 +217,8 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     act(status->judgement, config, now_ms, *status);
   }
   check_sample_ratio(config, capacity, new_rollout, *status);
+  status->decision_write_failures = write_failures_;
+  status->last_decision_write_failure = last_write_failure_;
   first_record_ms_ = 0;
   last_tick_ms_ = now_ms;
   std::lock_guard lock(status_mutex_);
@@ -227,9 +229,12 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
 // changed meanwhile) is logged in one place; the next interval judges again.
 Status DecisionEngine::change(const char* who, const char* what, const ConfigChange& edit, EventDraft& event) {
   Status s = update_config(*segment_, who, edit, &event);
-  if (!s.ok())
+  if (!s.ok()) {
     log(LogLevel::error, "an automatic decision could not be written into the config; judged again next interval",
         {{"segment", segment_->name()}, {"decision", what}, {"error", s.message()}});
+    ++write_failures_;
+    last_write_failure_ = std::string(what) + ": " + s.message();
+  }
   return s;
 }
 

@@ -52,6 +52,8 @@ nlohmann::json decision_json(const DecisionStatus& d) {
         {"next_share", d.next_step_bp ? nlohmann::json(static_cast<double>(*d.next_step_bp) / 100.0) : nlohmann::json()}}},
   };
   out["last_rollback_latency_ms"] = d.last_rollback_latency_ms ? nlohmann::json(*d.last_rollback_latency_ms) : nlohmann::json();
+  out["decision_write_failures"] = d.decision_write_failures;
+  if (!d.last_decision_write_failure.empty()) out["last_decision_write_failure"] = d.last_decision_write_failure;
   return out;
 }
 

@@ -210,6 +210,11 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     for (const Check& k : d.judgement.gate) samples("gate", k);
     for (const Check& k : d.judgement.triggers) samples("trigger", k);
   }
+  if (s.decision) {
+    family(out, "canary_decision_write_failures_total", "counter",
+           "Automatic decisions (rollback, ramp step, promotion, flags) that could not be written into the config.");
+    out << "canary_decision_write_failures_total " << s.decision->decision_write_failures << '\n';
+  }
   if (s.decision && s.decision->last_rollback_latency_ms) {
     family(out, "canary_rollback_latency_seconds", "gauge",
            "The last automatic rollback: from the first record that made it provable to the config change.");

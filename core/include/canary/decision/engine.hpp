@@ -49,6 +49,9 @@ struct DecisionStatus {
   std::optional<std::uint32_t> next_step_bp;
   std::optional<std::uint64_t> last_rollback_latency_ms;
   SrmStatus srm;
+  // Automatic decisions that could not be written into the config (logged; judged again).
+  std::uint64_t decision_write_failures = 0;
+  std::string last_decision_write_failure;
 };
 
 class DecisionEngine {
@@ -149,6 +152,8 @@ class DecisionEngine {
   std::vector<bool> ignored_;  // per endpoint id
   SampleRatioCheck srm_;
   bool srm_flagged_ = false;  // the config's flag as the last interval saw it
+  std::uint64_t write_failures_ = 0;
+  std::string last_write_failure_;
   std::vector<double> pending_[kVersionCount];
   Samples interval_[kVersionCount];  // folded since journal_interval()
   std::uint64_t gate_held_since_ms_ = 0;
