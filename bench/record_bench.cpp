@@ -146,9 +146,10 @@ BENCHMARK(BM_BaselineMutexMapIntKey)->Threads(1)->Threads(2);
 // The same counts as BM_RecordRequest, in one shared set of atomic counters (no per-CPU slabs,
 // no ring): what sharing costs once two cores write.
 struct SharedCounters {
-  std::atomic<std::uint64_t> requests[kVersionCount][kEndpoints][kMethodCount][kStatusClassCount] = {};
-  std::atomic<std::uint64_t> latency_sum_us[kVersionCount][kEndpoints] = {};
-  std::atomic<std::uint64_t> histogram[kVersionCount][kEndpoints][kHistogramBuckets] = {};
+  static constexpr std::uint32_t kVersions = 2;  // legacy and canary, as the benchmark records
+  std::atomic<std::uint64_t> requests[kVersions][kEndpoints][kMethodCount][kStatusClassCount] = {};
+  std::atomic<std::uint64_t> latency_sum_us[kVersions][kEndpoints] = {};
+  std::atomic<std::uint64_t> histogram[kVersions][kEndpoints][kHistogramBuckets] = {};
 };
 
 void BM_BaselineSharedAtomic(benchmark::State& state) {

@@ -35,6 +35,12 @@ class ConfigUpdate {
   std::optional<bool> enabled_;
   std::optional<std::uint32_t> share_bp_;
   std::optional<std::vector<std::string>> endpoints_;
+  struct VersionPatch {  // an entry of "versions": a candidate's share and endpoints
+    std::string name;
+    std::optional<std::uint32_t> share_bp;
+    std::optional<std::vector<std::string>> endpoints;
+  };
+  std::vector<VersionPatch> versions_;
   std::uint32_t endpoint_capacity_ = 0;
   std::string failed_field_;
 };
@@ -47,6 +53,11 @@ struct CommandRequest {
   std::string reason;
   StartOptions start;
   bool force = false;
+  std::string version;  // "version": the candidate it acts on (optional with one candidate)
+  // POST .../versions {"name", "share"}; POST .../switch {"to"} or {"back": true}.
+  std::string name, to;
+  std::uint32_t share_bp = 0;
+  bool back = false;
 };
 std::variant<CommandRequest, ApiError> parse_command_body(const std::string& command, const std::string& body);
 

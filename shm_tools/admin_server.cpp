@@ -13,10 +13,13 @@
 #include "canary/clock.hpp"
 #include "canary/config_edit.hpp"
 #include "canary/deployment.hpp"
+#include "canary/fixed_text.hpp"
 #include "canary/report/decision_json.hpp"
 #include "canary/report/prometheus.hpp"
 #include "canary/report/seed_json.hpp"
 #include "canary/segment.hpp"
+#include "canary/share.hpp"
+#include "canary/versions.hpp"
 
 namespace canary::tools {
 
@@ -169,7 +172,10 @@ http::Router AdminServer::routes() {
     auto snap = agg->snapshot();
     if (!snap) return not_yet();
     const Window window = std::get<Window>(w);
-    return reply(200, report::metrics_json(snap->total(window, Version::legacy), snap->total(window, Version::canary), window));
+    return reply(200, report::metrics_json(report::shown_versions(snap->config.get(), [&](std::uint32_t v) {
+                                             return snap->total(window, static_cast<Version>(v));
+                                           }),
+                                           window));
   });
 
   r.add("GET", "/api/v2/admin/canary/endpoints", [agg, window_of, not_yet](const Request& req, const Captures&) {
@@ -218,11 +224,26 @@ http::Router AdminServer::routes() {
     const AggregatorArea& area = agg->segment().aggregator();
     const AggregatorHealth& health = agg->health();
     json body = report::config_json(c);
-    body["awaiting_approval"] = c.awaiting_approval != 0;
-    body["ramp_step"] = c.ramp_step;
+    const VersionEntry& first = c.versions[kFirstCandidate];
+    body["awaiting_approval"] = first.awaiting_approval != 0;
+    body["ramp_step"] = first.ramp_step;
     if (snap && snap->decision) body["decision"] = report::decision_json(*snap->decision);
     // The flag lives in the config (a person clears it there); the numbers are the test's.
-    body["srm"] = report::srm_json(snap && snap->decision ? snap->decision->srm : SrmStatus{}, c.srm_detected != 0);
+    body["srm"] = report::srm_json(snap && snap->decision ? snap->decision->srm : SrmStatus{}, first.srm_detected != 0);
+    // Every candidate's own judgement, by name (the first one's is "decision" and "srm" above).
+    json candidates = json::object();
+    for (std::uint32_t v : active_candidates(c)) {
+      const auto& d = snap ? snap->decisions[v] : nullptr;
+      json entry = {{"state", std::string(to_string(static_cast<DeploymentState>(c.versions[v].state)))},
+                    {"share", report::share_json(c.versions[v].share_bp)},
+                    {"state_reason", std::string(text_of(c.versions[v].state_reason))}};
+      if (d) {
+        entry["decision"] = report::decision_json(*d);
+        entry["srm"] = report::srm_json(d->srm, c.versions[v].srm_detected != 0);
+      }
+      candidates[std::string(version_name(c, v))] = std::move(entry);
+    }
+    body["candidates"] = candidates;
     json events = json::array();
     if (snap)
       for (const Event& e : snap->recent_events) events.push_back(report::event_json(e));
@@ -252,8 +273,42 @@ http::Router AdminServer::routes() {
   r.add("POST", "/api/v2/admin/canary/srm/clear", mutating([change](const Request& req, const Captures&) {
     auto parsed = parse_command_body("srm-clear", req.body);
     if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
-    const std::string reason = std::get<CommandRequest>(parsed).reason;
-    return change(req, [&](ConfigData& cfg, EventDraft& e) { return clear_srm(cfg, reason, e); }, [] { return ""; });
+    const CommandRequest cr = std::get<CommandRequest>(parsed);
+    return change(req, [&](ConfigData& cfg, EventDraft& e) {
+      auto k = pick_candidate(cfg, cr.version);
+      return k ? clear_srm(cfg, cr.reason, e, *k) : k.status();
+    }, [] { return "version"; });
+  }));
+
+  // SPEC section 10: candidates added and retired.
+  r.add("POST", "/api/v2/admin/canary/versions", mutating([change](const Request& req, const Captures&) {
+    auto parsed = parse_command_body("versions", req.body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
+    const CommandRequest cr = std::get<CommandRequest>(parsed);
+    return change(req, [&](ConfigData& cfg, EventDraft& e) -> Status {
+      auto added = add_version(cfg, cr.name, cr.share_bp);
+      if (!added) return added.status();
+      e.kind = EventKind::started;
+      e.version = *added;
+      e.reason = "version " + cr.name + " added at " + format_share_percent(cr.share_bp) + "%";
+      return Status::Ok();
+    }, [] { return "name"; });
+  }));
+  r.add("DELETE", "/api/v2/admin/canary/versions/{name}", mutating([change](const Request& req, const Captures& c) {
+    const std::string name = c[0];
+    return change(req, [&](ConfigData& cfg, EventDraft&) { return remove_version(cfg, name); }, [] { return "name"; });
+  }));
+  // Blue-green: every user to one version at once, or back to the shares from before.
+  r.add("POST", "/api/v2/admin/canary/switch", mutating([change](const Request& req, const Captures&) {
+    auto parsed = parse_command_body("switch", req.body);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
+    const CommandRequest cr = std::get<CommandRequest>(parsed);
+    return change(req, [&](ConfigData& cfg, EventDraft& e) -> Status {
+      if (cr.back) return switch_back(cfg, cr.reason, e);
+      auto v = find_version(cfg, cr.to);
+      if (!v) return {Errc::invalid_argument, "unknown version '" + cr.to + "'"};
+      return switch_to(cfg, *v, cr.reason, e);
+    }, [] { return "to"; });
   }));
 
   // The deployment's commands: SPEC 5's state table.
@@ -269,18 +324,21 @@ http::Router AdminServer::routes() {
     if (auto* e = std::get_if<ApiError>(&parsed)) return refuse(*e);
     const CommandRequest cr = std::get<CommandRequest>(parsed);
     auto snap = agg->snapshot();
-    const bool gate_holds = snap && snap->decision && snap->decision->judged && snap->decision->judgement.gate_holds;
     return change(
         req,
         [&](ConfigData& cfg, EventDraft& e) {
-          if (command == "start") return start_rollout(cfg, cr.start, cr.reason, e);
-          if (command == "promote") return promote(cfg, cr.force, gate_holds, cr.reason, e);
-          if (command == "rollback") return roll_back(cfg, cr.reason, e);
-          if (command == "pause") return pause(cfg, cr.reason, e);
-          if (command == "resume") return resume(cfg, cr.reason, e);
-          return approve(cfg, cr.reason, e);
+          auto k = pick_candidate(cfg, cr.version);
+          if (!k) return k.status();
+          const auto& d = snap ? snap->decisions[*k] : nullptr;
+          const bool gate_holds = d && d->judged && d->judgement.gate_holds;
+          if (command == "start") return start_rollout(cfg, cr.start, cr.reason, e, *k);
+          if (command == "promote") return promote(cfg, cr.force, gate_holds, cr.reason, e, *k);
+          if (command == "rollback") return roll_back(cfg, cr.reason, e, *k);
+          if (command == "pause") return pause(cfg, cr.reason, e, *k);
+          if (command == "resume") return resume(cfg, cr.reason, e, *k);
+          return approve(cfg, cr.reason, e, *k);
         },
-        [] { return ""; });
+        [] { return "version"; });
   }));
   return r;
 }

@@ -17,6 +17,7 @@
 #include "canary/router.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
+#include "canary/versions.hpp"
 #include "ctl_status.hpp"
 #include "tool_common.hpp"
 
@@ -136,14 +137,13 @@ int run_route(const std::string& segment, const std::string& user, const std::st
   router->bind(&attached->config(), attached->geometry().params.endpoint_capacity, &attached->aggregator().heartbeat_unix_ns);
   if (router->generation() == 0)
     return report_error(kTool, {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
-  const bool canary = path ? router->route(user, std::string_view(*path)).version == Version::canary
-                           : router->is_canary_user(user);
-  std::cout << (canary ? "canary" : "legacy") << '\n';
+  const Version version = path ? router->route(user, std::string_view(*path)).version : router->version_of_user(user);
+  std::cout << router->version_name(version) << '\n';
   return kExitOk;
 }
 
 // Whether the live aggregator's latest judgement (published in the segment) says the gate holds.
-Expected<bool> gate_holds_now(const std::string& segment) {
+Expected<bool> gate_holds_now(const std::string& segment, std::uint32_t candidate) {
   auto attached = Segment::attach(segment, Access::read_only);
   if (!attached) return attached.status();
   auto summary = std::make_unique<SummaryData>();
@@ -154,7 +154,17 @@ Expected<bool> gate_holds_now(const std::string& segment) {
   // Lately: within three intervals, and never more than 5 s on top.
   const std::uint64_t fresh_ns = 5'000'000'000ull + 3ull * summary->interval_ms * 1'000'000;
   if (unix_now_ns() - summary->judged_unix_ns > fresh_ns) return stale;
-  return summary->gate_holds != 0;
+  return ((summary->gate_holds_by_version >> candidate) & 1) != 0;
+}
+
+// The candidate a command's --version names (or the only one), as the config stands.
+Expected<std::uint32_t> candidate_named(const std::string& segment, const std::string& name) {
+  auto attached = Segment::attach(segment, Access::read_only);
+  if (!attached) return attached.status();
+  auto config = std::make_unique<ConfigData>();
+  if (!read_config(attached->config(), *config, attached->geometry().params.endpoint_capacity).ok)
+    return Status{Errc::corrupt, "the segment's config is corrupt: neither copy is valid"};
+  return pick_candidate(*config, name);
 }
 
 int run_reap(const std::string& segment) {
@@ -203,9 +213,26 @@ int main(int argc, char** argv) {
   destroy_cmd->add_flag("--even-if-live", destroy_even_if_live, "remove it even under a live aggregator");
   auto* status_cmd = app.add_subcommand("status", "print the config, state and endpoints as key: value lines");
 
-  std::string percentage;
-  auto* share_cmd = app.add_subcommand("set-percentage", "set the canary share, 0 to 100 with at most two decimals");
+  std::string percentage, target;  // target: --version of the commands that act on one candidate
+  auto* share_cmd = app.add_subcommand("set-percentage", "set a candidate's share, 0 to 100 with at most two decimals");
   share_cmd->add_option("percentage", percentage, "e.g. 10 or 12.5")->required();
+
+  auto* version_cmd = app.add_subcommand("version", "add, remove or list the candidate versions");
+  version_cmd->require_subcommand(1);
+  std::string version_name_arg, version_share = "0";
+  auto* version_add_cmd = version_cmd->add_subcommand("add", "a new candidate (at most 7), at --share (default 0)");
+  version_add_cmd->add_option("name", version_name_arg, "1-31 bytes of [a-z0-9._-]")->required();
+  version_add_cmd->add_option("--share", version_share, "its percentage");
+  auto* version_remove_cmd = version_cmd->add_subcommand("remove", "retire a candidate whose share is 0 (its counts stay)");
+  version_remove_cmd->add_option("name", version_name_arg, "a candidate")->required();
+  auto* version_list_cmd = version_cmd->add_subcommand("list", "print each version's name, role, share and state");
+
+  std::string switch_to_name;
+  bool switch_back_flag = false;
+  auto* switch_cmd = app.add_subcommand("switch", "blue-green: every user to one version at once (--to NAME), or back (--back)");
+  auto* switch_to_opt = switch_cmd->add_option("--to", switch_to_name, "the version to send every user to");
+  auto* switch_back_opt = switch_cmd->add_flag("--back", switch_back_flag, "restore the shares from before the switch");
+  switch_to_opt->excludes(switch_back_opt);
   auto* enable_cmd = app.add_subcommand("enable", "turn canary routing on");
   auto* disable_cmd = app.add_subcommand("disable", "route everyone legacy");
 
@@ -225,7 +252,7 @@ int main(int argc, char** argv) {
   std::string user, version;
   auto* pin_cmd = app.add_subcommand("pin", "pin a user to a version (at most 64 pins)");
   pin_cmd->add_option("--user", user, "user id, 1 to 1024 bytes")->required();
-  pin_cmd->add_option("--version", version, "canary or legacy")->required();
+  pin_cmd->add_option("--version", version, "a version's name (legacy, canary, ...)")->required();
   auto* unpin_cmd = app.add_subcommand("unpin", "remove a user's pin");
   unpin_cmd->add_option("--user", user, "user id")->required();
 
@@ -247,8 +274,11 @@ int main(int argc, char** argv) {
   auto* resume_cmd = app.add_subcommand("resume", "let the ramp go on");
   auto* approve_cmd = app.add_subcommand("approve", "allow the last step to 100% the policy waits for");
   auto* srm_clear_cmd = app.add_subcommand("srm-clear", "clear a sample-ratio mismatch once its cause is found (the test starts again)");
-  for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd})
+  for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd, switch_cmd})
     cmd->add_option("--reason", reason, "why, for the event log");
+  for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd, share_cmd,
+                        add_cmd, remove_cmd})
+    cmd->add_option("--version", target, "the candidate it acts on (optional when there is only one)");
 
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
@@ -274,44 +304,90 @@ int main(int argc, char** argv) {
       if (!new_salt) return report_error(kTool, new_salt.status());
       options.salt = *new_salt;
     }
-    return change(segment, "start",
-                  [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return start_rollout(c, options, reason, e); });
+    return change(segment, "start", [&](ConfigData& c, const SegmentParams&, EventDraft& e) {
+      auto k = pick_candidate(c, target);
+      return k ? start_rollout(c, options, reason, e, *k) : k.status();
+    });
   }
   if (*promote_cmd) {
     bool holds = false;
     if (!force) {
-      auto gate = gate_holds_now(segment);
+      auto k = candidate_named(segment, target);
+      if (!k) return report_error(kTool, k.status());
+      auto gate = gate_holds_now(segment, *k);
       if (!gate) return report_error(kTool, gate.status());
       holds = *gate;
     }
-    return change(segment, force ? "promote --force" : "promote",
-                  [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return promote(c, force, holds, reason, e); });
+    return change(segment, force ? "promote --force" : "promote", [&](ConfigData& c, const SegmentParams&, EventDraft& e) {
+      auto k = pick_candidate(c, target);
+      return k ? promote(c, force, holds, reason, e, *k) : k.status();
+    });
   }
-  if (*rollback_cmd)
-    return change(segment, "rollback", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return roll_back(c, reason, e); });
-  if (*pause_cmd)
-    return change(segment, "pause", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return pause(c, reason, e); });
-  if (*resume_cmd)
-    return change(segment, "resume", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return resume(c, reason, e); });
-  if (*approve_cmd)
-    return change(segment, "approve", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return approve(c, reason, e); });
-  if (*srm_clear_cmd)
-    return change(segment, "srm-clear", [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return clear_srm(c, reason, e); });
+  // The commands that act on one candidate: --version NAME, or the only one.
+  using CandidateCommand = Status (*)(ConfigData&, std::string_view, EventDraft&, std::uint32_t);
+  auto on_candidate = [&](const char* action, CandidateCommand command) {
+    return change(segment, action, [&](ConfigData& c, const SegmentParams&, EventDraft& e) {
+      auto k = pick_candidate(c, target);
+      return k ? command(c, reason, e, *k) : k.status();
+    });
+  };
+  if (*rollback_cmd) return on_candidate("rollback", roll_back);
+  if (*pause_cmd) return on_candidate("pause", pause);
+  if (*resume_cmd) return on_candidate("resume", resume);
+  if (*approve_cmd) return on_candidate("approve", approve);
+  if (*srm_clear_cmd) return on_candidate("srm-clear", clear_srm);
+  if (*version_add_cmd) {
+    auto bp = parse_share_percent(version_share);
+    if (!bp) return report_error(kTool, bp.status());
+    return change(segment, "version add", [&](ConfigData& c, const SegmentParams&, EventDraft& e) -> Status {
+      auto added = add_version(c, version_name_arg, *bp);
+      if (!added) return added.status();
+      e.kind = EventKind::started;
+      e.version = *added;
+      e.reason = "version " + version_name_arg + " added at " + format_share_percent(*bp) + "%";
+      return Status::Ok();
+    });
+  }
+  if (*version_remove_cmd)
+    return change(segment, "version remove",
+                  [&](ConfigData& c, const SegmentParams&, EventDraft&) { return remove_version(c, version_name_arg); });
+  if (*version_list_cmd) return print_versions(segment, std::cout);
+  if (*switch_cmd) {
+    if (!switch_back_flag && switch_to_name.empty())
+      return report_error(kTool, {Errc::invalid_argument, "switch needs --to NAME or --back"});
+    return change(segment, switch_back_flag ? "switch --back" : "switch", [&](ConfigData& c, const SegmentParams&, EventDraft& e) {
+      if (switch_back_flag) return switch_back(c, reason, e);
+      auto v = find_version(c, switch_to_name);
+      if (!v) return Status{Errc::invalid_argument, "unknown version '" + switch_to_name.substr(0, 40) + "'"};
+      return switch_to(c, *v, reason, e);
+    });
+  }
   if (*route_cmd) return run_route(segment, user, path_opt->count() ? &path : nullptr);
 
   if (*share_cmd) {
     auto bp = parse_share_percent(percentage);
     if (!bp) return report_error(kTool, bp.status());
-    return change(segment, "set-percentage",
-                  [&](ConfigData& c, const SegmentParams&, EventDraft& e) { return set_share_by_hand(c, *bp, e); });
+    return change(segment, "set-percentage", [&](ConfigData& c, const SegmentParams&, EventDraft& e) {
+      auto k = pick_candidate(c, target);
+      return k ? set_share_by_hand(c, *bp, e, *k) : k.status();
+    });
   }
   if (*enable_cmd) return change(segment, "enable", [](ConfigData& c, const SegmentParams&, EventDraft&) { return set_enabled(c, true); });
   if (*disable_cmd) return change(segment, "disable", [](ConfigData& c, const SegmentParams&, EventDraft&) { return set_enabled(c, false); });
   if (*add_cmd) {
     return change(segment, "add-endpoint",
-                  [&](ConfigData& c, const SegmentParams& p, EventDraft&) { return add_endpoint(c, path, p.endpoint_capacity); });
+                  [&](ConfigData& c, const SegmentParams& p, EventDraft&) -> Status {
+                    if (target.empty()) return add_endpoint(c, path, p.endpoint_capacity);
+                    auto k = pick_candidate(c, target);
+                    return k ? add_endpoint(c, path, p.endpoint_capacity, *k) : k.status();
+                  });
   }
-  if (*remove_cmd) return change(segment, "remove-endpoint", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return remove_endpoint(c, path); });
+  if (*remove_cmd)
+    return change(segment, "remove-endpoint", [&](ConfigData& c, const SegmentParams&, EventDraft&) -> Status {
+      if (target.empty()) return remove_endpoint(c, path);
+      auto k = pick_candidate(c, target);
+      return k ? remove_endpoint(c, path, *k) : k.status();
+    });
   if (*hash_cmd) {
     auto mode = parse_hash_mode(hash);
     if (!mode) return report_error(kTool, {Errc::invalid_argument, "hash '" + hash.substr(0, 40) + "' must be xxh3 or md5"});
@@ -323,9 +399,16 @@ int main(int argc, char** argv) {
     return change(segment, "set-salt", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return set_salt(c, *value); });
   }
   if (*pin_cmd) {
-    auto v = parse_version(version);
-    if (!v) return report_error(kTool, {Errc::invalid_argument, "version '" + version.substr(0, 40) + "' must be canary or legacy"});
-    return change(segment, "pin", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return pin_user(c, user, *v); });
+    return change(segment, "pin", [&](ConfigData& c, const SegmentParams&, EventDraft&) {
+      auto v = find_version(c, version);
+      if (!v) {
+        std::string known;
+        for (std::uint32_t i : active_candidates(c)) known += std::string(version_name(c, i)) + " or ";
+        known += version_name(c, kBaseline);  // "canary or legacy" with two versions
+        return Status{Errc::invalid_argument, "version '" + version.substr(0, 40) + "' must be " + known};
+      }
+      return pin_user(c, user, *v);
+    });
   }
   if (*unpin_cmd) return change(segment, "unpin", [&](ConfigData& c, const SegmentParams&, EventDraft&) { return unpin_user(c, user); });
   return kExitError;

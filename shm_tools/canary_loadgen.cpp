@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "canary/fixed_text.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
+#include "canary/versions.hpp"
 #include "canary/writer.hpp"
 #include "counts_json.hpp"
 #include "loadgen_replay.hpp"
@@ -29,6 +32,7 @@ struct Args {
   std::string legacy_error_rate = "0.001", canary_error_rate = "0.001", client_error_rate = "0.01";
   std::string unavailable_share = "0.5";
   std::string legacy_latency = "250:0.5", canary_latency = "230:0.5";
+  std::string versions, error_rates, latencies;  // the many-version flags: NAME=VALUE,...
   std::string replay;
 };
 
@@ -55,21 +59,61 @@ bool read_all(int fd, void* data, std::size_t size) {
   return true;
 }
 
-std::vector<std::string> registered_templates(const Segment& segment) {
+// What the workers need from the config: the templates requests go to, the versions' names.
+struct SegmentFacts {
+  std::vector<std::string> templates;
+  std::vector<std::string> versions;  // by index
+};
+
+Expected<SegmentFacts> segment_facts(const Segment& segment) {
   auto c = std::make_unique<ConfigData>();
-  std::vector<std::string> out;
-  if (!read_config(segment.config(), *c, segment.geometry().params.endpoint_capacity).ok) return out;
-  for (std::uint32_t id = 1; id < c->endpoint_count; ++id) out.emplace_back(text_of(c->endpoints[id].path));
-  return out;
+  if (!read_config(segment.config(), *c, segment.geometry().params.endpoint_capacity).ok)
+    return Status{Errc::corrupt, "segment '" + segment.name() + "' is corrupt: its config has no valid copy"};
+  SegmentFacts facts;
+  for (std::uint32_t id = 1; id < c->endpoint_count; ++id) facts.templates.emplace_back(text_of(c->endpoints[id].path));
+  for (std::uint32_t v = 0; v < c->version_count && v < kMaxVersions; ++v) facts.versions.emplace_back(version_name(*c, v));
+  return facts;
+}
+
+// --versions a,b,c: each must be one of the segment's versions (routing decides who gets which).
+Status check_versions(const std::string& list, const std::vector<std::string>& known) {
+  for (const std::string& name : split_list(list))
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      return {Errc::invalid_argument, "--versions: '" + name.substr(0, 40) + "' is not one of the segment's versions"};
+  return Status::Ok();
+}
+
+// NAME=VALUE,... for the versions named; `apply` takes the index and the value text.
+Status per_version(const std::string& list, std::string_view flag, const std::vector<std::string>& known,
+                   const std::function<Status(std::size_t, std::string_view)>& apply) {
+  for (const std::string& item : split_list(list)) {
+    const std::size_t eq = item.find('=');
+    const auto it = std::find(known.begin(), known.end(), item.substr(0, eq));
+    if (eq == std::string::npos || it == known.end())
+      return {Errc::invalid_argument, std::string(flag) + ": '" + item.substr(0, 40) + "' must be NAME=VALUE with NAME one of the segment's versions"};
+    if (Status s = apply(static_cast<std::size_t>(it - known.begin()), std::string_view(item).substr(eq + 1)); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 int run(const std::string& segment_name, const Args& a) {
   auto workers = parse_bounded(a.workers, "--workers", 1, 1024);
   if (!workers) return report_error(kTool, workers.status());
   SyntheticLoad load;
+  // The parent attaches first: a missing or foreign segment is an error here, not a silent
+  // fail-open in every worker. The workers inherit the attachment across fork().
+  SegmentFacts facts;
+  {
+    auto segment = Segment::attach(segment_name, Access::read_write);
+    if (!segment) return report_error(kTool, segment.status());
+    auto read = segment_facts(*segment);
+    if (!read) return report_error(kTool, read.status());
+    facts = std::move(*read);
+  }
+  load.templates = facts.templates;
   std::vector<ReplayRow> rows;
   if (!a.replay.empty()) {
-    auto read = read_replay_file(a.replay);
+    auto read = read_replay_file(a.replay, facts.versions);
     if (!read) return report_error(kTool, read.status());
     rows = std::move(*read);
   } else {
@@ -105,14 +149,22 @@ int run(const std::string& segment_name, const Args& a) {
     load.unavailable_share = *unavailable;
     load.latency[0] = *legacy_latency;
     load.latency[1] = *canary_latency;
-  }
-
-  // The parent attaches first: a missing or foreign segment is an error here, not a silent
-  // fail-open in every worker. The workers inherit the attachment across fork().
-  {
-    auto segment = Segment::attach(segment_name, Access::read_write);
-    if (!segment) return report_error(kTool, segment.status());
-    load.templates = registered_templates(*segment);
+    if (Status s = check_versions(a.versions, facts.versions); !s.ok()) return report_error(kTool, s);
+    Status s = per_version(a.error_rates, "--error-rates", facts.versions, [&](std::size_t v, std::string_view text) -> Status {
+      auto fraction = parse_fraction(std::string(text), "--error-rates");
+      if (!fraction) return fraction.status();
+      if (*fraction + *client_errors > 1) return {Errc::invalid_argument, "an error rate plus --client-error-rate is more than 1"};
+      load.error_rate[v] = *fraction;
+      return Status::Ok();
+    });
+    if (s.ok())
+      s = per_version(a.latencies, "--latencies-ms", facts.versions, [&](std::size_t v, std::string_view text) -> Status {
+        auto l = parse_lognormal(text, "--latencies-ms");
+        if (!l) return l.status();
+        load.latency[v] = *l;
+        return Status::Ok();
+      });
+    if (!s.ok()) return report_error(kTool, s);
   }
   if (!attach(segment_name)) return report_error(kTool, {Errc::system, "cannot attach the writer"});
 
@@ -154,9 +206,10 @@ int run(const std::string& segment_name, const Args& a) {
     total += truth;
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::uint64_t recorded = total.by_version[0].total() + total.by_version[1].total();
+  std::uint64_t recorded = 0;
+  for (const Counts& c : total.by_version) recorded += c.total();
   nlohmann::json out = {
-      {"totals", totals_to_json(total.by_version[0], total.by_version[1])},
+      {"totals", totals_to_json(facts.versions, std::vector<Counts>(std::begin(total.by_version), std::end(total.by_version)))},
       {"mode", rows.empty() ? "synthetic" : "replay"},
       {"workers", children.size()},
       {"requests", recorded},
@@ -191,6 +244,9 @@ int main(int argc, char** argv) {
                  "fraction of the failures answered 502/503/504 or not at all, the rest 500 (default 0.5)");
   app.add_option("--legacy-latency-ms", a.legacy_latency, "lognormal MEDIAN[:SIGMA] of legacy latency (default 250:0.5)");
   app.add_option("--canary-latency-ms", a.canary_latency, "lognormal MEDIAN[:SIGMA] of canary latency (default 230:0.5)");
+  app.add_option("--versions", a.versions, "the versions the load is meant for, e.g. legacy,canary,canary2 (each must exist; routing decides)");
+  app.add_option("--error-rates", a.error_rates, "NAME=FRACTION,... per version (beside --legacy/--canary-error-rate)");
+  app.add_option("--latencies-ms", a.latencies, "NAME=MEDIAN[:SIGMA],... per version (beside --legacy/--canary-latency-ms)");
   app.add_option("--replay", a.replay, "record the rows of this CSV file instead (endpoint,method,user_id,version,status_code,response_time_ms)");
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   return run(segment, a);

@@ -15,10 +15,10 @@ nlohmann::json counts_to_json(const Counts& c) {
   };
 }
 
-nlohmann::json totals_to_json(const Counts& legacy, const Counts& canary) {
+nlohmann::json totals_to_json(const std::vector<std::string>& names, const std::vector<Counts>& counts) {
   nlohmann::json totals = nlohmann::json::object();
-  if (legacy.total() != 0) totals["legacy"] = counts_to_json(legacy);
-  if (canary.total() != 0) totals["canary"] = counts_to_json(canary);
+  for (std::size_t v = 0; v < names.size() && v < counts.size(); ++v)
+    if (counts[v].total() != 0) totals[names[v]] = counts_to_json(counts[v]);
   return totals;
 }
 

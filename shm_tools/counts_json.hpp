@@ -2,6 +2,9 @@
 // canary-shm-dump (what the slabs say), so the two compare key for key.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "canary/slab.hpp"
@@ -11,7 +14,8 @@ namespace canary::tools {
 // {"requests", "errors", "client_errors", "unavailable", "invalid", "latency_sum_ms", "mean_latency_ms"}
 nlohmann::json counts_to_json(const Counts& c);
 
-// {VERSION: counts_to_json(...)} with an entry for every version that received traffic.
-nlohmann::json totals_to_json(const Counts& legacy, const Counts& canary);
+// {VERSION: counts_to_json(...)} with an entry for every version that received traffic, keyed by
+// the version's name; names[v] and counts[v] belong together.
+nlohmann::json totals_to_json(const std::vector<std::string>& names, const std::vector<Counts>& counts);
 
 }  // namespace canary::tools

@@ -9,6 +9,7 @@
 #include "canary/liveness.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
+#include "canary/versions.hpp"
 #include "tool_common.hpp"
 
 namespace canary::tools {
@@ -39,17 +40,60 @@ std::string aggregator_line(const Segment& segment) {
   }
 }
 
+std::uint32_t baseline_share(const ConfigData& c) {
+  std::uint32_t share = kMaxShareBp;
+  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v) share -= std::min(share, c.versions[v].share_bp);
+  return share;
+}
+
+// One line per version: name, role, share, state; candidates add their flags.
+void print_version_lines(const ConfigData& c, std::ostream& out) {
+  for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v) {
+    const VersionEntry& e = c.versions[v];
+    out << "version." << v << ": " << text_of(e.name);
+    if (e.slot == kSlotRetired) {
+      out << " removed\n";
+      continue;
+    }
+    out << (v == kBaseline ? " baseline" : " candidate") << " share="
+        << format_share_percent(v == kBaseline ? baseline_share(c) : e.share_bp) << '%';
+    if (v != kBaseline)
+      out << " state=" << to_string(static_cast<DeploymentState>(e.state)) << " awaiting_approval=" << yes_no(e.awaiting_approval)
+          << " srm_detected=" << yes_no(e.srm_detected);
+    out << '\n';
+  }
+  if (c.switched)
+    out << "switch: every user to " << version_name(c, c.switch_to) << " (from " << version_name(c, c.switch_from) << ")\n";
+}
+
+Expected<std::unique_ptr<ConfigData>> config_of(const Segment& segment) {
+  auto config = std::make_unique<ConfigData>();
+  if (!read_config(segment.config(), *config, segment.geometry().params.endpoint_capacity).ok)
+    return Status{Errc::corrupt, "the segment's config is corrupt: neither copy is valid"};
+  return config;
+}
+
 }  // namespace
+
+int print_versions(const std::string& name, std::ostream& out) {
+  auto attached = Segment::attach(name, Access::read_only);
+  if (!attached) return report_error("canary-ctl", attached.status());
+  auto config = config_of(*attached);
+  if (!config) return report_error("canary-ctl", config.status());
+  print_version_lines(**config, out);
+  return kExitOk;
+}
 
 int print_status(const std::string& name, std::ostream& out) {
   auto attached = Segment::attach(name, Access::read_only);
   if (!attached) return report_error("canary-ctl", attached.status());
   const Segment& segment = *attached;
   const SegmentParams& p = segment.geometry().params;
-  auto config = std::make_unique<ConfigData>();
-  if (!read_config(segment.config(), *config, p.endpoint_capacity).ok)
-    return report_error("canary-ctl", {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
-  const ConfigData& c = *config;
+  auto config = config_of(segment);
+  if (!config) return report_error("canary-ctl", config.status());
+  const ConfigData& c = **config;
+  // The first candidate's figures keep the two-version keys; every version follows as version.N.
+  const VersionEntry& first = c.versions[kFirstCandidate];
 
   out << "segment: " << name << '\n'
       << "layout_version: " << segment.header().layout_version << '\n'
@@ -58,32 +102,37 @@ int print_status(const std::string& name, std::ostream& out) {
       << "rings: " << p.ring_count << '\n'
       << "ring_records: " << p.ring_records << '\n'
       << "enabled: " << yes_no(c.enabled) << '\n'
-      << "canary_percentage: " << format_share_percent(c.share_bp) << '\n'
-      << "share_bp: " << c.share_bp << '\n'
+      << "canary_percentage: " << format_share_percent(first.share_bp) << '\n'
+      << "share_bp: " << first.share_bp << '\n'
       << "hash: " << to_string(static_cast<HashMode>(c.hash_mode)) << '\n'
       << "salt: " << c.salt << '\n'
-      << "state: " << to_string(static_cast<DeploymentState>(c.state)) << '\n'
-      << "state_reason: " << text_of(c.state_reason) << '\n'
-      << "awaiting_approval: " << yes_no(c.awaiting_approval) << '\n'
-      << "srm_detected: " << yes_no(c.srm_detected) << '\n'
+      << "state: " << to_string(static_cast<DeploymentState>(first.state)) << '\n'
+      << "state_reason: " << text_of(first.state_reason) << '\n'
+      << "awaiting_approval: " << yes_no(first.awaiting_approval) << '\n'
+      << "srm_detected: " << yes_no(first.srm_detected) << '\n'
       << "ramp: " << ramp_text(c) << '\n'
-      << "ramp_step: " << c.ramp_step << '\n'
-      << "step_started_at: " << utc_text(c.step_started_unix_ns) << '\n'
+      << "ramp_step: " << first.ramp_step << '\n'
+      << "step_started_at: " << utc_text(first.step_started_unix_ns) << '\n'
       << "fail_safe_after_ms: " << c.fail_safe_after_ms << '\n'
       << "rollout_started_at: " << utc_text(c.rollout_started_unix_ns) << '\n'
       << "generation: " << c.generation << '\n'
       << "changed_by: " << text_of(c.changed_by) << '\n'
       << "changed_at: " << utc_text(c.changed_unix_ns) << '\n'
-      << "endpoints: " << c.endpoint_count << '\n';
-  for (std::uint32_t id = 0; id < c.endpoint_count; ++id)
-    out << "endpoint." << id << ": " << text_of(c.endpoints[id].path) << " canary=" << yes_no(c.endpoints[id].canary)
-        << '\n';
+      << "versions: " << static_cast<unsigned>(c.version_count) << '\n';
+  print_version_lines(c, out);
+  out << "endpoints: " << c.endpoint_count << '\n';
+  for (std::uint32_t id = 0; id < c.endpoint_count; ++id) {
+    out << "endpoint." << id << ": " << text_of(c.endpoints[id].path) << " canary=" << yes_no(endpoint_on(first, id));
+    for (std::uint32_t v : active_candidates(c))
+      if (v != kFirstCandidate) out << ' ' << version_name(c, v) << '=' << yes_no(endpoint_on(c.versions[v], id));
+    out << '\n';
+  }
   out << "pins: " << c.override_count << '\n';
   for (std::uint32_t i = 0; i < c.override_count; ++i) {
     const OverrideEntry& o = c.overrides[i];
     const std::string_view shown = text_of(o.id_prefix);
     out << "pin." << i << ": " << shown << (o.id_len > shown.size() ? "..." : "") << ' '
-        << to_string(static_cast<Version>(o.version)) << '\n';
+        << version_name(c, o.version) << '\n';
   }
   out << "aggregator: " << aggregator_line(segment) << '\n';
   const std::vector<Event> events = read_events(segment);
@@ -91,6 +140,7 @@ int print_status(const std::string& name, std::ostream& out) {
   for (std::size_t i = events.size() > 5 ? events.size() - 5 : 0; i < events.size(); ++i) {
     const Event& e = events[i];
     out << "event." << e.seq << ": " << utc_text(e.unix_ns) << ' ' << to_string(e.kind) << ' '
+        << (c.version_count > 2 ? e.version_name + ' ' : std::string())
         << format_share_percent(e.share_before_bp) << "% -> " << format_share_percent(e.share_after_bp) << "%: " << e.reason
         << '\n';
   }

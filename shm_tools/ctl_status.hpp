@@ -8,5 +8,7 @@
 namespace canary::tools {
 
 int print_status(const std::string& segment, std::ostream& out);
+// `canary-ctl version list`: the version.N lines of status.
+int print_versions(const std::string& segment, std::ostream& out);
 
 }  // namespace canary::tools

@@ -12,6 +12,7 @@
 #include "canary/fixed_text.hpp"
 #include "canary/share.hpp"
 #include "canary/summary.hpp"
+#include "canary/versions.hpp"
 #include "canary/window_series.hpp"
 #include "counts_json.hpp"
 
@@ -45,6 +46,13 @@ std::string mean_ms(const Counts& c) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(2) << (n == 0 ? 0.0 : static_cast<double>(c.latency_sum_us) / 1000.0 / static_cast<double>(n));
   return out.str();
+}
+
+// The names of the version slots in use, retired ones too (their counts stay), by index.
+std::vector<std::string> version_names(const ConfigData& c) {
+  std::vector<std::string> names;
+  for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v) names.emplace_back(version_name(c, v));
+  return names;
 }
 
 }  // namespace
@@ -81,17 +89,32 @@ Expected<DumpSnapshot> take_snapshot(const Segment& segment) {
 std::string render_json(const DumpSnapshot& s, bool pretty) {
   using nlohmann::json;
   const ConfigData& c = *s.config;
+  const VersionEntry& first = c.versions[kFirstCandidate];
   json endpoints_to_canary = json::array();
   for (std::uint32_t id = 1; id < c.endpoint_count; ++id)
-    if (c.endpoints[id].canary) endpoints_to_canary.push_back(std::string(text_of(c.endpoints[id].path)));
+    if (endpoint_on(first, id)) endpoints_to_canary.push_back(std::string(text_of(c.endpoints[id].path)));
 
+  const std::vector<std::string> names = version_names(c);
   json endpoints = json::object();
   for (std::uint32_t id = 0; id < s.params.endpoint_capacity; ++id) {
-    const Counts& legacy = s.totals.at(Version::legacy, static_cast<EndpointId>(id));
-    const Counts& canary = s.totals.at(Version::canary, static_cast<EndpointId>(id));
-    if (id >= c.endpoint_count && legacy.total() == 0 && canary.total() == 0) continue;
-    endpoints[endpoint_name(c, id)] = {{"id", id}, {"legacy", counts_to_json(legacy)}, {"canary", counts_to_json(canary)}};
+    std::uint64_t requests = 0;
+    json entry = {{"id", id}};
+    for (std::uint32_t v = 0; v < names.size(); ++v) {
+      const Counts& k = s.totals.at(static_cast<Version>(v), static_cast<EndpointId>(id));
+      requests += k.total();
+      // The baseline and the first candidate always (the two-version shape); others with traffic.
+      if (v <= kFirstCandidate || k.total() != 0) entry[names[v]] = counts_to_json(k);
+    }
+    if (id >= c.endpoint_count && requests == 0) continue;
+    endpoints[endpoint_name(c, id)] = std::move(entry);
   }
+  std::vector<Counts> version_totals;
+  for (std::uint32_t v = 0; v < names.size(); ++v) version_totals.push_back(s.totals.version_total(static_cast<Version>(v)));
+  json versions = json::array();
+  for (std::uint32_t v = 0; v < names.size(); ++v)
+    versions.push_back({{"index", v}, {"name", names[v]}, {"share_bp", c.versions[v].share_bp},
+                        {"state", to_string(static_cast<DeploymentState>(c.versions[v].state))},
+                        {"removed", c.versions[v].slot == kSlotRetired}});
 
   json rings = json::array();
   std::uint64_t full_drops = s.retired_full_drops;
@@ -109,12 +132,13 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
         {"endpoint_capacity", s.params.endpoint_capacity}, {"ring_count", s.params.ring_count},
         {"ring_records", s.params.ring_records}}},
       {"config",
-       {{"enabled", c.enabled != 0}, {"canary_percentage", static_cast<double>(c.share_bp) / 100.0},
-        {"share_bp", c.share_bp}, {"hash", to_string(static_cast<HashMode>(c.hash_mode))}, {"salt", c.salt},
-        {"generation", c.generation}, {"state", to_string(static_cast<DeploymentState>(c.state))},
-        {"state_reason", std::string(text_of(c.state_reason))}, {"changed_by", std::string(text_of(c.changed_by))},
-        {"changed_unix_ns", c.changed_unix_ns}, {"endpoints_to_canary", endpoints_to_canary}}},
-      {"totals", totals_to_json(s.totals.version_total(Version::legacy), s.totals.version_total(Version::canary))},
+       {{"enabled", c.enabled != 0}, {"canary_percentage", static_cast<double>(first.share_bp) / 100.0},
+        {"share_bp", first.share_bp}, {"hash", to_string(static_cast<HashMode>(c.hash_mode))}, {"salt", c.salt},
+        {"generation", c.generation}, {"state", to_string(static_cast<DeploymentState>(first.state))},
+        {"state_reason", std::string(text_of(first.state_reason))}, {"changed_by", std::string(text_of(c.changed_by))},
+        {"changed_unix_ns", c.changed_unix_ns}, {"endpoints_to_canary", endpoints_to_canary}, {"versions", versions},
+        {"switched", c.switched != 0}}},
+      {"totals", totals_to_json(names, version_totals)},
       {"endpoints", endpoints},
       {"rings", rings},
       {"drops",
@@ -130,9 +154,9 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
     const SummaryData& sum = *s.summary;
     nlohmann::json windows = nlohmann::json::object();
     for (Window w : kAllWindows)
-      windows[std::string(to_string(w))] = {
-          {"legacy", summary_stats_json(sum.totals[static_cast<std::size_t>(w)][0])},
-          {"canary", summary_stats_json(sum.totals[static_cast<std::size_t>(w)][1])}};
+      for (std::uint32_t v = 0; v < names.size(); ++v)
+        windows[std::string(to_string(w))][v == 0 ? "legacy" : v == 1 ? "canary" : names[v]] =
+            summary_stats_json(sum.totals[static_cast<std::size_t>(w)][v]);
     out["summary"] = {{"generated_unix_ns", sum.generated_unix_ns},
                       {"age_s", age_seconds(sum.generated_unix_ns, s.now_unix_ns)},
                       {"config_generation", sum.config_generation},
@@ -144,15 +168,20 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
 
 std::string render_text(const DumpSnapshot& s) {
   const ConfigData& c = *s.config;
+  const VersionEntry& first = c.versions[kFirstCandidate];
+  const std::vector<std::string> names = version_names(c);
   std::ostringstream out;
   out << "segment " << s.name << ": layout " << s.layout_version << ", " << s.total_size << " bytes, created "
       << utc_text(s.created_unix_ns) << " by pid " << s.creator_pid << "\n  " << s.params.cpu_slots << " CPU slots, "
       << s.params.endpoint_capacity << " endpoint slots, " << s.params.ring_count << " rings of "
       << s.params.ring_records << " records\n";
   out << "config: generation " << c.generation << ", " << (c.enabled ? "enabled" : "disabled") << ", "
-      << format_share_percent(c.share_bp) << "% canary, " << to_string(static_cast<HashMode>(c.hash_mode))
-      << " salt " << c.salt << ", state " << to_string(static_cast<DeploymentState>(c.state)) << " ("
-      << text_of(c.state_reason) << ")\n";
+      << format_share_percent(first.share_bp) << "% canary, " << to_string(static_cast<HashMode>(c.hash_mode))
+      << " salt " << c.salt << ", state " << to_string(static_cast<DeploymentState>(first.state)) << " ("
+      << text_of(first.state_reason) << ")\n";
+  for (std::uint32_t v = kFirstCandidate + 1; v < names.size(); ++v)
+    out << "  version " << names[v] << ": " << format_share_percent(c.versions[v].share_bp) << "%, state "
+        << to_string(static_cast<DeploymentState>(c.versions[v].state)) << " (" << text_of(c.versions[v].state_reason) << ")\n";
   out << "aggregator: " << to_string(s.aggregator.state);
   if (s.aggregator.state != AggregatorState::none)
     out << ", pid " << s.aggregator.pid << ", heartbeat " << std::fixed << std::setprecision(1)
@@ -162,9 +191,9 @@ std::string render_text(const DumpSnapshot& s) {
     const SummaryData& sum = *s.summary;
     out << "summary (window all, " << std::fixed << std::setprecision(1)
         << age_seconds(sum.generated_unix_ns, s.now_unix_ns) << " s old):";
-    for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    for (std::uint32_t v = 0; v < names.size(); ++v) {
       const SummaryStats& st = sum.totals[static_cast<std::size_t>(Window::all)][v];
-      out << (v ? "; " : " ") << to_string(static_cast<Version>(v)) << " p95 " << std::setprecision(2) << st.p95_ms
+      out << (v ? "; " : " ") << names[v] << " p95 " << std::setprecision(2) << st.p95_ms
           << " ms, p99 " << st.p99_ms << " ms";
     }
     out << '\n';
@@ -176,23 +205,23 @@ std::string render_text(const DumpSnapshot& s) {
         << std::setw(10) << k.errors() << std::setw(10) << k.client_errors() << std::setw(12) << k.unavailable()
         << std::setw(10) << mean_ms(k) << '\n';
   };
-  auto header = [&](const char* first) {
-    out << std::left << std::setw(44) << first << std::setw(8) << "version" << std::right << std::setw(12)
+  auto header = [&](const char* title) {
+    out << std::left << std::setw(44) << title << std::setw(8) << "version" << std::right << std::setw(12)
         << "requests" << std::setw(10) << "errors" << std::setw(10) << "4xx" << std::setw(12) << "unavailable"
         << std::setw(10) << "mean ms" << '\n';
   };
   header("totals");
-  row("all endpoints", "legacy", s.totals.version_total(Version::legacy));
-  row("all endpoints", "canary", s.totals.version_total(Version::canary));
+  for (std::uint32_t v = 0; v < names.size(); ++v)
+    row("all endpoints", names[v], s.totals.version_total(static_cast<Version>(v)));
   out << '\n';
   header("endpoint");
   std::uint32_t quiet = 0;
   for (std::uint32_t id = 0; id < s.params.endpoint_capacity; ++id) {
     bool any = false;
-    for (Version v : {Version::legacy, Version::canary}) {
-      const Counts& k = s.totals.at(v, static_cast<EndpointId>(id));
+    for (std::uint32_t v = 0; v < names.size(); ++v) {
+      const Counts& k = s.totals.at(static_cast<Version>(v), static_cast<EndpointId>(id));
       if (k.total() == 0) continue;
-      row(endpoint_name(c, id), std::string(to_string(v)), k);
+      row(endpoint_name(c, id), names[v], k);
       any = true;
     }
     if (!any && id < c.endpoint_count) ++quiet;

@@ -1,5 +1,6 @@
 #include "loadgen_replay.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 
@@ -32,7 +33,7 @@ Expected<Method> parse_method_field(std::string_view text) {
   return parse_method(upper);  // GET, POST, PUT, PATCH, DELETE; any other method counts as "other"
 }
 
-Expected<ReplayRow> parse_row(std::string_view line) {
+Expected<ReplayRow> parse_row(std::string_view line, const std::vector<std::string>& versions) {
   std::string_view fields[6];
   std::size_t count = 0;
   std::size_t start = 0;
@@ -57,9 +58,13 @@ Expected<ReplayRow> parse_row(std::string_view line) {
   row.method = *method;
   if (std::string why = user_id_problem(fields[2]); !why.empty()) return bad(why);
   row.user_id = fields[2];
-  auto version = parse_version(fields[3]);
-  if (!version) return bad("version '" + std::string(fields[3].substr(0, 40)) + "' must be legacy or canary");
-  row.version = *version;
+  const auto version = std::find(versions.begin(), versions.end(), fields[3]);
+  if (version == versions.end()) {
+    std::string known;
+    for (const std::string& name : versions) known += (known.empty() ? "" : ", ") + name;
+    return bad("version '" + std::string(fields[3].substr(0, 40)) + "' is not one of the segment's versions (" + known + ")");
+  }
+  row.version = static_cast<Version>(version - versions.begin());
   std::uint32_t status = 0;
   const std::string_view s = fields[4];
   if (!all_digits(s) || s.size() > 3 || std::from_chars(s.data(), s.data() + s.size(), status).ec != std::errc())
@@ -91,7 +96,7 @@ Expected<std::uint64_t> parse_latency_ms(std::string_view text) {
   return us;
 }
 
-Expected<std::vector<ReplayRow>> read_replay_file(const std::string& path) {
+Expected<std::vector<ReplayRow>> read_replay_file(const std::string& path, const std::vector<std::string>& versions) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status{Errc::invalid_argument, "cannot read replay file '" + path + "'"};
   std::vector<ReplayRow> rows;
@@ -100,7 +105,7 @@ Expected<std::vector<ReplayRow>> read_replay_file(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (number == 1 && line == kHeader) continue;
     if (line.empty() && in.peek() == std::char_traits<char>::eof()) break;  // a final newline
-    auto row = parse_row(line);
+    auto row = parse_row(line, versions);
     if (!row) return Status{Errc::invalid_argument, path + ":" + std::to_string(number) + ": " + row.status().message()};
     rows.push_back(std::move(*row));
   }

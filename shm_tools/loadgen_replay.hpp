@@ -22,7 +22,8 @@ struct ReplayRow {
 };
 
 // All rows, or the first bad one as "FILE:LINE: problem".
-Expected<std::vector<ReplayRow>> read_replay_file(const std::string& path);
+// `versions`: the segment's version names by index; the version column must be one of them.
+Expected<std::vector<ReplayRow>> read_replay_file(const std::string& path, const std::vector<std::string>& versions);
 
 // Parses one response_time_ms field: a non-negative decimal, rounded half-up to microseconds.
 Expected<std::uint64_t> parse_latency_ms(std::string_view text);

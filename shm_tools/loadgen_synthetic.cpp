@@ -66,9 +66,8 @@ Expected<Lognormal> parse_lognormal(std::string_view text, std::string_view what
 GroundTruth run_synthetic(const SyntheticLoad& load, std::uint32_t worker) {
   std::mt19937_64 rng(load.seed * 1'000'003 + worker);
   const std::vector<std::string> paths = request_paths(load.templates, rng);
-  std::lognormal_distribution<double> latency[kVersionCount] = {
-      std::lognormal_distribution<double>(std::log(load.latency[0].median_ms * 1000.0), load.latency[0].sigma),
-      std::lognormal_distribution<double>(std::log(load.latency[1].median_ms * 1000.0), load.latency[1].sigma)};
+  std::vector<std::lognormal_distribution<double>> latency;
+  for (const Lognormal& l : load.latency) latency.emplace_back(std::log(l.median_ms * 1000.0), l.sigma);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
 
   GroundTruth truth;

@@ -20,10 +20,10 @@ struct SyntheticLoad {
   std::uint64_t requests = 10000;  // per worker
   std::uint64_t users = 10000;
   std::uint64_t seed = 1;
-  double error_rate[kVersionCount] = {0.001, 0.001};
+  double error_rate[kMaxVersions] = {0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001};
   double client_error_rate = 0.01;
   double unavailable_share = 0.5;  // of the failures: 502, 503, 504 or no response; the rest 500
-  Lognormal latency[kVersionCount] = {{250, 0.5}, {230, 0.5}};
+  Lognormal latency[kMaxVersions] = {{250, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}};
   double rate = 0;  // requests per second per worker; 0: as fast as possible
   std::vector<std::string> templates;  // the registered templates requests are spread over
 };

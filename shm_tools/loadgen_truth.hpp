@@ -9,7 +9,7 @@
 namespace canary::tools {
 
 struct GroundTruth {
-  Counts by_version[kVersionCount];
+  Counts by_version[kMaxVersions];
   std::uint64_t ring_full_drops = 0;
   std::uint64_t had_no_ring = 0;  // workers that never got a ring
 
@@ -20,7 +20,7 @@ struct GroundTruth {
     c.latency_sum_us += latency_us;
   }
   GroundTruth& operator+=(const GroundTruth& o) {
-    for (std::uint32_t v = 0; v < kVersionCount; ++v) by_version[v] += o.by_version[v];
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v) by_version[v] += o.by_version[v];
     ring_full_drops += o.ring_full_drops;
     had_no_ring += o.had_no_ring;
     return *this;

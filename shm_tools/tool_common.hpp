@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
@@ -31,6 +32,9 @@ int parse_command_line(CLI::App& app, int argc, char** argv);
 
 // "canary-ctl set-percentage by alice (pid 4242)".
 std::string who(std::string_view action);
+
+// "a,b,c" -> {"a", "b", "c"}; empty items are left out.
+std::vector<std::string> split_list(const std::string& list);
 
 // Strict unsigned parsing with a bound, for options that CLI11 would let through as hex or nan.
 Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view what, std::uint64_t min,

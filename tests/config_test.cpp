@@ -45,27 +45,27 @@ TEST(Config, ARefusedChangeLeavesTheConfigAsItWas) {
   ScratchSegment s("refused");
   const std::uint64_t before = published(s.segment());
   Status st = update_config(s.segment(), "tester", [](ConfigData& c) {
-    c.share_bp = 1;
+    c.versions[1].share_bp = 1;
     return Status{Errc::invalid_argument, "no"};
   });
   EXPECT_EQ(st.code(), Errc::invalid_argument);
   // A change that would leave an invalid config is refused too.
   st = update_config(s.segment(), "tester", [](ConfigData& c) {
-    c.share_bp = 20000;
+    c.versions[1].share_bp = 20000;
     return Status::Ok();
   });
   EXPECT_EQ(st.code(), Errc::invalid_argument);
   EXPECT_EQ(published(s.segment()), before);
   ConfigData c;
   ASSERT_TRUE(read_config(s.segment().config(), c, kCapacity).ok);
-  EXPECT_EQ(c.share_bp, 500u);
+  EXPECT_EQ(c.versions[1].share_bp, 500u);
 }
 
 TEST(Config, AReaderRefusesACopyWhoseChecksumIsWrong) {
   ScratchSegment s("checksum");
   ConfigBlock& block = s.segment().config();
   ConfigCopy& copy = block.copies[published(s.segment()) % 2];
-  copy.data.share_bp ^= 1;  // a flipped bit, as a faulty process would leave it
+  copy.data.versions[1].share_bp ^= 1;  // a flipped bit, as a faulty process would leave it
   ConfigData c;
   const ConfigRead r = read_config(block, c, kCapacity);
   EXPECT_FALSE(r.ok);

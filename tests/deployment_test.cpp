@@ -2,6 +2,7 @@
 
 #include "canary/config.hpp"
 #include "canary/deployment.hpp"
+#include "canary/versions.hpp"
 #include "canary/events.hpp"
 #include "scratch_segment.hpp"
 
@@ -14,11 +15,11 @@ ConfigData running_at(std::uint32_t share_bp) {
   ConfigData c = *make_initial_config({}, 16);
   const std::uint32_t ramp[] = {500, 1000, 2500, 10000};
   adopt_policy_settings(c, ramp, 4, true, 0);
-  c.share_bp = share_bp;
+  EXPECT_TRUE(allot_share(c, kFirstCandidate, share_bp).ok());
   return c;
 }
 
-DeploymentState state(const ConfigData& c) { return static_cast<DeploymentState>(c.state); }
+DeploymentState state(const ConfigData& c) { return static_cast<DeploymentState>(c.versions[1].state); }
 
 TEST(Deployment, TheStateTableOfTheSpec) {
   EventDraft e;
@@ -36,22 +37,22 @@ TEST(Deployment, TheStateTableOfTheSpec) {
   EXPECT_EQ(promote(c, false, false, "", e).code(), Errc::refused);  // gate does not hold
   ASSERT_TRUE(promote(c, false, true, "", e).ok());
   EXPECT_EQ(state(c), DeploymentState::promoted);
-  EXPECT_EQ(c.share_bp, 10000u);
+  EXPECT_EQ(c.versions[1].share_bp, 10000u);
   EXPECT_EQ(set_share_by_hand(c, 500, e).code(), Errc::refused);  // start a new rollout first
   EXPECT_EQ(roll_back(c, "", e).code(), Errc::refused);
   ASSERT_TRUE(start_rollout(c, {}, "", e).ok());
   EXPECT_EQ(state(c), DeploymentState::running);
-  EXPECT_EQ(c.share_bp, 500u);  // the first ramp step
+  EXPECT_EQ(c.versions[1].share_bp, 500u);  // the first ramp step
   EXPECT_EQ(e.kind, EventKind::started);
   ASSERT_TRUE(roll_back(c, "bad", e).ok());
-  EXPECT_EQ(c.share_bp, 0u);
+  EXPECT_EQ(c.versions[1].share_bp, 0u);
   EXPECT_EQ(state(c), DeploymentState::rolled_back);
   EXPECT_EQ(set_share_by_hand(c, 500, e).code(), Errc::refused);
   StartOptions again;
   again.share_bp = 250;
   again.salt = 99;
   ASSERT_TRUE(start_rollout(c, again, "", e).ok());
-  EXPECT_EQ(c.share_bp, 250u);
+  EXPECT_EQ(c.versions[1].share_bp, 250u);
   EXPECT_EQ(c.salt, 99u);
 }
 
@@ -61,7 +62,7 @@ TEST(Deployment, AnInconclusiveStepWaitsForAPersonToDecide) {
   ASSERT_TRUE(mark_inconclusive(c, "inconclusive: the gate did not pass within 86400 s", e).ok());
   EXPECT_EQ(state(c), DeploymentState::inconclusive);
   EXPECT_EQ(e.kind, EventKind::inconclusive);
-  EXPECT_EQ(c.share_bp, 500u);  // unchanged: the ramp is frozen
+  EXPECT_EQ(c.versions[1].share_bp, 500u);  // unchanged: the ramp is frozen
   EXPECT_EQ(mark_inconclusive(c, "again", e).code(), Errc::refused);
   EXPECT_EQ(take_ramp_step(c, 1000, "", e).code(), Errc::refused);
   EXPECT_EQ(set_share_by_hand(c, 1000, e).code(), Errc::refused);
@@ -85,7 +86,7 @@ TEST(Deployment, ASampleRatioMismatchHoldsTheRampAndPromotionUntilClearedOrStart
   EXPECT_FALSE(flag_srm(c, "again", e).ok());
   EXPECT_EQ(take_ramp_step(c, 1000, "step", e).code(), Errc::refused);
   EXPECT_EQ(promote(c, false, true, "", e).code(), Errc::refused);
-  EXPECT_EQ(c.share_bp, 500u);
+  EXPECT_EQ(c.versions[1].share_bp, 500u);
   ConfigData copy = c;
   EXPECT_TRUE(roll_back(copy, "", e).ok());  // a rollback never waits
   ASSERT_TRUE(clear_srm(c, "", e).ok());
@@ -93,7 +94,7 @@ TEST(Deployment, ASampleRatioMismatchHoldsTheRampAndPromotionUntilClearedOrStart
   EXPECT_TRUE(take_ramp_step(c, 1000, "step", e).ok());
   ASSERT_TRUE(flag_srm(c, "mismatch", e).ok());
   ASSERT_TRUE(start_rollout(c, {}, "", e).ok());
-  EXPECT_EQ(c.srm_detected, 0);
+  EXPECT_EQ(c.versions[1].srm_detected, 0);
 }
 
 TEST(Deployment, TheRampStepsUpAndWaitsForApprovalBefore100) {
@@ -101,16 +102,16 @@ TEST(Deployment, TheRampStepsUpAndWaitsForApprovalBefore100) {
   ConfigData c = running_at(500);
   EXPECT_EQ(next_ramp_step(c), 1000u);
   ASSERT_TRUE(take_ramp_step(c, 1000, "gate held", e).ok());
-  EXPECT_EQ(c.share_bp, 1000u);
-  EXPECT_EQ(c.ramp_step, 1u);
+  EXPECT_EQ(c.versions[1].share_bp, 1000u);
+  EXPECT_EQ(c.versions[1].ramp_step, 1u);
   EXPECT_EQ(next_ramp_step(c), 2500u);
   ASSERT_TRUE(take_ramp_step(c, 2500, "gate held", e).ok());
   EXPECT_EQ(next_ramp_step(c), 10000u);
   ASSERT_TRUE(await_approval(c, "waits", e).ok());
-  EXPECT_TRUE(c.awaiting_approval);
+  EXPECT_TRUE(c.versions[1].awaiting_approval);
   ASSERT_TRUE(approve(c, "", e).ok());
   EXPECT_EQ(state(c), DeploymentState::promoted);
-  EXPECT_EQ(c.share_bp, 10000u);
+  EXPECT_EQ(c.versions[1].share_bp, 10000u);
 }
 
 TEST(Deployment, ChangesAreEventsInTheSegmentWithTheirStatesAndShares) {

@@ -7,6 +7,7 @@
 
 #include "canary/config.hpp"
 #include "canary/router.hpp"
+#include "canary/versions.hpp"
 #include "scratch_segment.hpp"
 
 namespace canary {
@@ -150,14 +151,13 @@ TEST_F(RouterTest, PinsWinOverBucketsButNotOverDisabledOrARollback) {
   EXPECT_EQ(router->route("pinned-canary", kPersonalized).version, Version::legacy);
   change(seg, [](ConfigData& c) {
     c.enabled = 1;
-    c.share_bp = 0;
-    c.state = static_cast<std::uint8_t>(DeploymentState::rolled_back);
-    return Status::Ok();
+    c.versions[kFirstCandidate].state = static_cast<std::uint8_t>(DeploymentState::rolled_back);
+    return allot_share(c, kFirstCandidate, 0);
   });
   EXPECT_EQ(router->route("pinned-canary", kPersonalized).version, Version::legacy);
 
   change(seg, [](ConfigData& c) {
-    c.state = static_cast<std::uint8_t>(DeploymentState::running);
+    c.versions[kFirstCandidate].state = static_cast<std::uint8_t>(DeploymentState::running);
     return unpin_user(c, "pinned-canary");
   });
   EXPECT_EQ(router->route("pinned-canary", kPersonalized).version, Version::legacy);

@@ -40,7 +40,7 @@ TEST(Segment, CreateThenAttachSeesTheSameGeometryAndConfig) {
   ConfigData c;
   ASSERT_TRUE(read_config(attached->config(), c, 16).ok);
   EXPECT_EQ(c.generation, 1u);
-  EXPECT_EQ(c.share_bp, 500u);
+  EXPECT_EQ(c.versions[kFirstCandidate].share_bp, 500u);
   EXPECT_EQ(c.endpoint_count, 8u);
 }
 

@@ -6,19 +6,21 @@
 
 #include "canary/fixed_text.hpp"
 #include "canary/layout.hpp"
+#include "canary/versions.hpp"
 
 namespace canary::testing {
 
 inline void stamp(ConfigData& c, std::uint64_t k) {
   c.salt = k;
-  c.share_bp = static_cast<std::uint32_t>(k % 10001);
-  set_text(c.state_reason, "reason " + std::to_string(k));
-  c.endpoints[1].canary = static_cast<std::uint8_t>(k % 2);
+  (void)allot_share(c, kFirstCandidate, static_cast<std::uint32_t>(k % 10001));
+  set_text(c.versions[kFirstCandidate].state_reason, "reason " + std::to_string(k));
+  set_endpoint_on(c.versions[kFirstCandidate], 1, k % 2 != 0);
 }
 
 inline bool is_whole(const ConfigData& c) {
-  return c.share_bp == c.salt % 10001 && text_of(c.state_reason) == "reason " + std::to_string(c.salt) &&
-         c.endpoints[1].canary == c.salt % 2;
+  const VersionEntry& v = c.versions[kFirstCandidate];
+  return v.share_bp == c.salt % 10001 && text_of(v.state_reason) == "reason " + std::to_string(c.salt) &&
+         endpoint_on(v, 1) == (c.salt % 2 != 0) && allotment_problem(c) == nullptr;
 }
 
 }  // namespace canary::testing

@@ -95,7 +95,7 @@ TEST(WriterKill, KilledWritersLeaveConsistentCountsAndNoTornRecords) {
   // request has its latency in the sum and its entry in the histogram, exactly.
   const SlabTotals t = sum_slabs(s.segment(), true);
   std::uint64_t requests = 0, latency_records = 0, histogram = 0;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     for (std::uint32_t e = 0; e < capacity; ++e) {
       const Counts& c = t.at(static_cast<Version>(v), static_cast<EndpointId>(e));
       requests += c.total();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "canary/log.hpp"
 #include "canary/segment.hpp"
 #include "canary/summary.hpp"
+#include "canary/versions.hpp"
 
 namespace canary {
 
@@ -39,7 +41,8 @@ Aggregator::Aggregator(Segment& segment, RingConsumer consumer, const Aggregator
       consumer_(std::move(consumer)),
       options_(options),
       capacity_(segment.geometry().params.endpoint_capacity),
-      engine_(std::make_unique<DecisionEngine>(segment, options.policy, options.interval_ms)) {}
+      engine_(std::make_unique<DecisionEngine>(segment, options.policy, options.interval_ms)),
+      base_policy_(options.policy) {}
 
 Aggregator::~Aggregator() = default;
 
@@ -65,7 +68,7 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
     // from the segment's creation.
     const SlabTotals totals = sum_slabs(segment, false);
     const std::uint64_t now = monotonic_ms();
-    for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
       for (std::uint32_t e = 0; e < a->capacity_; ++e) {
         a->series_.emplace_back(now, WindowCounts::of(totals.at(static_cast<Version>(v), static_cast<EndpointId>(e))));
       }
@@ -99,7 +102,7 @@ void Aggregator::publish_clock() const {
 std::uint64_t Aggregator::drain() {
   const DrainStats stats = consumer_.drain([this](const RingRecord& r) {
     series_[key(r.version, r.endpoint_id)].add(r.latency_us);
-    engine_->add(r);
+    feed_engines(r);
   });
   drained_ += stats.records;
   invalid_ += stats.invalid;
@@ -142,7 +145,7 @@ void Aggregator::deliver_events() {
 
 Policy Aggregator::policy() const {
   std::lock_guard lock(policy_mutex_);
-  return engine_->policy();
+  return base_policy_;
 }
 
 void Aggregator::set_policy(Policy policy) {
@@ -156,7 +159,10 @@ void Aggregator::apply_pending_policy() {
     std::lock_guard lock(policy_mutex_);
     if (!pending_policy_) return;
     next.swap(pending_policy_);
-    engine_->set_policy(std::move(*next));
+    base_policy_ = std::move(*next);
+    engine_->set_policy(candidate_policy(judged_candidates_));
+    for (auto& e : extra_engines_)
+      if (e) e->set_policy(candidate_policy(judged_candidates_));
   }
   if (Status s = engine_->adopt_policy(); !s.ok())
     log(LogLevel::error, "the new policy's ramp and fail-safe could not be written into the config",
@@ -168,7 +174,7 @@ void Aggregator::tick() {
   // Rings of writers that died since the last interval: their records count, then the ring is free.
   const ReclaimStats reclaimed = consumer_.reclaim_dead([this](const RingRecord& r) {
     series_[key(r.version, r.endpoint_id)].add(r.latency_us);
-    engine_->add(r);
+    feed_engines(r);
     ++drained_;
   });
   if (reclaimed.unanswered > 0)
@@ -193,16 +199,24 @@ void Aggregator::tick() {
   for (auto& per_window : snap->endpoints) per_window.resize(series_.size());
 
   // The decisions first: a rollback reaches the workers before anything else is computed.
-  std::vector<WindowCounts> cumulative(static_cast<std::size_t>(kVersionCount) * capacity_);
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  std::vector<WindowCounts> cumulative(static_cast<std::size_t>(kMaxVersions) * capacity_);
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     for (std::uint32_t e = 0; e < capacity_; ++e)
       cumulative[key(v, e)] = WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
-  if (have_config) engine_->tick(now, cumulative, capacity_, *config);
+  if (have_config) {
+    match_engines(*config);
+    engine_->tick(now, cumulative, capacity_, *config);
+    for (auto& e : extra_engines_)
+      if (e) e->tick(now, cumulative, capacity_, *config);
+  }
   drain_if_due();
   snap->decision = engine_->status();
+  snap->decisions[kFirstCandidate] = snap->decision;
+  for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v)
+    if (extra_engines_[v]) snap->decisions[v] = extra_engines_[v]->status();
   const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();
 
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
     Samples version_samples[kWindowCount];
     WindowCounts version_counts[kWindowCount];
     for (std::uint32_t e = 0; e < capacity_; ++e) {
@@ -258,6 +272,36 @@ void Aggregator::tick() {
   }
 }
 
+Policy Aggregator::candidate_policy(std::size_t candidates) const {
+  // Bonferroni over the candidates judged at once: the deployment's chance of any wrong rollback
+  // (or of any wrong promotion) stays within the policy's alpha (docs/statistics.md).
+  Policy p = base_policy_;
+  const double n = static_cast<double>(std::max<std::size_t>(1, candidates));
+  p.gate.alpha /= n;
+  p.rollback.alpha /= n;
+  return p;
+}
+
+void Aggregator::match_engines(const ConfigData& config) {
+  const std::vector<std::uint32_t> candidates = active_candidates(config);
+  std::uint32_t extra = 0;
+  for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v) {
+    const bool active = std::find(candidates.begin(), candidates.end(), v) != candidates.end();
+    if (!active) extra_engines_[v].reset();
+    else if (!extra_engines_[v])
+      extra_engines_[v] = std::make_unique<DecisionEngine>(*segment_, candidate_policy(candidates.size()), options_.interval_ms, v);
+    extra += extra_engines_[v] ? 1 : 0;
+  }
+  extra_engine_count_ = extra;
+  if (candidates.size() != judged_candidates_ && !candidates.empty()) {
+    judged_candidates_ = candidates.size();
+    std::lock_guard lock(policy_mutex_);
+    engine_->set_policy(candidate_policy(judged_candidates_));
+    for (auto& e : extra_engines_)
+      if (e) e->set_policy(candidate_policy(judged_candidates_));
+  }
+}
+
 void Aggregator::checkpoint_or_complain() {
   // A failed checkpoint costs digests on a restart, never counts: the next interval tries again.
   if (Status s = save_checkpoint(); !s.ok()) {
@@ -287,11 +331,14 @@ void Aggregator::publish(const AggregatorSnapshot& s) {
     summary->gate_holds = s.decision->judgement.gate_holds ? 1 : 0;
     summary->rollback_proven = s.decision->judgement.rollback ? 1 : 0;
   }
+  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v)
+    if (s.decisions[v] && s.decisions[v]->judged && s.decisions[v]->judgement.gate_holds)
+      summary->gate_holds_by_version |= static_cast<std::uint8_t>(1u << v);
   for (Window w : kAllWindows)
-    for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
       summary->totals[static_cast<std::size_t>(w)][v] = summary_of(s.total(w, static_cast<Version>(v)));
   for (std::uint32_t e = 0; e < summary->endpoint_count && e < capacity_; ++e)
-    for (std::uint32_t v = 0; v < kVersionCount; ++v)
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
       summary->endpoints[e][v] = summary_of(s.endpoint(Window::all, static_cast<Version>(v), static_cast<EndpointId>(e)));
   publish_summary(*segment_, *summary);
 }

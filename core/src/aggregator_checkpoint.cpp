@@ -17,7 +17,7 @@ namespace {
 constexpr std::string_view kMagic = "CANARYCK";
 // 5: the decision engine's digests held by sketches; 4: the journal's sequence; 3: latency
 // sketches beside the digests
-constexpr std::uint64_t kFormat = 6;
+constexpr std::uint64_t kFormat = 7;  // 7: a baseline and up to 7 candidates, an engine each
 
 }  // namespace
 
@@ -37,6 +37,12 @@ Status Aggregator::save_checkpoint() {
   out.u64(last_event_seq_);
   out.u64(journal_seq_);
   engine_->serialize(out);
+  out.u64(extra_engine_count_);
+  for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v)
+    if (extra_engines_[v]) {
+      out.u64(v);
+      extra_engines_[v]->serialize(out);
+    }
   out.u64(XXH3_64bits(out.out().data(), out.out().size()));
   return write_file_atomically(checkpoint_path(), out.out());
 }
@@ -60,7 +66,7 @@ Status Aggregator::load_checkpoint() {
   if (!in.u64(created) || !in.u64(pid) || created != h.created_unix_ns || pid != h.creator_pid)
     return refuse("written for another segment");
   if (!in.u64(capacity) || capacity != capacity_ || !in.u64(rollout) || !in.u64(count) ||
-      count != std::uint64_t{kVersionCount} * capacity_)
+      count != std::uint64_t{kMaxVersions} * capacity_)
     return refuse("sizes do not match the segment");
   std::vector<WindowSeries> series;
   series.reserve(count);
@@ -71,7 +77,19 @@ Status Aggregator::load_checkpoint() {
   }
   std::uint64_t event_seq = 0, journal_seq = 0;
   if (!in.u64(event_seq) || !in.u64(journal_seq) || !engine_->deserialize(in)) return refuse("malformed decision state");
+  std::uint64_t extra = 0;
+  if (!in.u64(extra) || extra > kMaxVersions) return refuse("malformed decision state");
+  std::unique_ptr<DecisionEngine> engines[kMaxVersions];
+  for (std::uint64_t i = 0; i < extra; ++i) {
+    std::uint64_t v = 0;
+    if (!in.u64(v) || v <= kFirstCandidate || v >= kMaxVersions || engines[v]) return refuse("malformed decision state");
+    engines[v] = std::make_unique<DecisionEngine>(*segment_, base_policy_, options_.interval_ms, static_cast<std::uint32_t>(v));
+    if (!engines[v]->deserialize(in)) return refuse("malformed decision state");
+  }
   if (!in.at_end()) return refuse("trailing bytes");
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v) extra_engines_[v] = std::move(engines[v]);
+  extra_engine_count_ = static_cast<std::uint32_t>(extra);
+  judged_candidates_ = 0;  // the next interval gives every engine its share of alpha
   series_ = std::move(series);
   last_event_seq_ = event_seq;
   journal_seq_ = journal_seq;
@@ -91,7 +109,7 @@ std::string Aggregator::journal_entry(std::uint64_t now_ms, const SlabTotals& sl
   out.u64(now_ms);
   out.u64(rollout_started_unix_ns_);
   std::vector<std::uint32_t> active;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     for (std::uint32_t e = 0; e < capacity_; ++e)
       if (slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)).total() > 0 ||
           !series_[key(v, e)].pending().empty())

@@ -7,6 +7,7 @@
 #include "canary/endpoint_template.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/share.hpp"
+#include "canary/versions.hpp"
 
 namespace canary {
 
@@ -14,12 +15,16 @@ namespace {
 
 Status invalid(std::string message) { return {Errc::invalid_argument, std::move(message)}; }
 
-void write_endpoint(EndpointEntry& e, std::string_view path, bool canary) {
+void write_endpoint(EndpointEntry& e, std::string_view path) {
   e = EndpointEntry{};
   set_text(e.path, path);
   e.path_len = static_cast<std::uint32_t>(path.size());
   e.registered = 1;
-  e.canary = canary ? 1 : 0;
+}
+
+// The candidates an endpoint command applies to: the one named, else every active one.
+std::vector<std::uint32_t> targets(const ConfigData& c, std::optional<std::uint32_t> only) {
+  return only ? std::vector<std::uint32_t>{*only} : active_candidates(c);
 }
 
 std::optional<std::uint32_t> find_override(const ConfigData& c, std::string_view user_id) {
@@ -57,16 +62,22 @@ Expected<ConfigData> make_initial_config(const InitialConfig& init, std::uint32_
   if (init.hash == HashMode::md5 && init.share_bp % 100 != 0)
     return invalid("md5 mode takes whole percents only; " + format_share_percent(init.share_bp) + " is fractional");
   c.enabled = init.enabled ? 1 : 0;
-  c.share_bp = init.share_bp;
   c.hash_mode = static_cast<std::uint8_t>(init.hash);
   c.salt = init.salt;
-  c.state = static_cast<std::uint8_t>(DeploymentState::running);
   c.rollout_started_unix_ns = unix_now_ns();
   c.changed_unix_ns = c.rollout_started_unix_ns;
-  c.step_started_unix_ns = c.rollout_started_unix_ns;
   set_text(c.changed_by, "canary-ctl init");
-  set_text(c.state_reason, "segment created");
-  write_endpoint(c.endpoints[kOtherEndpoint], kOtherEndpointName, false);
+  c.version_count = 2;
+  for (std::uint32_t v : {kBaseline, kFirstCandidate}) {
+    VersionEntry& e = c.versions[v];
+    set_text(e.name, to_string(static_cast<Version>(v)));
+    e.slot = kSlotActive;
+    e.state = static_cast<std::uint8_t>(DeploymentState::running);
+    e.started_unix_ns = e.step_started_unix_ns = c.rollout_started_unix_ns;
+    set_text(e.state_reason, "segment created");
+  }
+  if (Status s = allot_share(c, kFirstCandidate, init.share_bp); !s.ok()) return s;
+  write_endpoint(c.endpoints[kOtherEndpoint], kOtherEndpointName);
   c.endpoint_count = 1;
   for (const std::string& path : init.endpoints)
     if (Status s = add_endpoint(c, path, endpoint_capacity); !s.ok()) return s;
@@ -82,25 +93,30 @@ std::optional<EndpointId> find_endpoint(const ConfigData& c, std::string_view pa
   return std::nullopt;
 }
 
-Status set_share(ConfigData& c, std::uint32_t share_bp) {
+Status set_share(ConfigData& c, std::uint32_t share_bp, std::uint32_t candidate) {
   if (share_bp > kMaxShareBp) return invalid("canary percentage is above 100");
-  const auto state = static_cast<DeploymentState>(c.state);
+  if (candidate < kFirstCandidate || candidate >= c.version_count || c.versions[candidate].slot != kSlotActive)
+    return invalid("not an active candidate version");
+  VersionEntry& v = c.versions[candidate];
+  const auto state = static_cast<DeploymentState>(v.state);
+  const std::string name(text_of(v.name));
   if (state == DeploymentState::rolled_back || state == DeploymentState::promoted)
-    return {Errc::refused, "the deployment is " + std::string(to_string(state)) +
-                               "; start a new rollout first (canary-ctl start)"};
+    return {Errc::refused, (c.version_count > 2 ? "'" + name + "' is " : "the deployment is ") +
+                               std::string(to_string(state)) + "; start a new rollout first (canary-ctl start)"};
   if (state == DeploymentState::inconclusive)
     return {Errc::refused, "the step was inconclusive: decide with promote --force, rollback or start"};
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) && share_bp % 100 != 0)
     return invalid("md5 mode takes whole percents only; " + format_share_percent(share_bp) + " is fractional");
-  if (share_bp != c.share_bp) {
+  if (c.switched) return {Errc::refused, "a blue-green switch is on; switch --back first"};
+  if (share_bp != v.share_bp) {
+    if (Status s = allot_share(c, candidate, share_bp); !s.ok()) return s;
     // A new share is a new step: the gate judges from here, and the ramp goes on from this share.
-    c.share_bp = share_bp;
-    c.step_started_unix_ns = unix_now_ns();
-    c.awaiting_approval = 0;
+    v.step_started_unix_ns = unix_now_ns();
+    v.awaiting_approval = 0;
     std::uint32_t index = 0;
     for (std::uint32_t i = 0; i < c.ramp_count && i < kMaxRampSteps; ++i)
       if (c.ramp_bp[i] <= share_bp) index = i;
-    c.ramp_step = index;
+    v.ramp_step = index;
   }
   return Status::Ok();
 }
@@ -110,35 +126,47 @@ Status set_enabled(ConfigData& c, bool enabled) {
   return Status::Ok();
 }
 
-Status add_endpoint(ConfigData& c, std::string_view path, std::uint32_t endpoint_capacity) {
+Status add_endpoint(ConfigData& c, std::string_view path, std::uint32_t endpoint_capacity,
+                    std::optional<std::uint32_t> only) {
   auto normalized = normalize_template(path);
   if (!normalized) return normalized.status();
-  if (auto id = find_endpoint(c, *normalized)) {
-    c.endpoints[*id].canary = 1;  // re-enable; the id, and so its metrics, stay
-    return Status::Ok();
+  std::optional<EndpointId> id = find_endpoint(c, *normalized);
+  if (!id) {
+    const std::uint32_t limit = std::min(kMaxEndpoints, endpoint_capacity);
+    if (c.endpoint_count >= limit)
+      return {Errc::refused, "the endpoint registry is full (" + std::to_string(limit - 1) +
+                                 " endpoints besides 'other'; init --endpoints sets the room)"};
+    write_endpoint(c.endpoints[c.endpoint_count], *normalized);
+    id = static_cast<EndpointId>(c.endpoint_count++);
   }
-  const std::uint32_t limit = std::min(kMaxEndpoints, endpoint_capacity);
-  if (c.endpoint_count >= limit)
-    return {Errc::refused, "the endpoint registry is full (" + std::to_string(limit - 1) +
-                               " endpoints besides 'other'; init --endpoints sets the room)"};
-  write_endpoint(c.endpoints[c.endpoint_count], *normalized, true);
-  ++c.endpoint_count;
+  // New, or re-enabled: the id, and so its metrics, stay.
+  for (std::uint32_t v : targets(c, only)) set_endpoint_on(c.versions[v], *id, true);
   return Status::Ok();
 }
 
-Status remove_endpoint(ConfigData& c, std::string_view path) {
+Status remove_endpoint(ConfigData& c, std::string_view path, std::optional<std::uint32_t> only) {
   if (path == kOtherEndpointName) return invalid("'other' is not a template and cannot be removed");
   auto normalized = normalize_template(path);
   if (!normalized) return normalized.status();
   auto id = find_endpoint(c, *normalized);
   if (!id) return invalid("unknown endpoint '" + *normalized + "'");
-  c.endpoints[*id].canary = 0;  // the id stays registered so its metrics stay
+  // The id stays registered so its metrics stay.
+  for (std::uint32_t v : targets(c, only)) set_endpoint_on(c.versions[v], *id, false);
   return Status::Ok();
 }
 
+bool endpoint_to_any_candidate(const ConfigData& c, EndpointId id) {
+  for (std::uint32_t v : active_candidates(c))
+    if (endpoint_on(c.versions[v], id)) return true;
+  return false;
+}
+
 Status set_hash_mode(ConfigData& c, HashMode mode) {
-  if (mode == HashMode::md5 && c.share_bp % 100 != 0)
-    return invalid("md5 mode takes whole percents only; the share is " + format_share_percent(c.share_bp) +
+  if (mode == HashMode::md5 && c.version_count != 2)
+    return invalid("md5 mode supports one candidate only; this segment has had " + std::to_string(c.version_count - 1));
+  const std::uint32_t share = c.versions[kFirstCandidate].share_bp;
+  if (mode == HashMode::md5 && share % 100 != 0)
+    return invalid("md5 mode takes whole percents only; the share is " + format_share_percent(share) +
                    "% (set a whole percent first)");
   c.hash_mode = static_cast<std::uint8_t>(mode);
   return Status::Ok();
@@ -149,8 +177,9 @@ Status set_salt(ConfigData& c, std::uint64_t salt) {
   return Status::Ok();
 }
 
-Status pin_user(ConfigData& c, std::string_view user_id, Version version) {
+Status pin_user(ConfigData& c, std::string_view user_id, std::uint32_t version) {
   if (std::string why = user_id_problem(user_id); !why.empty()) return invalid(why);
+  if (version >= c.version_count || c.versions[version].slot != kSlotActive) return invalid("not an active version");
   std::uint32_t slot = c.override_count;
   if (auto existing = find_override(c, user_id)) {
     slot = *existing;

@@ -36,7 +36,9 @@ void append_event(Segment& segment, Event event) {
   local->kind = static_cast<std::uint8_t>(event.kind);
   local->from_state = static_cast<std::uint8_t>(event.from);
   local->to_state = static_cast<std::uint8_t>(event.to);
+  local->version = static_cast<std::uint8_t>(event.version);
   local->latency_ms = event.latency_ms;
+  set_text(local->version_name, event.version_name);
   set_text(local->actor, event.actor);
   set_text(local->reason, event.reason);
   set_text(local->details, event.details_json);
@@ -63,7 +65,7 @@ std::vector<Event> read_events(const Segment& segment, std::uint64_t after) {
     if (e.seq.load(std::memory_order_relaxed) != seq) continue;  // overwritten while copied
     if (copy->kind == 0 || copy->kind >= kEventKindCount || copy->from_state >= kDeploymentStateCount ||
         copy->to_state >= kDeploymentStateCount || copy->share_before_bp > kMaxShareBp ||
-        copy->share_after_bp > kMaxShareBp)
+        copy->share_after_bp > kMaxShareBp || copy->version >= kMaxVersions)
       continue;
     Event ev;
     ev.seq = seq;
@@ -76,6 +78,8 @@ std::vector<Event> read_events(const Segment& segment, std::uint64_t after) {
     ev.from = static_cast<DeploymentState>(copy->from_state);
     ev.to = static_cast<DeploymentState>(copy->to_state);
     ev.latency_ms = copy->latency_ms;
+    ev.version = copy->version;
+    ev.version_name = text_of(copy->version_name);
     ev.actor = text_of(copy->actor);
     ev.reason = text_of(copy->reason);
     ev.details_json = text_of(copy->details);

@@ -35,7 +35,7 @@ std::string check_params(const SegmentParams& p) {
 SegmentGeometry compute_geometry(const SegmentParams& p) {
   SegmentGeometry g;
   g.params = p;
-  const std::uint64_t cells = std::uint64_t{kVersionCount} * p.endpoint_capacity;
+  const std::uint64_t cells = std::uint64_t{kMaxVersions} * p.endpoint_capacity;
   g.slab_count = 2 * p.cpu_slots + 1;
   g.slab_histograms_offset = sizeof(SlabHeader) + cells * sizeof(CounterCell);
   g.slab_stride =

@@ -106,7 +106,7 @@ bool RingConsumer::try_take_dead(std::uint32_t i) {
 std::uint64_t RingConsumer::count_in_flight(std::uint32_t i) {
   RingControl& ring = rings_.control(i);
   std::uint64_t counted = 0;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     for (std::uint32_t e = 0; e < kMaxEndpoints; ++e) {
       // relaxed: the owner is dead (we hold its lock byte), so these no longer change.
       const std::uint32_t n = ring.in_flight[v][e].load(std::memory_order_relaxed);

@@ -2,7 +2,11 @@
 
 #include <time.h>
 
+#include <cstring>
+
 #include "canary/config.hpp"
+#include "canary/fixed_text.hpp"
+#include "canary/versions.hpp"
 
 namespace canary {
 
@@ -12,7 +16,7 @@ void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity,
   if (block == nullptr) {
     // Unbound: forget the compiled config, so everyone routes legacy.
     enabled_ = false;
-    for (bool& flag : canary_endpoint_) flag = false;
+    for (std::uint8_t& flags : endpoint_versions_) flags = 0;
     pin_count_ = 0;
     matcher_ = TemplateMatcher{};
   }
@@ -30,19 +34,38 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
   }
   const ConfigData& c = scratch_;
   salt_ = c.salt;
-  share_bp_ = c.share_bp;
   enabled_ = c.enabled != 0;
   md5_mode_ = c.hash_mode == static_cast<std::uint8_t>(HashMode::md5);
-  for (std::uint32_t id = 0; id < kMaxEndpoints; ++id)
-    canary_endpoint_[id] = enabled_ && id < c.endpoint_count && c.endpoints[id].canary != 0;
-  // After a rollback nobody sees the canary, pinned or not; legacy pins still hold.
-  const bool rolled_back = c.state == static_cast<std::uint8_t>(DeploymentState::rolled_back);
+  md5_share_percent_ = c.versions[kFirstCandidate].share_bp / 100;
+  version_count_ = c.version_count;
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
+    const std::string_view name = text_of(c.versions[v].name);
+    std::memcpy(names_[v], name.data(), name.size());
+    name_lengths_[v] = static_cast<std::uint8_t>(name.size());
+  }
+  for (std::uint32_t id = 0; id < kMaxEndpoints; ++id) {
+    std::uint8_t flags = 0;
+    for (std::uint32_t v = kFirstCandidate; v < c.version_count; ++v)
+      if (c.versions[v].slot == kSlotActive && endpoint_on(c.versions[v], id)) flags |= std::uint8_t(1u << v);
+    endpoint_versions_[id] = enabled_ && id < c.endpoint_count && flags != 0 ? flags | 1u : 0;
+  }
+  // A blue-green switch sends every user to one version (pins still win); the allotment underneath
+  // is kept for switch --back.
+  if (c.switched) {
+    std::memset(bucket_owner_, c.switch_to, sizeof(bucket_owner_));
+    for (std::uint32_t id = 1; id < c.endpoint_count && id < kMaxEndpoints; ++id)
+      endpoint_versions_[id] = enabled_ ? std::uint8_t(1u | (1u << c.switch_to)) : 0;
+  } else {
+    std::memcpy(bucket_owner_, c.bucket_owner, sizeof(bucket_owner_));
+  }
+  // After a rollback nobody sees that candidate, pinned or not; other pins still hold.
   pin_count_ = 0;
   for (std::uint32_t i = 0; i < c.override_count; ++i) {
     const OverrideEntry& o = c.overrides[i];
-    const auto version = static_cast<Version>(o.version);
-    if (rolled_back && version == Version::canary) continue;
-    pins_[pin_count_++] = Pin{o.id_hash_low, o.id_hash_high, version};
+    const VersionEntry& v = c.versions[o.version];
+    if (o.version != kBaseline && (v.slot != kSlotActive || v.state == static_cast<std::uint8_t>(DeploymentState::rolled_back)))
+      continue;
+    pins_[pin_count_++] = Pin{o.id_hash_low, o.id_hash_high, o.version};
   }
   matcher_.compile(c);
   if (c.fail_safe_after_ms != fail_safe_after_ms_) {

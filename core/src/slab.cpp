@@ -45,7 +45,7 @@ std::uint64_t load(const std::byte* slab, std::uint64_t offset) {
 SlabTotals sum_slabs(const Segment& segment, bool with_histograms) {
   const SegmentGeometry& g = segment.geometry();
   const SlabOffsets at{g.params.endpoint_capacity, g.slab_histograms_offset};
-  const std::uint64_t pairs = std::uint64_t{kVersionCount} * g.params.endpoint_capacity;
+  const std::uint64_t pairs = std::uint64_t{kMaxVersions} * g.params.endpoint_capacity;
   SlabTotals totals;
   totals.endpoint_capacity = g.params.endpoint_capacity;
   totals.cells.resize(pairs);
@@ -92,7 +92,7 @@ SlabTotals sum_slabs(const Segment& segment, bool with_histograms) {
 
 void add_unanswered(Segment& segment, std::uint32_t version, EndpointId endpoint, std::uint64_t n) {
   const SegmentGeometry& g = segment.geometry();
-  if (version >= kVersionCount || endpoint >= g.params.endpoint_capacity || n == 0) return;
+  if (version >= kMaxVersions || endpoint >= g.params.endpoint_capacity || n == 0) return;
   const SlabOffsets at{g.params.endpoint_capacity, g.slab_histograms_offset};
   std::byte* overflow = segment.region(RegionId::slabs) + (g.slab_count - 1) * g.slab_stride;
   // relaxed: like a writer's adds, independent monotone counts (the overflow slab takes atomic adds).

@@ -5,7 +5,7 @@
 namespace canary {
 
 namespace {
-constexpr std::array<std::string_view, kVersionCount> kVersionNames = {"legacy", "canary"};
+constexpr std::array<std::string_view, kMaxVersions> kVersionNames = {"legacy", "canary", "v2", "v3", "v4", "v5", "v6", "v7"};
 constexpr std::array<std::string_view, 2> kHashNames = {"xxh3", "md5"};
 constexpr std::array<std::string_view, kDeploymentStateCount> kStateNames = {"running", "paused", "rolled_back",
                                                                               "promoted", "inconclusive"};
@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, kMethodCount> kMethodNames = {"GET",    "
                                                                       "PATCH", "DELETE", "other"};
 constexpr std::array<std::string_view, kEventKindCount> kEventNames = {
     "none", "started", "share_changed", "ramp_step", "awaiting_approval", "promoted", "rolled_back", "paused", "resumed", "inconclusive",
-    "srm_detected", "srm_cleared"};
+    "srm_detected", "srm_cleared", "switched", "switched_back"};
 constexpr std::array<std::string_view, kStatusClassCount> kClassNames = {"0",   "1xx", "2xx",    "3xx",
                                                                           "4xx", "5xx", "invalid"};
 
@@ -32,7 +32,7 @@ std::string_view to_string(StatusClass c) { return name_of(kClassNames, c); }
 std::string_view to_string(EventKind k) { return name_of(kEventNames, k); }
 
 std::optional<Version> parse_version(std::string_view s) {
-  for (std::size_t i = 0; i < kVersionNames.size(); ++i)
+  for (std::size_t i = 0; i < 2; ++i)
     if (s == kVersionNames[i]) return static_cast<Version>(i);
   return std::nullopt;
 }

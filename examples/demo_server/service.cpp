@@ -8,6 +8,7 @@
 
 #include "canary/http/server.hpp"
 #include "canary/report/seed_json.hpp"
+#include "canary/config.hpp"
 #include "canary/segment.hpp"
 #include "canary/summary.hpp"
 #include "canary/window_series.hpp"
@@ -76,13 +77,13 @@ Response serve(const std::string& endpoint, Control& control, const Request& req
   Decision decision = route(user.user, std::string_view(req.path));
   // For manual tests: force a version, whatever the buckets say.
   const std::string forced = req.header("X-Canary-Version");
-  const std::optional<Version> forced_version = parse_version(forced);
+  const std::optional<Version> forced_version = forced.empty() ? std::nullopt : find_version(forced);
   if (forced_version) decision.version = *forced_version;
   const std::string error =
       !user.error.empty() ? user.error
-      : (!forced.empty() && !forced_version) ? "X-Canary-Version must be legacy or canary, not '" + forced + "'"
+      : (!forced.empty() && !forced_version) ? "X-Canary-Version must name a configured version (legacy, canary, ...), not '" + forced + "'"
                                              : "";
-  const bool canary = decision.version == Version::canary;
+  const bool canary = decision.version != Version::legacy;  // any candidate runs the new code
 
   std::optional<ScopedRequest> timing;
   if (control.recording.load(std::memory_order_relaxed)) timing.emplace(decision, parse_method(req.method));
@@ -167,13 +168,19 @@ http::Router make_routes(Control& control, const std::string& segment_name) {
     if (!window) return http::error_response(400, "window must be one of 5m, 1h, 6h, 24h, all", "window");
     Expected<Segment> segment = Segment::attach(segment_name, Access::read_only);
     auto summary = std::make_unique<SummaryData>();
+    auto config = std::make_unique<ConfigData>();
     if (!segment || !read_summary(*segment, *summary))
       return http::error_response(503, "no aggregator has published a summary in the segment yet");
+    const bool named = read_config(segment->config(), *config, segment->geometry().params.endpoint_capacity).ok;
     const auto w = static_cast<std::size_t>(*window);
-    json body = report::metrics_json(report::from_summary(summary->totals[w][0]),
-                                     report::from_summary(summary->totals[w][1]), *window);
+    json body = report::metrics_json(
+        report::shown_versions(named ? config.get() : nullptr,
+                               [&](std::uint32_t v) { return report::from_summary(summary->totals[w][v]); }),
+        *window);
     // The published summary has the quantiles but not the digest's sample count.
     for (const char* version : {"legacy", "canary"}) body[version].erase("latency_samples");
+    if (body.contains("versions"))
+      for (auto& [name, block] : body["versions"].items()) block.erase("latency_samples");
     return Response{200, "application/json", body.dump(2) + "\n", {}};
   });
 

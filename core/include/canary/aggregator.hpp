@@ -55,14 +55,16 @@ struct AggregatorSnapshot {
   std::uint32_t interval_ms = 0;
   std::uint32_t endpoint_capacity = 0;
   std::shared_ptr<const ConfigData> config;
-  VersionWindow totals[kWindowCount][kVersionCount];
+  VersionWindow totals[kWindowCount][kMaxVersions];
   std::vector<VersionWindow> endpoints[kWindowCount];  // [version * endpoint_capacity + endpoint]
   SlabTotals slabs;                                    // cumulative, histograms included
   std::uint64_t ring_full_drops = 0, no_ring_drops = 0, reaped_records = 0;
   std::uint64_t crashed_in_flight = 0;  // requests of dead writers counted as unavailable
   std::uint64_t drained_records = 0, invalid_records = 0;
   std::uint64_t last_drain_unix_ns = 0;
-  std::shared_ptr<const DecisionStatus> decision;
+  std::shared_ptr<const DecisionStatus> decision;  // the first candidate's (the two-version view)
+  // Every active candidate's, by version index (the baseline's and inactive slots' are null).
+  std::shared_ptr<const DecisionStatus> decisions[kMaxVersions];
   std::vector<Event> recent_events;  // oldest first, from the segment's event log
 
   const VersionWindow& endpoint(Window w, Version v, EndpointId e) const {
@@ -115,6 +117,16 @@ class Aggregator {
  private:
   Aggregator(Segment& segment, RingConsumer consumer, const AggregatorOptions& options);
   std::size_t key(std::uint32_t version, std::uint32_t endpoint) const { return version * capacity_ + endpoint; }
+  // A drained record to the engines that judge its version (a baseline record: all of them).
+  void feed_engines(const RingRecord& r) {
+    engine_->add(r);
+    if (extra_engine_count_ == 0) return;
+    for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v)
+      if (extra_engines_[v]) extra_engines_[v]->add(r);
+  }
+  // One engine per active candidate beyond the first, each at alpha / (active candidates).
+  void match_engines(const ConfigData& config);
+  Policy candidate_policy(std::size_t candidates) const;
   void publish_clock() const;
   void deliver_events();
   void checkpoint_or_complain();
@@ -134,7 +146,11 @@ class Aggregator {
   std::uint32_t capacity_;
   std::vector<WindowSeries> series_;  // [version * capacity + endpoint]
   std::uint64_t rollout_started_unix_ns_ = 0;
-  std::unique_ptr<DecisionEngine> engine_;
+  std::unique_ptr<DecisionEngine> engine_;  // the first candidate's
+  std::unique_ptr<DecisionEngine> extra_engines_[kMaxVersions];  // the other candidates', by index
+  std::uint32_t extra_engine_count_ = 0;
+  std::size_t judged_candidates_ = 1;  // the split of alpha the engines were given
+  Policy base_policy_;                 // before the split
   std::uint64_t last_event_seq_ = 0;
   std::function<void(const Event&)> event_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;

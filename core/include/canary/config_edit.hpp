@@ -31,13 +31,22 @@ Expected<ConfigData> make_initial_config(const InitialConfig& init, std::uint32_
 // The endpoint id whose template has the same shape as `path` (a template), if registered.
 std::optional<EndpointId> find_endpoint(const ConfigData& c, std::string_view path);
 
-Status set_share(ConfigData& c, std::uint32_t share_bp);
+// A candidate's share (a new step of its ramp); refused once it is rolled back or promoted.
+Status set_share(ConfigData& c, std::uint32_t share_bp, std::uint32_t candidate = kFirstCandidate);
 Status set_enabled(ConfigData& c, bool enabled);
-Status add_endpoint(ConfigData& c, std::string_view path, std::uint32_t endpoint_capacity);
-Status remove_endpoint(ConfigData& c, std::string_view path);
+// Registers (or re-enables) an endpoint for one candidate, or for every active one.
+Status add_endpoint(ConfigData& c, std::string_view path, std::uint32_t endpoint_capacity,
+                    std::optional<std::uint32_t> only = std::nullopt);
+// Turns an endpoint off for one candidate, or for every one; its id and metrics stay.
+Status remove_endpoint(ConfigData& c, std::string_view path, std::optional<std::uint32_t> only = std::nullopt);
+// Whether some active candidate is on for the endpoint (the two-version "canary flag").
+bool endpoint_to_any_candidate(const ConfigData& c, EndpointId id);
 Status set_hash_mode(ConfigData& c, HashMode mode);
 Status set_salt(ConfigData& c, std::uint64_t salt);
-Status pin_user(ConfigData& c, std::string_view user_id, Version version);
+Status pin_user(ConfigData& c, std::string_view user_id, std::uint32_t version);
+inline Status pin_user(ConfigData& c, std::string_view user_id, Version version) {
+  return pin_user(c, user_id, static_cast<std::uint32_t>(version));
+}
 Status unpin_user(ConfigData& c, std::string_view user_id);
 
 // Empty when `user_id` is 1 to 1024 bytes, else why not.

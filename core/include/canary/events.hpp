@@ -20,6 +20,7 @@ struct EventDraft {
   std::string reason;
   std::string details_json;  // the numbers behind it, a JSON object; may be empty
   std::uint32_t latency_ms = 0;
+  std::uint32_t version = kFirstCandidate;  // the version it concerns
 };
 
 struct Event {
@@ -33,6 +34,8 @@ struct Event {
   DeploymentState from = DeploymentState::running;
   DeploymentState to = DeploymentState::running;
   std::uint32_t latency_ms = 0;
+  std::uint32_t version = kFirstCandidate;  // the index of the version it concerns
+  std::string version_name;
   std::string actor;
   std::string reason;
   std::string details_json;

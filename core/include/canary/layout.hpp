@@ -16,7 +16,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 6;  // 6: the config's sample-ratio-mismatch flag
+inline constexpr std::uint32_t kLayoutVersion = 7;  // 7: a baseline and up to 7 candidate versions
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -96,14 +96,13 @@ struct EndpointEntry {
   char path[224];  // the template, NUL-padded
   std::uint32_t path_len;
   std::uint8_t registered;
-  std::uint8_t canary;
+  std::uint8_t reserved_flag;  // 0 (layout 6's canary flag: now per version, VersionEntry::endpoints_on)
   std::uint16_t reserved0;
   std::uint64_t reserved[3];
 };
 static_assert(sizeof(EndpointEntry) == 256);
 static_assert(offsetof(EndpointEntry, path_len) == 224);
 static_assert(offsetof(EndpointEntry, registered) == 228);
-static_assert(offsetof(EndpointEntry, canary) == 229);
 static_assert(sizeof(EndpointEntry::path) > kMaxTemplateBytes);
 
 // A pinned user. The id itself can be 1 KiB, so the table keeps its 128-bit XXH3 (what routing
@@ -112,7 +111,7 @@ struct OverrideEntry {
   std::uint64_t id_hash_low;
   std::uint64_t id_hash_high;
   std::uint32_t id_len;
-  std::uint8_t version;  // Version
+  std::uint8_t version;  // index into ConfigData::versions
   std::uint8_t reserved[3];
   char id_prefix[40];
 };
@@ -121,58 +120,95 @@ static_assert(offsetof(OverrideEntry, id_len) == 16);
 static_assert(offsetof(OverrideEntry, version) == 20);
 static_assert(offsetof(OverrideEntry, id_prefix) == 24);
 
+// One version of the deployment. Slot 0 is the baseline; slots 1..7 the candidates. A slot keeps
+// its index (the one slabs, rings and windows count under) for the life of the segment: a removed
+// version is retired, not freed, so its counts never pass to another name; adding it again revives
+// the same slot.
+inline constexpr std::uint32_t kMaxVersionNameBytes = 31;
+inline constexpr std::uint8_t kSlotFree = 0;
+inline constexpr std::uint8_t kSlotActive = 1;
+inline constexpr std::uint8_t kSlotRetired = 2;
+
+struct VersionEntry {
+  char name[32];                       // [a-z0-9._-], 1-31 bytes, NUL-padded; empty while free
+  std::uint64_t step_started_unix_ns;  // when its share last changed: its gate's data starts here
+  std::uint64_t started_unix_ns;       // its last `start`
+  std::uint64_t endpoints_on[2];       // bit e: endpoint e may route to it (candidates only)
+  std::uint32_t share_bp;              // buckets it owns in bucket_owner (the baseline: 0, it has the rest)
+  std::uint32_t ramp_step;             // index in ramp_bp of its current step
+  std::uint8_t slot;                   // kSlotFree, kSlotActive, kSlotRetired
+  std::uint8_t state;                  // DeploymentState (the baseline: always running)
+  std::uint8_t awaiting_approval;      // its next ramp step is 100%, waiting for `approve`
+  std::uint8_t srm_detected;           // the sample-ratio test failed for it: its ramp and promotion wait
+  std::uint8_t reserved0[4];
+  char state_reason[192];
+};
+static_assert(sizeof(VersionEntry) == 272);
+static_assert(offsetof(VersionEntry, step_started_unix_ns) == 32);
+static_assert(offsetof(VersionEntry, started_unix_ns) == 40);
+static_assert(offsetof(VersionEntry, endpoints_on) == 48);
+static_assert(offsetof(VersionEntry, share_bp) == 64);
+static_assert(offsetof(VersionEntry, ramp_step) == 68);
+static_assert(offsetof(VersionEntry, slot) == 72);
+static_assert(offsetof(VersionEntry, state) == 73);
+static_assert(offsetof(VersionEntry, awaiting_approval) == 74);
+static_assert(offsetof(VersionEntry, srm_detected) == 75);
+static_assert(offsetof(VersionEntry, state_reason) == 80);
+static_assert(kMaxEndpoints <= 128, "endpoints_on holds 128 bits");
+
 struct ConfigData {
   std::uint64_t generation;
   std::uint64_t changed_unix_ns;
   std::uint64_t salt;
-  std::uint32_t share_bp;  // 0..10000
+  std::uint64_t checksum;                 // XXH3-64 of the whole struct with this field zero
+  std::uint64_t rollout_started_unix_ns;  // `init` or the last `start` of any version: the `all` window
   std::uint8_t enabled;
-  std::uint8_t hash_mode;          // HashMode
-  std::uint8_t state;              // DeploymentState
-  std::uint8_t awaiting_approval;  // running, next ramp step is 100%, waiting for `approve`
-  std::uint32_t endpoint_count;    // slots in use, `other` included
-  std::uint32_t override_count;
-  std::uint64_t rollout_started_unix_ns;  // `init` or the last `start`: the `all` window
-  std::uint32_t ramp_step;                // index in ramp_bp of the current step
-  std::uint32_t fail_safe_after_ms;       // route legacy when the heartbeat is older; 0: off
-  std::uint64_t checksum;  // XXH3-64 of the whole struct with this field zero
-  char changed_by[64];
-  char state_reason[192];
-  std::uint64_t step_started_unix_ns;  // when the share last changed: the gate's data starts here
-  std::uint8_t ramp_count;             // steps in ramp_bp, from the aggregator's policy
+  std::uint8_t hash_mode;         // HashMode
+  std::uint8_t version_count;     // slots in use or retired, the baseline included: 2..kMaxVersions
+  std::uint8_t ramp_count;        // steps in ramp_bp, from the aggregator's policy
   std::uint8_t require_approval;
-  std::uint8_t srm_detected;  // the aggregator's sample-ratio test failed: ramp and promotion wait
-  std::uint8_t reserved1[5];
+  std::uint8_t switched;          // 1: a blue-green switch sends every user to switch_to
+  std::uint8_t switch_to;         // a version index
+  std::uint8_t switch_from;       // the version that served before the switch (for people to read)
+  std::uint32_t endpoint_count;   // slots in use, `other` included
+  std::uint32_t override_count;
+  std::uint32_t fail_safe_after_ms;  // route to the baseline when the heartbeat is older; 0: off
+  std::uint32_t reserved0;
+  char changed_by[64];
   std::uint16_t ramp_bp[kMaxRampSteps];
-  std::uint64_t reserved2[2];
+  std::uint64_t reserved1[4];
+  VersionEntry versions[kMaxVersions];
+  // The owner of each of the 10000 buckets: which version a user whose bucket it is goes to. A
+  // candidate's share rises by taking baseline buckets and falls by giving its own back, so no
+  // change of shares ever moves a user from one candidate to another (docs/versions.md).
+  std::uint8_t bucket_owner[kMaxShareBp];
   OverrideEntry overrides[kMaxOverrides];
   EndpointEntry endpoints[kMaxEndpoints];
 };
-static_assert(sizeof(ConfigData) == 37248);
+static_assert(sizeof(ConfigData) == 49232);
 static_assert(sizeof(ConfigData) % 8 == 0, "copied word by word");
 static_assert(offsetof(ConfigData, generation) == 0);
 static_assert(offsetof(ConfigData, changed_unix_ns) == 8);
 static_assert(offsetof(ConfigData, salt) == 16);
-static_assert(offsetof(ConfigData, share_bp) == 24);
-static_assert(offsetof(ConfigData, enabled) == 28);
-static_assert(offsetof(ConfigData, hash_mode) == 29);
-static_assert(offsetof(ConfigData, state) == 30);
-static_assert(offsetof(ConfigData, awaiting_approval) == 31);
-static_assert(offsetof(ConfigData, endpoint_count) == 32);
-static_assert(offsetof(ConfigData, override_count) == 36);
-static_assert(offsetof(ConfigData, rollout_started_unix_ns) == 40);
-static_assert(offsetof(ConfigData, ramp_step) == 48);
-static_assert(offsetof(ConfigData, fail_safe_after_ms) == 52);
-static_assert(offsetof(ConfigData, checksum) == 56);
+static_assert(offsetof(ConfigData, checksum) == 24);
+static_assert(offsetof(ConfigData, rollout_started_unix_ns) == 32);
+static_assert(offsetof(ConfigData, enabled) == 40);
+static_assert(offsetof(ConfigData, hash_mode) == 41);
+static_assert(offsetof(ConfigData, version_count) == 42);
+static_assert(offsetof(ConfigData, ramp_count) == 43);
+static_assert(offsetof(ConfigData, require_approval) == 44);
+static_assert(offsetof(ConfigData, switched) == 45);
+static_assert(offsetof(ConfigData, switch_to) == 46);
+static_assert(offsetof(ConfigData, switch_from) == 47);
+static_assert(offsetof(ConfigData, endpoint_count) == 48);
+static_assert(offsetof(ConfigData, override_count) == 52);
+static_assert(offsetof(ConfigData, fail_safe_after_ms) == 56);
 static_assert(offsetof(ConfigData, changed_by) == 64);
-static_assert(offsetof(ConfigData, state_reason) == 128);
-static_assert(offsetof(ConfigData, step_started_unix_ns) == 320);
-static_assert(offsetof(ConfigData, ramp_count) == 328);
-static_assert(offsetof(ConfigData, require_approval) == 329);
-static_assert(offsetof(ConfigData, srm_detected) == 330);
-static_assert(offsetof(ConfigData, ramp_bp) == 336);
-static_assert(offsetof(ConfigData, overrides) == 384);
-static_assert(offsetof(ConfigData, endpoints) == 4480);
+static_assert(offsetof(ConfigData, ramp_bp) == 128);
+static_assert(offsetof(ConfigData, versions) == 192);
+static_assert(offsetof(ConfigData, bucket_owner) == 2368);
+static_assert(offsetof(ConfigData, overrides) == 12368);
+static_assert(offsetof(ConfigData, endpoints) == 16464);
 
 // A struct published with two copies and a generation (detail/two_copy.hpp): `seq` is odd while a
 // writer fills `data`; readers check it before and after copying.
@@ -195,9 +231,9 @@ struct TwoCopyBlock {
 
 using ConfigCopy = SeqlockCopy<ConfigData>;
 using ConfigBlock = TwoCopyBlock<ConfigData>;
-static_assert(sizeof(ConfigCopy) == 37312);
+static_assert(sizeof(ConfigCopy) == 49296);
 static_assert(offsetof(ConfigCopy, data) == kCacheLine);
-static_assert(sizeof(ConfigBlock) == 74688);
+static_assert(sizeof(ConfigBlock) == 98656);
 static_assert(offsetof(ConfigBlock, copies) == kCacheLine);
 
 // ---------------------------------------------------------------------------------------------
@@ -206,8 +242,8 @@ static_assert(offsetof(ConfigBlock, copies) == kCacheLine);
 //   [cpu_slots, 2 * cpu_slots)  updated with atomic adds by writers without rseq, by CPU id
 //   [2 * cpu_slots]             the overflow slab: atomic adds for a CPU id outside the range
 // The two kinds never share a slab: a plain add and a locked add to one word could lose a count.
-// Inside a slab: SlabHeader, then CounterCell[kVersionCount][endpoint_capacity], then
-// histograms u64[kVersionCount][endpoint_capacity][kHistogramBuckets]; the stride is page-rounded.
+// Inside a slab: SlabHeader, then CounterCell[kMaxVersions][endpoint_capacity], then
+// histograms u64[kMaxVersions][endpoint_capacity][kHistogramBuckets]; the stride is page-rounded.
 
 struct SlabHeader {
   // Set to 1 by the first writer that uses the slab, so readers can skip the (usually many)
@@ -293,12 +329,12 @@ struct RingControl {
   std::atomic<std::uint64_t> tail;
   std::uint64_t reserved2[15];
   std::uint64_t reserved3[24];
-  // Lines 8-23: requests this owner has begun (canary::begin) and not yet recorded, per (version,
+  // Lines 8-71: requests this owner has begun (canary::begin) and not yet recorded, per (version,
   // endpoint). Written only by the owner, with plain relaxed stores; read by the consumer once the
   // owner is dead (then they no longer move) or zeroed by the owner when its thread ends normally.
-  std::atomic<std::uint32_t> in_flight[kVersionCount][kMaxEndpoints];
+  std::atomic<std::uint32_t> in_flight[kMaxVersions][kMaxEndpoints];
 };
-static_assert(sizeof(RingControl) == 1536);
+static_assert(sizeof(RingControl) == 4608);
 static_assert(offsetof(RingControl, in_flight) == 512);
 static_assert(offsetof(RingControl, owner_pid) == 4);
 static_assert(offsetof(RingControl, claims) == 8);
@@ -314,7 +350,7 @@ struct RingRecord {
   std::uint32_t latency_us;
   std::uint16_t status_code;
   std::uint16_t endpoint_id;
-  std::uint8_t version;  // Version
+  std::uint8_t version;  // index into ConfigData::versions
   std::uint8_t method;   // Method
   std::uint8_t reserved[6];
 };
@@ -371,18 +407,20 @@ struct SummaryData {
   std::uint32_t endpoint_count;  // endpoints[0 .. endpoint_count) are meaningful
   std::uint64_t checksum;        // XXH3-64 of the struct with this field zero
   std::uint64_t judged_unix_ns;  // when the decision engine last judged; 0: never
-  std::uint8_t gate_holds;       // that judgement: the promotion gate held
-  std::uint8_t rollback_proven;  // that judgement: a rollback trigger held
-  std::uint8_t reserved[6];
-  SummaryStats totals[kSummaryWindows][kVersionCount];
-  SummaryStats endpoints[kMaxEndpoints][kVersionCount];  // the `all` window, by endpoint id
+  std::uint8_t gate_holds;       // that judgement: the first candidate's promotion gate held
+  std::uint8_t rollback_proven;  // that judgement: a rollback trigger held for the first candidate
+  std::uint8_t gate_holds_by_version;  // bit v: candidate v's gate held
+  std::uint8_t reserved[5];
+  SummaryStats totals[kSummaryWindows][kMaxVersions];
+  SummaryStats endpoints[kMaxEndpoints][kMaxVersions];  // the `all` window, by endpoint id
 };
-static_assert(sizeof(SummaryData) == 64 + 640 + 16384);
+static_assert(sizeof(SummaryData) == 64 + 2560 + 65536);
 static_assert(offsetof(SummaryData, checksum) == 40);
 static_assert(offsetof(SummaryData, judged_unix_ns) == 48);
 static_assert(offsetof(SummaryData, gate_holds) == 56);
+static_assert(offsetof(SummaryData, gate_holds_by_version) == 58);
 static_assert(offsetof(SummaryData, totals) == 64);
-static_assert(offsetof(SummaryData, endpoints) == 704);
+static_assert(offsetof(SummaryData, endpoints) == 2624);
 
 using SummaryBlock = TwoCopyBlock<SummaryData>;
 static_assert(sizeof(SummaryBlock) == 64 + 2 * (64 + sizeof(SummaryData)));
@@ -416,11 +454,12 @@ struct EventEntry {
   std::uint8_t kind;  // EventKind
   std::uint8_t from_state;
   std::uint8_t to_state;
-  std::uint8_t reserved0;
+  std::uint8_t version;      // the index of the version it concerns
   std::uint32_t latency_ms;  // automatic rollback: first provable record to the config change
   char actor[64];
   char reason[192];
-  char details[720];  // JSON: the numbers behind the decision
+  char version_name[32];  // that version's name when the event was made
+  char details[688];      // JSON: the numbers behind the decision
 };
 static_assert(sizeof(EventEntry) == 1024);
 static_assert(offsetof(EventEntry, share_before_bp) == 32);
@@ -428,7 +467,9 @@ static_assert(offsetof(EventEntry, kind) == 40);
 static_assert(offsetof(EventEntry, latency_ms) == 44);
 static_assert(offsetof(EventEntry, actor) == 48);
 static_assert(offsetof(EventEntry, reason) == 112);
-static_assert(offsetof(EventEntry, details) == 304);
+static_assert(offsetof(EventEntry, version) == 43);
+static_assert(offsetof(EventEntry, version_name) == 304);
+static_assert(offsetof(EventEntry, details) == 336);
 inline constexpr std::uint32_t kEventCapacity = (kEventsRegionSize - sizeof(EventLogHeader)) / sizeof(EventEntry);
 static_assert(kEventCapacity == 255);
 

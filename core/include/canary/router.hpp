@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "canary/bucket.hpp"
@@ -15,7 +16,7 @@
 namespace canary {
 
 struct Decision {
-  Version version = Version::legacy;
+  Version version = Version::legacy;  // an index: 0 the baseline, 1.. the candidates (version_name())
   EndpointId endpoint = kOtherEndpoint;
   std::uint64_t user_hash = 0;  // what record() takes, so an id is hashed once per request
 };
@@ -30,15 +31,19 @@ class Router {
   void bind(const ConfigBlock* block, std::uint32_t endpoint_capacity,
             const std::atomic<std::uint64_t>* heartbeat_unix_ns = nullptr) noexcept;
 
-  // canary iff enabled, the endpoint's canary flag is on, and the user is pinned to canary or
-  // (not pinned and) in a bucket below the share. An empty id, or one over 1024 bytes, is legacy.
+  // A candidate iff enabled, the user is pinned to it or (not pinned and) in a bucket it owns, and
+  // it is on for the endpoint; otherwise the baseline. An empty id, or one over 1024 bytes, is the
+  // baseline.
   Decision route(std::string_view user_id, EndpointId endpoint) noexcept {
     refresh();
     Decision d{Version::legacy, endpoint, 0};
     if (user_id.empty() || user_id.size() > kMaxUserIdBytes) return d;
     d.user_hash = user_hash(user_id, salt_);
-    if (endpoint < kMaxEndpoints && canary_endpoint_[endpoint] && !fail_safe_engaged())
-      d.version = pick(user_id, d.user_hash);
+    if (endpoint < kMaxEndpoints && endpoint_versions_[endpoint] != 0 && !fail_safe_engaged()) {
+      const std::uint32_t v = pick(user_id, d.user_hash);
+      // The baseline's bit is always set: it serves whatever a candidate does not.
+      if ((endpoint_versions_[endpoint] >> v) & 1) d.version = static_cast<Version>(v);
+    }
     return d;
   }
 
@@ -48,11 +53,27 @@ class Router {
     return route(user_id, matcher_.match(raw_path));
   }
 
-  // The seed's is_canary_user: ignores endpoints, honours `enabled`, overrides and rollback.
-  bool is_canary_user(std::string_view user_id) noexcept {
+  // The seed's is_canary_user: ignores endpoints, honours `enabled`, overrides and rollback. True
+  // for any candidate; version_of_user() says which.
+  bool is_canary_user(std::string_view user_id) noexcept { return version_of_user(user_id) != Version::legacy; }
+
+  Version version_of_user(std::string_view user_id) noexcept {
     refresh();
-    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes || fail_safe_engaged()) return false;
-    return pick(user_id, user_hash(user_id, salt_)) == Version::canary;
+    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes || fail_safe_engaged()) return Version::legacy;
+    return static_cast<Version>(pick(user_id, user_hash(user_id, salt_)));
+  }
+
+  // The name of a version index in the compiled config ("legacy", "canary", ...); "" if none.
+  std::string_view version_name(Version v) const noexcept {
+    const auto i = static_cast<std::uint32_t>(v);
+    return i < kMaxVersions ? std::string_view(names_[i], name_lengths_[i]) : std::string_view();
+  }
+  std::uint32_t version_count() const noexcept { return version_count_; }
+  // The index of the version with this name (a slot in use), if any.
+  std::optional<Version> find_version(std::string_view name) const noexcept {
+    for (std::uint32_t i = 0; i < version_count_ && i < kMaxVersions; ++i)
+      if (name == version_name(static_cast<Version>(i))) return static_cast<Version>(i);
+    return std::nullopt;
   }
 
   EndpointId resolve(std::string_view raw_path) noexcept {
@@ -78,7 +99,7 @@ class Router {
   struct Pin {
     std::uint64_t low;
     std::uint64_t high;
-    Version version;
+    std::uint8_t version;
   };
 
   void refresh_slow(std::uint64_t published) noexcept;
@@ -93,14 +114,16 @@ class Router {
     return fail_safe_engaged_;
   }
 
-  Version pick(std::string_view user_id, std::uint64_t hash) const noexcept {
+  // The version index a user goes to, endpoints aside: a pin, else the owner of the user's bucket
+  // (md5 mode has one candidate: bucket < share).
+  std::uint32_t pick(std::string_view user_id, std::uint64_t hash) const noexcept {
     if (pin_count_ != 0) {
       const XXH128_hash_t h = XXH3_128bits(user_id.data(), user_id.size());
       for (std::uint32_t i = 0; i < pin_count_; ++i)
         if (pins_[i].low == h.low64 && pins_[i].high == h.high64) return pins_[i].version;
     }
-    const bool in_canary = md5_mode_ ? md5_bucket(user_id) < share_bp_ / 100 : xxh3_bucket(hash) < share_bp_;
-    return in_canary ? Version::canary : Version::legacy;
+    if (md5_mode_) return md5_bucket(user_id) < md5_share_percent_ ? kFirstCandidate : kBaseline;
+    return bucket_owner_[xxh3_bucket(hash)];
   }
 
   const ConfigBlock* block_ = nullptr;
@@ -114,14 +137,20 @@ class Router {
   std::uint64_t failed_refreshes_ = 0;
   // Compiled from config_:
   std::uint64_t salt_ = 0;
-  std::uint32_t share_bp_ = 0;
+  std::uint32_t md5_share_percent_ = 0;
   bool enabled_ = false;
   bool md5_mode_ = false;
-  bool canary_endpoint_[kMaxEndpoints] = {};  // enabled && the endpoint's flag
+  // Bit v: version v may serve the endpoint. 0 when disabled, else the baseline's bit and those of
+  // the candidates that are on for it.
+  std::uint8_t endpoint_versions_[kMaxEndpoints] = {};
+  std::uint8_t bucket_owner_[kMaxShareBp] = {};  // with a blue-green switch: every entry the same
+  std::uint32_t version_count_ = 0;
+  char names_[kMaxVersions][32] = {};
+  std::uint8_t name_lengths_[kMaxVersions] = {};
   std::uint32_t pin_count_ = 0;
   Pin pins_[kMaxOverrides] = {};
   TemplateMatcher matcher_;
-  ConfigData scratch_{};  // where refresh_slow copies the config to; 37 KB, so not on the stack
+  ConfigData scratch_{};  // where refresh_slow copies the config to; 48 KB, so not on the stack
 };
 
 }  // namespace canary

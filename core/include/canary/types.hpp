@@ -7,8 +7,13 @@
 
 namespace canary {
 
+// A version is a small index into the config's version table: 0 is the baseline (`legacy` by
+// default), 1..7 the candidates (the first is `canary` by default). The two named values keep the
+// two-version vocabulary; any index below kMaxVersions is a version.
 enum class Version : std::uint8_t { legacy = 0, canary = 1 };
-inline constexpr std::uint32_t kVersionCount = 2;
+inline constexpr std::uint32_t kMaxVersions = 8;
+inline constexpr std::uint32_t kBaseline = 0;
+inline constexpr std::uint32_t kFirstCandidate = 1;
 
 enum class HashMode : std::uint8_t { xxh3 = 0, md5 = 1 };
 
@@ -31,8 +36,10 @@ enum class EventKind : std::uint8_t {
   inconclusive,  // a step that did not pass within gate.max_step_duration
   srm_detected,  // the sample-ratio test failed: ramp and promotion wait
   srm_cleared,   // a person cleared it (srm-clear)
+  switched,      // blue-green: every user to one version
+  switched_back, // blue-green: the shares before the switch again
 };
-inline constexpr std::uint32_t kEventKindCount = 12;
+inline constexpr std::uint32_t kEventKindCount = 14;
 
 enum class Method : std::uint8_t { get = 0, post, put, patch, del, other };
 inline constexpr std::uint32_t kMethodCount = 6;
@@ -57,6 +64,8 @@ constexpr bool is_unavailable(std::uint32_t code) {
   return code == 0 || code == 502 || code == 503 || code == 504;
 }
 
+// "legacy" and "canary" for indices 0 and 1, "v2".."v7" beyond: the default names. A deployment's
+// real names are in its config (version_name() in versions.hpp).
 std::string_view to_string(Version v);
 std::string_view to_string(HashMode m);
 std::string_view to_string(DeploymentState s);

@@ -226,13 +226,29 @@ inline bool is_canary_user(std::string_view user_id) noexcept {
   return detail::thread_writer().router.is_canary_user(user_id);
 }
 
+// The name of a version index in this thread's compiled config ("legacy", "canary", ...); empty
+// when not attached or out of range.
+inline std::string_view version_name(Version version) noexcept {
+  return detail::thread_writer().router.version_name(version);
+}
+
+// The index of a version by name ("legacy", "canary", "canary2", ...), as this thread's compiled
+// config has it; nullopt when unknown or not attached.
+inline std::optional<Version> find_version(std::string_view name) noexcept {
+  return detail::thread_writer().router.find_version(name);
+}
+
 inline EndpointId resolve_endpoint(std::string_view path_or_template) noexcept {
   return detail::thread_writer().router.resolve(path_or_template);
 }
 
 namespace detail {
 
-inline std::uint32_t version_index(Version version) noexcept { return version == Version::canary ? 1 : 0; }
+// A version outside the table's slots counts as the baseline (a caller's bad value stays in bounds).
+inline std::uint32_t version_index(Version version) noexcept {
+  const auto v = static_cast<std::uint32_t>(version);
+  return v < kMaxVersions ? v : kBaseline;
+}
 
 inline EndpointId recordable_endpoint(const ProcessWriter& p, EndpointId endpoint) noexcept {
   return endpoint < p.offsets.endpoint_capacity ? endpoint : kOtherEndpoint;

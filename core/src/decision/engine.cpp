@@ -45,8 +45,8 @@ std::string percent(std::uint32_t bp) { return format_share_percent(bp) + "%"; }
 
 }  // namespace
 
-DecisionEngine::DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms)
-    : segment_(&segment), policy_(std::move(policy)), interval_ms_(interval_ms), status_(std::make_shared<DecisionStatus>()) {
+DecisionEngine::DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms, std::uint32_t candidate)
+    : segment_(&segment), candidate_(candidate), policy_(std::move(policy)), interval_ms_(interval_ms), status_(std::make_shared<DecisionStatus>()) {
   watch_.reset(policy_);
   slow_over_us_ = static_cast<std::uint64_t>(policy_.rollback.max_p95_ms * 1000);
 }
@@ -61,7 +61,7 @@ Status DecisionEngine::adopt_policy() {
 }
 
 void DecisionEngine::fold_pending() {
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+  for (std::uint32_t v = 0; v < kSides; ++v) {
     if (pending_[v].empty()) continue;
     Samples interval;
     interval.digest.add_all(pending_[v]);
@@ -73,23 +73,23 @@ void DecisionEngine::fold_pending() {
   }
 }
 
-void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount],
+void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kSides],
                                   const std::vector<WindowCounts>& counts, bool new_rollout) {
   const std::uint64_t sequence = new_rollout ? 1 : step_.sequence + 1;
   step_ = Stretch{};
   step_.sequence = sequence;
   step_.started_ms = now_ms;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) step_.baseline[v] = totals[v];
+  for (std::uint32_t v = 0; v < kSides; ++v) step_.baseline[v] = totals[v];
   step_.endpoint_baseline = counts;
   for (std::uint32_t v = 0; v < 2; ++v) {
-    step_timed_[v].assign(counts.size() / kVersionCount, 0);
-    step_slow_[v].assign(counts.size() / kVersionCount, 0);
+    step_timed_[v].assign(counts.size() / kSides, 0);
+    step_slow_[v].assign(counts.size() / kSides, 0);
   }
   gate_held_since_ms_ = 0;
   if (new_rollout) {
     blocks_.clear();
     watch_.reset(policy_);
-    for (std::uint32_t v = 0; v < kVersionCount; ++v) watched_totals_[v] = totals[v];
+    for (std::uint32_t v = 0; v < kSides; ++v) watched_totals_[v] = totals[v];
   }
 }
 
@@ -132,7 +132,7 @@ std::vector<EndpointEvidence> DecisionEngine::endpoint_evidence(const std::vecto
 
 // The change detectors see every interval of the rollout, whatever the state: a paused canary
 // that breaks is still caught, and a resumed one does not start from nothing.
-void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]) {
+void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]) {
   IntervalCounts interval[ChangeWatch::kVersions];
   for (std::uint32_t v = 0; v < ChangeWatch::kVersions; ++v) {
     const WindowCounts d = totals[v].since(watched_totals_[v]);
@@ -148,22 +148,22 @@ void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&to
   watch_.update(interval, dt);
 }
 
-void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]) {
+void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]) {
   const std::uint64_t block_ms = policy_.rollback.window_ms / 2;
   if (!blocks_.empty() && now_ms < blocks_.back().started_ms + block_ms) return;
   Stretch next;
   next.sequence = blocks_.empty() ? 1 : blocks_.back().sequence + 1;
   next.started_ms = now_ms;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) next.baseline[v] = totals[v];
+  for (std::uint32_t v = 0; v < kSides; ++v) next.baseline[v] = totals[v];
   blocks_.push_back(std::move(next));
   if (blocks_.size() > 2) blocks_.pop_front();
 }
 
-Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window) {
+Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kSides], const char* window) {
   Evidence e;
   e.sequence = s.sequence;
   e.window = window;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+  for (std::uint32_t v = 0; v < kSides; ++v) {
     const WindowCounts c = totals[v].since(s.baseline[v]);
     VersionEvidence& ve = v == static_cast<std::uint32_t>(Version::canary) ? e.canary : e.legacy;
     ve.requests = c.requests;
@@ -177,30 +177,36 @@ Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kVers
   return e;
 }
 
-void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>& counts, std::uint32_t capacity,
+void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>& all_counts, std::uint32_t capacity,
                           const ConfigData& config) {
+  // The baseline's and this candidate's pairs only, as sides 0 and 1.
+  std::vector<WindowCounts> counts(std::size_t{kSides} * capacity);
+  for (std::uint32_t e = 0; e < capacity; ++e) {
+    counts[e] = all_counts[std::size_t{kBaseline} * capacity + e];
+    counts[std::size_t{capacity} + e] = all_counts[std::size_t{candidate_} * capacity + e];
+  }
   fold_pending();  // this interval's records belong to the stretches as they stand
   classify_endpoints(config, capacity);
-  WindowCounts totals[kVersionCount];
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  WindowCounts totals[kSides];
+  for (std::uint32_t v = 0; v < kSides; ++v)
     for (std::uint32_t e = 0; e < capacity; ++e)
       if (e >= ignored_.size() || !ignored_[e]) totals[v] += counts[static_cast<std::size_t>(v) * capacity + e];
-  const bool new_rollout = config.rollout_started_unix_ns != rollout_key_;
-  if (new_rollout || config.step_started_unix_ns != step_key_) {
+  const bool new_rollout = mine(config).started_unix_ns != rollout_key_;
+  if (new_rollout || mine(config).step_started_unix_ns != step_key_) {
     restart_step(now_ms, totals, counts, new_rollout);
-    step_key_ = config.step_started_unix_ns;
-    rollout_key_ = config.rollout_started_unix_ns;
+    step_key_ = mine(config).step_started_unix_ns;
+    rollout_key_ = mine(config).started_unix_ns;
   }
   roll_blocks(now_ms, totals);
   watch_changes(now_ms, totals);
 
   auto status = std::make_shared<DecisionStatus>();
-  status->step_started_unix_ns = config.step_started_unix_ns;
+  status->step_started_unix_ns = mine(config).step_started_unix_ns;
   status->step_sequence = step_.sequence;
-  status->bake_ms = policy_.ramp.bake_for(config.ramp_step);
+  status->bake_ms = policy_.ramp.bake_for(mine(config).ramp_step);
   status->next_step_bp = next_ramp_step(config);
   status->last_rollback_latency_ms = last_rollback_latency_ms_;
-  const auto state = static_cast<DeploymentState>(config.state);
+  const auto state = static_cast<DeploymentState>(mine(config).state);
   if (state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive) {
     Evidence step = evidence(step_, totals, "step");
     Evidence recent = evidence(blocks_.front(), totals, "rolling");
@@ -240,7 +246,7 @@ Status DecisionEngine::change(const char* who, const char* what, const ConfigCha
 
 void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status) {
   constexpr const char* kWho = "canary-aggregator (automatic)";
-  const auto state = static_cast<DeploymentState>(config.state);
+  const auto state = static_cast<DeploymentState>(mine(config).state);
 
   if (j.rollback) {
     const Check& t = *j.first_trigger();
@@ -266,14 +272,14 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     EventDraft event;
     event.details_json = fit(details);
     event.latency_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(latency_ms, UINT32_MAX));
-    if (change(kWho, "rollback", [&](ConfigData& c) { return roll_back(c, reason, event); }, event).ok()) {
+    if (change(kWho, "rollback", [&](ConfigData& c) { return roll_back(c, reason, event, candidate_); }, event).ok()) {
       last_rollback_latency_ms_ = latency_ms;
       status.last_rollback_latency_ms = latency_ms;
     }
     return;
   }
 
-  if (state != DeploymentState::running || config.awaiting_approval) return;
+  if (state != DeploymentState::running || mine(config).awaiting_approval) return;
   if (!j.gate_holds) gate_held_since_ms_ = 0;
   if (j.gate_holds && gate_held_since_ms_ == 0) gate_held_since_ms_ = now_ms;
   if (j.gate_holds) status.gate_held_ms = now_ms - gate_held_since_ms_ + interval_ms_;
@@ -281,7 +287,7 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     give_up_if_overdue(j, config, status);
     return;
   }
-  if (config.srm_detected) return;  // the ramp waits until a person clears it (status says why)
+  if (mine(config).srm_detected) return;  // the ramp waits until a person clears it (status says why)
 
   nlohmann::json details = {{"gate_held_s", static_cast<double>(status.gate_held_ms) / 1000.0},
                             {"canary_requests", j.gate.empty() ? 0 : j.gate.back().canary_samples}};
@@ -293,14 +299,14 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
   const std::optional<std::uint32_t> next = status.next_step_bp;
   if (next && *next < kMaxShareBp) {
     const std::string reason = "ramp: the gate held for " + std::to_string(status.gate_held_ms / 1000) + " s at " +
-                               percent(config.share_bp) + ", next step " + percent(*next);
-    (void)change(kWho, "ramp step", [&](ConfigData& c) { return take_ramp_step(c, *next, reason, event); }, event);
-  } else if (next || config.share_bp == kMaxShareBp) {
+                               percent(mine(config).share_bp) + ", next step " + percent(*next);
+    (void)change(kWho, "ramp step", [&](ConfigData& c) { return take_ramp_step(c, *next, reason, event, candidate_); }, event);
+  } else if (next || mine(config).share_bp == kMaxShareBp) {
     if (config.require_approval) {
-      const std::string reason = "the gate held at " + percent(config.share_bp) + "; 100% waits for approve";
-      (void)change(kWho, "awaiting approval", [&](ConfigData& c) { return await_approval(c, reason, event); }, event);
+      const std::string reason = "the gate held at " + percent(mine(config).share_bp) + "; 100% waits for approve";
+      (void)change(kWho, "awaiting approval", [&](ConfigData& c) { return await_approval(c, reason, event, candidate_); }, event);
     } else {
-      (void)change(kWho, "promotion", [&](ConfigData& c) { return promote(c, false, true, "promoted: the gate held at every step", event); },
+      (void)change(kWho, "promotion", [&](ConfigData& c) { return promote(c, false, true, "promoted: the gate held at every step", event, candidate_); },
                    event);
     }
   }
@@ -309,12 +315,12 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
 void DecisionEngine::check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout,
                                         DecisionStatus& status) {
   if (new_rollout) srm_.restart(true);
-  else if (srm_flagged_ && !config.srm_detected) srm_.restart(false);  // cleared by a person: test again
-  srm_flagged_ = config.srm_detected != 0;
-  srm_.end_interval(config, capacity);
+  else if (srm_flagged_ && !mine(config).srm_detected) srm_.restart(false);  // cleared by a person: test again
+  srm_flagged_ = mine(config).srm_detected != 0;
+  srm_.end_interval(config, capacity, candidate_);
   status.srm = srm_.status();
   status.srm.detected = status.srm.detected || srm_flagged_;
-  const auto state = static_cast<DeploymentState>(config.state);
+  const auto state = static_cast<DeploymentState>(mine(config).state);
   const bool live = state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive;
   if (!srm_.status().detected || srm_flagged_ || !live) return;
   const SrmStatus& s = srm_.status();
@@ -325,15 +331,15 @@ void DecisionEngine::check_sample_ratio(const ConfigData& config, std::uint32_t 
   EventDraft event;
   event.details_json = fit({{"observed", s.observed}, {"expected", s.expected}, {"requests", s.requests},
                             {"endpoint", s.endpoint}, {"log_evidence", s.log_evidence}, {"log_evidence_level", s.log_evidence_level}});
-  if (change("canary-aggregator (automatic)", "sample-ratio flag", [&](ConfigData& c) { return flag_srm(c, reason, event); }, event).ok())
+  if (change("canary-aggregator (automatic)", "sample-ratio flag", [&](ConfigData& c) { return flag_srm(c, reason, event, candidate_); }, event).ok())
     srm_flagged_ = true;
 }
 
 void DecisionEngine::give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status) {
   const std::uint64_t now_ns = unix_now_ns();
   const std::uint64_t limit_ms = policy_.gate.max_step_duration_ms;
-  if (config.step_started_unix_ns == 0 || now_ns < config.step_started_unix_ns ||
-      (now_ns - config.step_started_unix_ns) / 1'000'000 < limit_ms)
+  if (mine(config).step_started_unix_ns == 0 || now_ns < mine(config).step_started_unix_ns ||
+      (now_ns - mine(config).step_started_unix_ns) / 1'000'000 < limit_ms)
     return;
   nlohmann::json failing = nlohmann::json::array();
   for (const Check& c : j.gate)
@@ -344,8 +350,8 @@ void DecisionEngine::give_up_if_overdue(const Judgement& j, const ConfigData& co
   EventDraft event;
   event.details_json = fit(details);
   const std::string reason = "inconclusive: the gate did not pass within " + std::to_string(limit_ms / 1000) + " s at " +
-                             percent(config.share_bp) + "; ramp frozen, triggers armed; promote --force, rollback or start";
-  (void)change("canary-aggregator (automatic)", "inconclusive", [&](ConfigData& c) { return mark_inconclusive(c, reason, event); }, event);
+                             percent(mine(config).share_bp) + "; ramp frozen, triggers armed; promote --force, rollback or start";
+  (void)change("canary-aggregator (automatic)", "inconclusive", [&](ConfigData& c) { return mark_inconclusive(c, reason, event, candidate_); }, event);
 }
 
 std::shared_ptr<const DecisionStatus> DecisionEngine::status() const {
@@ -361,7 +367,7 @@ void DecisionEngine::serialize(ByteWriter& out) {
   auto stretch = [&](Stretch& s) {
     out.u64(s.sequence);
     out.u64(s.started_ms);
-    for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    for (std::uint32_t v = 0; v < kSides; ++v) {
       const WindowCounts& b = s.baseline[v];
       for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
       s.latency[v].serialize(out);
@@ -389,7 +395,7 @@ bool DecisionEngine::deserialize(ByteReader& in) {
   if (!in.u64(step_key) || !in.u64(rollout_key) || !in.u64(held) || !in.u64(blocks) || blocks > 2) return false;
   auto stretch = [&](Stretch& s) {
     if (!in.u64(s.sequence) || !in.u64(s.started_ms)) return false;
-    for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+    for (std::uint32_t v = 0; v < kSides; ++v) {
       WindowCounts& b = s.baseline[v];
       if (!in.u64(b.requests) || !in.u64(b.errors) || !in.u64(b.client_errors) || !in.u64(b.unavailable) ||
           !in.u64(b.latency_sum_us) || !s.latency[v].deserialize(in))
@@ -409,7 +415,7 @@ bool DecisionEngine::deserialize(ByteReader& in) {
     return in.u64(b.requests) && in.u64(b.errors) && in.u64(b.client_errors) && in.u64(b.unavailable) && in.u64(b.latency_sum_us);
   };
   std::uint64_t endpoint_pairs = 0;
-  if (!in.u64(endpoint_pairs) || endpoint_pairs > kVersionCount * kMaxEndpoints) return false;
+  if (!in.u64(endpoint_pairs) || endpoint_pairs > kSides * kMaxEndpoints) return false;
   step.endpoint_baseline.resize(endpoint_pairs);
   for (WindowCounts& b : step.endpoint_baseline)
     if (!counts(b)) return false;
@@ -423,7 +429,7 @@ bool DecisionEngine::deserialize(ByteReader& in) {
       if (!in.u64(timed[v][e]) || !in.u64(slow[v][e])) return false;
   }
   ChangeWatch watch;
-  WindowCounts watched[kVersionCount];
+  WindowCounts watched[kSides];
   if (!watch.deserialize(in)) return false;
   for (WindowCounts& b : watched)
     if (!counts(b)) return false;
@@ -433,7 +439,7 @@ bool DecisionEngine::deserialize(ByteReader& in) {
     step_timed_[v] = std::move(timed[v]);
     step_slow_[v] = std::move(slow[v]);
   }
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) watched_totals_[v] = watched[v];
+  for (std::uint32_t v = 0; v < kSides; ++v) watched_totals_[v] = watched[v];
   step_key_ = step_key;
   rollout_key_ = rollout_key;
   gate_held_since_ms_ = held;
@@ -453,7 +459,7 @@ void DecisionEngine::journal_interval(ByteWriter& out) {
 bool DecisionEngine::replay_interval(ByteReader& in) {
   std::uint64_t step_key = 0;
   if (!in.u64(step_key)) return false;
-  for (std::uint32_t v = 0; v < kVersionCount; ++v) {
+  for (std::uint32_t v = 0; v < kSides; ++v) {
     Samples d;
     if (!d.deserialize(in)) return false;
     if (step_key != step_key_) continue;  // another step's data: the new step starts without it

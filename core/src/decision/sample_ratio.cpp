@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "canary/types.hpp"
+#include "canary/versions.hpp"
 
 namespace canary {
 
@@ -11,11 +12,16 @@ namespace {
 
 constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 
-// The probability that a new user is routed to the canary, as the router decides it.
-double expected_canary_share(const ConfigData& c) {
-  if (!c.enabled) return 0;
-  if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5)) return static_cast<double>(c.share_bp / 100) / 100;
-  return static_cast<double>(c.share_bp) / kMaxShareBp;
+// The probability that a new user of the baseline or the candidate is routed to the candidate, as
+// the router decides it: its buckets against the baseline's (other candidates' users are not seen).
+double expected_candidate_share(const ConfigData& c, std::uint32_t candidate) {
+  if (!c.enabled || c.switched) return 0;
+  const std::uint32_t mine = c.versions[candidate].share_bp;
+  if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5)) return static_cast<double>(mine / 100) / 100;
+  std::uint32_t all = 0;
+  for (const VersionEntry& v : c.versions) all += v.share_bp;
+  const std::uint32_t baseline = kMaxShareBp - std::min(all, kMaxShareBp);
+  return mine + baseline == 0 ? 0 : static_cast<double>(mine) / (mine + baseline);
 }
 
 }  // namespace
@@ -65,32 +71,35 @@ void SampleRatioCheck::look_up_batch() {
   batch_.clear();
 }
 
-std::vector<std::uint8_t> SampleRatioCheck::routing_shape(const ConfigData& c, std::uint32_t capacity) const {
-  std::vector<std::uint8_t> shape(40 + capacity);
-  std::memcpy(shape.data(), &c.share_bp, 4);
+std::vector<std::uint8_t> SampleRatioCheck::routing_shape(const ConfigData& c, std::uint32_t capacity,
+                                                          std::uint32_t candidate) const {
+  std::vector<std::uint8_t> shape(40 + capacity + 4 * kMaxVersions);
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
+    std::memcpy(shape.data() + 40 + capacity + 4 * v, &c.versions[v].share_bp, 4);
+  shape[26] = c.switched;
   std::memcpy(shape.data() + 4, &c.salt, 8);
   std::memcpy(shape.data() + 12, &c.override_count, 4);
   std::memcpy(shape.data() + 16, &c.rollout_started_unix_ns, 8);
   shape[24] = c.enabled;
   shape[25] = c.hash_mode;
-  for (std::uint32_t e = 0; e < capacity && e < kMaxEndpoints; ++e) shape[40 + e] = e < c.endpoint_count && c.endpoints[e].canary;
+  for (std::uint32_t e = 0; e < capacity && e < kMaxEndpoints; ++e) shape[40 + e] = e < c.endpoint_count && endpoint_on(c.versions[candidate], e);
   return shape;
 }
 
-void SampleRatioCheck::end_interval(const ConfigData& config, std::uint32_t capacity) {
+void SampleRatioCheck::end_interval(const ConfigData& config, std::uint32_t capacity, std::uint32_t candidate) {
   look_up_batch();
-  std::vector<std::uint8_t> shape = routing_shape(config, capacity);
+  std::vector<std::uint8_t> shape = routing_shape(config, capacity, candidate);
   // Counted only when the routing held through this interval and the one before: a record
   // drained now may have been routed a little before the last interval ended.
   const bool steady = shape == shape_now_ && shape_now_ == shape_before_;
   shape_before_ = std::move(shape_now_);
   shape_now_ = std::move(shape);
-  const double p = expected_canary_share(config);
+  const double p = expected_candidate_share(config, candidate);
   const std::uint32_t endpoints = std::min<std::uint32_t>(capacity, kMaxEndpoints);
   std::uint32_t routed_endpoints = 0;
   bool any = false;
   for (std::uint32_t e = 0; e < endpoints; ++e) {
-    const bool routes = e < config.endpoint_count && config.endpoints[e].canary;
+    const bool routes = e < config.endpoint_count && endpoint_on(config.versions[candidate], e);
     routed_endpoints += routes ? 1 : 0;
     if (steady && routes) {
       overall_.add(p, pending_overall_[e].users, pending_overall_[e].canary);

@@ -1,5 +1,7 @@
 #include "canary/report/prometheus.hpp"
 
+#include "canary/versions.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +9,7 @@
 
 #include "canary/fixed_text.hpp"
 #include "canary/histogram.hpp"
+#include "canary/versions.hpp"
 
 namespace canary::report {
 
@@ -71,8 +74,13 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   auto endpoint_name = [&](std::uint32_t e) {
     return escape(c && e < named ? text_of(c->endpoints[e].path) : std::string_view("#" + std::to_string(e)));
   };
+  // Version slots in use (retired ones too: their counters stay), labelled with their names.
+  const std::uint32_t versions = c ? std::min<std::uint32_t>(c->version_count, kMaxVersions) : 2;
+  auto name_of = [&](std::uint32_t v) {
+    return escape(c ? version_name(*c, v) : to_string(static_cast<Version>(v)));
+  };
   auto labels = [&](std::uint32_t v, std::uint32_t e) {
-    return "version=\"" + std::string(to_string(static_cast<Version>(v))) + "\",endpoint=\"" + endpoint_name(e) + "\"";
+    return "version=\"" + name_of(v) + "\",endpoint=\"" + endpoint_name(e) + "\"";
   };
 
   // A registered endpoint's series exist from the start, at 0 (every version, method and code):
@@ -84,7 +92,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   };
   family(out, "canary_requests_total", "counter",
          "Requests recorded by workers, by version, endpoint, method and status class (code 0: no response).");
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < versions; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
       if (!exported(e, k)) continue;
@@ -95,7 +103,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     }
 
   family(out, "canary_unavailable_total", "counter", "Requests answered 502, 503, 504 or not at all.");
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < versions; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
       if (exported(e, k)) out << "canary_unavailable_total{" << labels(v, e) << "} " << k.unavailable() << '\n';
@@ -104,7 +112,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   family(out, "canary_request_duration_seconds", "histogram",
          "Request latency from the per-CPU slab histograms (exact counts; a bucket counts values below le).");
   const auto& bounds = exported_bucket_bounds_us();
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < versions; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
       if (!exported(e, k) || s.slabs.histograms.empty()) continue;
@@ -128,7 +136,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   // t-digests), _sum and _count cumulative (from the slabs).
   family(out, "canary_request_duration_digest_seconds", "summary",
          "Request latency quantiles over the last 5 minutes from the aggregator's t-digests; sum and count since the segment was created.");
-  for (std::uint32_t v = 0; v < kVersionCount; ++v)
+  for (std::uint32_t v = 0; v < versions; ++v)
     for (std::uint32_t e = 0; e < s.endpoint_capacity; ++e) {
       const Counts& k = s.slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e));
       if (!exported(e, k)) continue;
@@ -155,23 +163,35 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   out << "canary_ring_drained_records_total " << s.drained_records << '\n';
 
   if (c) {
-    family(out, "canary_share_ratio", "gauge", "The share of users routed to the canary, 0 to 1.");
-    out << "canary_share_ratio " << number(static_cast<double>(c->share_bp) / 10000.0) << '\n';
+    // One candidate: the two-version series, unlabelled. More: a `version` label on each.
+    const std::vector<std::uint32_t> candidates = active_candidates(*c);
+    const bool labelled = c->version_count > 2;
+    auto by_version = [&](std::uint32_t v, const std::string& more) {
+      if (!labelled) return more.empty() ? std::string() : "{" + more + "}";
+      return "{version=\"" + name_of(v) + "\"" + (more.empty() ? "" : "," + more) + "}";
+    };
+    family(out, "canary_share_ratio", "gauge", "The share of users routed to the canary (each candidate), 0 to 1.");
+    for (std::uint32_t v : candidates)
+      out << "canary_share_ratio" << by_version(v, "") << ' '
+          << number(static_cast<double>(c->versions[v].share_bp) / 10000.0) << '\n';
     family(out, "canary_enabled", "gauge", "1 when canary routing is enabled.");
     out << "canary_enabled " << (c->enabled ? 1 : 0) << '\n';
-    family(out, "canary_deployment_state", "gauge", "1 for the deployment's current state.");
-    for (std::uint32_t st = 0; st < kDeploymentStateCount; ++st)
-      out << "canary_deployment_state{state=\"" << to_string(static_cast<DeploymentState>(st)) << "\"} "
-          << (c->state == st ? 1 : 0) << '\n';
+    family(out, "canary_deployment_state", "gauge", "1 for the deployment's (each candidate's) current state.");
+    for (std::uint32_t v : candidates)
+      for (std::uint32_t st = 0; st < kDeploymentStateCount; ++st)
+        out << "canary_deployment_state"
+            << by_version(v, "state=\"" + std::string(to_string(static_cast<DeploymentState>(st))) + "\"") << ' '
+            << (c->versions[v].state == st ? 1 : 0) << '\n';
     family(out, "canary_config_generation", "gauge", "The published config generation.");
     out << "canary_config_generation " << c->generation << '\n';
-  }
-
-  if (c) {
+    family(out, "canary_blue_green_switched", "gauge", "1 while a blue-green switch sends every user to one version.");
+    out << "canary_blue_green_switched " << (c->switched ? 1 : 0) << '\n';
     family(out, "canary_awaiting_approval", "gauge", "1 when the ramp waits for approve before 100%.");
-    out << "canary_awaiting_approval " << (c->awaiting_approval ? 1 : 0) << '\n';
+    for (std::uint32_t v : candidates)
+      out << "canary_awaiting_approval" << by_version(v, "") << ' ' << (c->versions[v].awaiting_approval ? 1 : 0) << '\n';
     family(out, "canary_srm_detected", "gauge", "1 while a sample-ratio mismatch is flagged: ramp and promotion wait.");
-    out << "canary_srm_detected{version=\"canary\"} " << (c->srm_detected ? 1 : 0) << '\n';
+    for (std::uint32_t v : candidates)
+      out << "canary_srm_detected{version=\"" << name_of(v) << "\"} " << (c->versions[v].srm_detected ? 1 : 0) << '\n';
   }
   family(out, "canary_deployment_events_total", "counter", "Deployment events in the segment's log (starts, ramp steps, rollbacks, ...).");
   out << "canary_deployment_events_total " << (s.recent_events.empty() ? 0 : s.recent_events.back().seq) << '\n';

@@ -5,6 +5,7 @@
 
 #include "canary/fixed_text.hpp"
 #include "canary/share.hpp"
+#include "canary/versions.hpp"
 
 namespace canary::report {
 
@@ -79,12 +80,12 @@ VersionWindow from_summary(const SummaryStats& s) {
   return v;
 }
 
-nlohmann::json metrics_json(const VersionWindow& legacy, const VersionWindow& canary, Window window) {
+nlohmann::json comparison_json(const VersionWindow& legacy, const VersionWindow& canary) {
   const WindowCounts& l = legacy.counts;
   const WindowCounts& c = canary.counts;
   const bool both = l.requests != 0 && c.requests != 0;
   const std::uint64_t total = l.requests + c.requests;
-  nlohmann::json comparison = {
+  return {
       {"error_rate_difference", both ? signed_percent(rate_percent(c) - rate_percent(l)) : kNotAvailable},
       {"response_time_improvement",
        both && mean_ms(l) > 0 ? signed_percent(100.0 * (mean_ms(l) - mean_ms(c)) / mean_ms(l)) : kNotAvailable},
@@ -98,43 +99,106 @@ nlohmann::json metrics_json(const VersionWindow& legacy, const VersionWindow& ca
         {"legacy_percentage", total ? fixed(100.0 * static_cast<double>(l.requests) / static_cast<double>(total), 1) + "%" : kNotAvailable},
         {"canary_percentage", total ? fixed(100.0 * static_cast<double>(c.requests) / static_cast<double>(total), 1) + "%" : kNotAvailable}}},
   };
+}
+
+nlohmann::json metrics_json(const VersionWindow& legacy, const VersionWindow& canary, Window window) {
   return {{"legacy", version_json("legacy", legacy)},
           {"canary", version_json("canary", canary)},
-          {"comparison", comparison},
+          {"comparison", comparison_json(legacy, canary)},
           {"window", std::string(to_string(window))}};
+}
+
+nlohmann::json metrics_json(const std::vector<NamedWindow>& versions, Window window) {
+  if (versions.size() < 2) return metrics_json(VersionWindow{}, VersionWindow{}, window);
+  nlohmann::json out = metrics_json(versions[0].window, versions[1].window, window);
+  if (versions[0].name != "legacy") out["legacy"]["version"] = versions[0].name;
+  if (versions[1].name != "canary") out["canary"]["version"] = versions[1].name;
+  if (versions.size() == 2) return out;
+  nlohmann::json all = nlohmann::json::object(), comparisons = nlohmann::json::object();
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    all[versions[i].name] = version_json(versions[i].name.c_str(), versions[i].window);
+    if (i > 0) comparisons[versions[i].name] = comparison_json(versions[0].window, versions[i].window);
+  }
+  out["versions"] = std::move(all);
+  out["comparisons"] = std::move(comparisons);
+  return out;
+}
+
+std::vector<NamedWindow> shown_versions(const ConfigData* c, const std::function<VersionWindow(std::uint32_t)>& window_of) {
+  std::vector<NamedWindow> out;
+  const std::uint32_t count = c ? std::min<std::uint32_t>(c->version_count, kMaxVersions) : 2;
+  for (std::uint32_t v = 0; v < count; ++v)
+    out.push_back({c ? std::string(version_name(*c, v)) : std::string(to_string(static_cast<Version>(v))), window_of(v)});
+  return out;
 }
 
 nlohmann::json endpoints_json(const AggregatorSnapshot& s, Window window) {
   nlohmann::json out = nlohmann::json::object();
   const std::uint32_t registered = s.config ? s.config->endpoint_count : 1;
   for (std::uint32_t e = 0; e < s.endpoint_capacity && e < kMaxEndpoints; ++e) {
-    const VersionWindow& legacy = s.endpoint(window, Version::legacy, static_cast<EndpointId>(e));
-    const VersionWindow& canary = s.endpoint(window, Version::canary, static_cast<EndpointId>(e));
-    const bool traffic = legacy.counts.requests != 0 || canary.counts.requests != 0;
+    const std::vector<NamedWindow> versions = shown_versions(
+        s.config.get(), [&](std::uint32_t v) { return s.endpoint(window, static_cast<Version>(v), static_cast<EndpointId>(e)); });
+    bool traffic = false;
+    for (const NamedWindow& v : versions) traffic = traffic || v.window.counts.requests != 0;
     if (e >= registered || (e == kOtherEndpoint && !traffic)) continue;
     const std::string name = s.config ? std::string(text_of(s.config->endpoints[e].path)) : "#" + std::to_string(e);
-    out[name] = {{"legacy", version_json("legacy", legacy)}, {"canary", version_json("canary", canary)}};
+    // "legacy" and "canary" are the baseline and the first candidate, whatever their names; any
+    // further candidate adds its own name.
+    nlohmann::json entry = {{"legacy", version_json(versions[0].name.c_str(), versions[0].window)},
+                            {"canary", version_json(versions[1].name.c_str(), versions[1].window)}};
+    for (std::size_t i = 2; i < versions.size(); ++i)
+      entry[versions[i].name] = version_json(versions[i].name.c_str(), versions[i].window);
+    out[name] = std::move(entry);
   }
   return out;
 }
 
 nlohmann::json config_json(const ConfigData& c) {
+  const VersionEntry& first = c.versions[kFirstCandidate];
   nlohmann::json endpoints = nlohmann::json::array();
   for (std::uint32_t id = 1; id < c.endpoint_count; ++id)
-    if (c.endpoints[id].canary) endpoints.push_back(std::string(text_of(c.endpoints[id].path)));
-  return {
+    if (endpoint_on(first, id)) endpoints.push_back(std::string(text_of(c.endpoints[id].path)));
+  nlohmann::json versions = nlohmann::json::array();
+  for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v) {
+    const VersionEntry& e = c.versions[v];
+    if (e.slot != kSlotActive) continue;
+    nlohmann::json on = nlohmann::json::array();
+    for (std::uint32_t id = 1; id < c.endpoint_count && v != kBaseline; ++id)
+      if (endpoint_on(e, id)) on.push_back(std::string(text_of(c.endpoints[id].path)));
+    std::uint32_t share = e.share_bp;
+    if (v == kBaseline) {
+      share = kMaxShareBp;
+      for (std::uint32_t w = kFirstCandidate; w < kMaxVersions; ++w) share -= std::min(share, c.versions[w].share_bp);
+    }
+    nlohmann::json entry = {{"name", std::string(text_of(e.name))},
+                            {"role", v == kBaseline ? "baseline" : "candidate"},
+                            {"share", share_json(share)},
+                            {"endpoints", on},
+                            {"state", std::string(to_string(static_cast<DeploymentState>(e.state)))},
+                            {"state_reason", std::string(text_of(e.state_reason))}};
+    if (v != kBaseline) {
+      entry["srm_detected"] = e.srm_detected != 0;
+      entry["awaiting_approval"] = e.awaiting_approval != 0;
+    }
+    versions.push_back(std::move(entry));
+  }
+  nlohmann::json out = {
       {"enabled", c.enabled != 0},
-      {"canary_percentage", share_json(c.share_bp)},
+      {"canary_percentage", share_json(first.share_bp)},
       {"endpoints_to_canary", endpoints},
       {"hash", std::string(to_string(static_cast<HashMode>(c.hash_mode)))},
       {"salt", c.salt},
-      {"state", std::string(to_string(static_cast<DeploymentState>(c.state)))},
+      {"state", std::string(to_string(static_cast<DeploymentState>(first.state)))},
       {"generation", c.generation},
-      {"state_reason", std::string(text_of(c.state_reason))},
+      {"state_reason", std::string(text_of(first.state_reason))},
       {"changed_by", std::string(text_of(c.changed_by))},
       {"changed_unix_ns", c.changed_unix_ns},
       {"rollout_started_unix_ns", c.rollout_started_unix_ns},
+      {"versions", versions},
   };
+  if (c.switched)
+    out["switch"] = {{"to", std::string(version_name(c, c.switch_to))}, {"from", std::string(version_name(c, c.switch_from))}};
+  return out;
 }
 
 }  // namespace canary::report

@@ -54,9 +54,14 @@ struct DecisionStatus {
   std::string last_decision_write_failure;
 };
 
+// The engine judges one candidate against the baseline: side 0 is the baseline, side 1 the
+// candidate. The aggregator runs one per candidate.
+inline constexpr std::uint32_t kSides = 2;
+
 class DecisionEngine {
  public:
-  DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms);
+  DecisionEngine(Segment& segment, Policy policy, std::uint32_t interval_ms, std::uint32_t candidate = kFirstCandidate);
+  std::uint32_t candidate() const { return candidate_; }
 
   const Policy& policy() const { return policy_; }
   // Replaces the thresholds, ramp and webhooks; the step's data and the gate's bake time stay, and
@@ -75,8 +80,9 @@ class DecisionEngine {
   // the work of adding every record to each of them.
   void add(const RingRecord& r) {
     if (r.endpoint_id < ignored_.size() && ignored_[r.endpoint_id]) return;
-    const std::uint32_t v = r.version & 1;
-    srm_.add(r.user_hash, r.version, r.endpoint_id);
+    if (r.version != kBaseline && r.version != candidate_) return;  // another candidate's
+    const std::uint32_t v = r.version == kBaseline ? 0 : 1;
+    srm_.add(r.user_hash, v, r.endpoint_id);
     const bool slow = r.latency_us > slow_over_us_;
     ++interval_seen_[v];
     interval_slow_[v] += slow ? 1 : 0;
@@ -108,25 +114,25 @@ class DecisionEngine {
   struct Stretch {
     std::uint64_t sequence = 1;
     std::uint64_t started_ms = 0;
-    WindowCounts baseline[kVersionCount];
-    Samples latency[kVersionCount];  // a digest held by its sketch: quantiles within 0.25%
+    WindowCounts baseline[kSides];
+    Samples latency[kSides];  // a digest held by its sketch: quantiles within 0.25%
     std::vector<WindowCounts> endpoint_baseline;  // the step's only: [version * capacity + endpoint]
   };
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
   void fold_pending();
-  void restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount], const std::vector<WindowCounts>& counts,
+  void restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kSides], const std::vector<WindowCounts>& counts,
                     bool new_rollout);
   // Which endpoints the policy ignores, from the config's templates.
   void classify_endpoints(const ConfigData& config, std::uint32_t capacity);
   std::vector<EndpointEvidence> endpoint_evidence(const std::vector<WindowCounts>& counts, std::uint32_t capacity,
                                                   const ConfigData& config) const;
-  void watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
+  void watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]);
   // The sample-ratio test's interval: sets the config's flag when it fails, restarts when a
   // person cleared it.
   void check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout, DecisionStatus& status);
-  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kVersionCount]);
-  Evidence evidence(Stretch& s, const WindowCounts (&totals)[kVersionCount], const char* window);
+  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]);
+  Evidence evidence(Stretch& s, const WindowCounts (&totals)[kSides], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
   // A running step the gate has not passed within gate.max_step_duration becomes inconclusive.
   void give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status);
@@ -134,7 +140,10 @@ class DecisionEngine {
   // drop the result: the next interval judges again).
   Status change(const char* who, const char* what, const ConfigChange& edit, EventDraft& event);
 
+  const VersionEntry& mine(const ConfigData& c) const { return c.versions[candidate_]; }
+
   Segment* segment_;
+  std::uint32_t candidate_;
   Policy policy_;
   std::uint32_t interval_ms_;
   // What identifies the step and the rollout the data belongs to (from the config).
@@ -143,9 +152,9 @@ class DecisionEngine {
   Stretch step_;
   std::deque<Stretch> blocks_;  // at most two: the older one is judged
   ChangeWatch watch_;
-  WindowCounts watched_totals_[kVersionCount];  // what the change detectors have seen
-  std::uint64_t interval_seen_[kVersionCount] = {};  // latencies drained this interval
-  std::uint64_t interval_slow_[kVersionCount] = {};  // of those, over rollback.max_p95_ms
+  WindowCounts watched_totals_[kSides];  // what the change detectors have seen
+  std::uint64_t interval_seen_[kSides] = {};  // latencies drained this interval
+  std::uint64_t interval_slow_[kSides] = {};  // of those, over rollback.max_p95_ms
   std::uint64_t slow_over_us_ = UINT64_MAX;
   // The step's drained latencies per endpoint, and those over rollback.max_p95_ms (legacy, canary).
   std::vector<std::uint64_t> step_timed_[2], step_slow_[2];
@@ -154,8 +163,8 @@ class DecisionEngine {
   bool srm_flagged_ = false;  // the config's flag as the last interval saw it
   std::uint64_t write_failures_ = 0;
   std::string last_write_failure_;
-  std::vector<double> pending_[kVersionCount];
-  Samples interval_[kVersionCount];  // folded since journal_interval()
+  std::vector<double> pending_[kSides];
+  Samples interval_[kSides];  // folded since journal_interval()
   std::uint64_t gate_held_since_ms_ = 0;
   std::uint64_t first_record_ms_ = 0;  // earliest coarse stamp drained since the last interval
   std::uint64_t last_tick_ms_ = 0;

@@ -46,14 +46,14 @@ class SampleRatioCheck {
 
   SampleRatioCheck();
 
-  // A drained record (version 0 legacy, 1 canary).
+  // A drained record (version 0 the baseline, 1 the candidate judged).
   void add(std::uint64_t user_hash, std::uint32_t version, std::uint32_t endpoint) {
     if (user_hash == 0 || endpoint >= kMaxEndpoints || version > 1) return;  // no user id: always legacy
     batch_.push_back({user_hash, block_of(user_hash), static_cast<std::uint16_t>(endpoint), static_cast<std::uint8_t>(version)});
     if (batch_.size() == kBatch) look_up_batch();
   }
   // The interval's end, with the routing in force now; updates the status.
-  void end_interval(const ConfigData& config, std::uint32_t capacity);
+  void end_interval(const ConfigData& config, std::uint32_t capacity, std::uint32_t candidate = kFirstCandidate);
   // A new rollout forgets the users too; a person's srm-clear keeps them (they were counted).
   void restart(bool forget_users);
 
@@ -86,7 +86,7 @@ class SampleRatioCheck {
   static std::uint32_t block_of(std::uint64_t user_hash) { return static_cast<std::uint32_t>(mix(user_hash) >> (64 - kBlockBits)); }
   void look_up_batch();
   void look_up(const Seen& s);
-  std::vector<std::uint8_t> routing_shape(const ConfigData& config, std::uint32_t capacity) const;
+  std::vector<std::uint8_t> routing_shape(const ConfigData& config, std::uint32_t capacity, std::uint32_t candidate) const;
 
   std::vector<Block> seen_;                    // the Bloom filter
   std::vector<Seen> batch_;                    // drained, not yet looked up

@@ -3,7 +3,9 @@
 // added, never renamed. Built from an aggregator snapshot or from the summary in the segment.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,19 @@ VersionWindow from_summary(const SummaryStats& s);
 
 // {"legacy": {...}, "canary": {...}, "comparison": {...}, "window": W}
 nlohmann::json metrics_json(const VersionWindow& legacy, const VersionWindow& canary, Window window);
+
+// A version's figures under its name.
+struct NamedWindow {
+  std::string name;
+  VersionWindow window;
+};
+// The baseline first, then the candidates. Two versions: the seed's shape exactly ("legacy" and
+// "canary" name the baseline and the first candidate). More: the same, plus "versions" {NAME:
+// {...}} and "comparisons" {NAME: comparison against the baseline} for every candidate.
+nlohmann::json metrics_json(const std::vector<NamedWindow>& versions, Window window);
+// Every version slot in use (retired ones too: their counts stay), named from the config; without
+// a config, legacy and canary.
+std::vector<NamedWindow> shown_versions(const ConfigData* c, const std::function<VersionWindow(std::uint32_t)>& window_of);
 
 // {TEMPLATE: {"legacy": {...}, "canary": {...}}} for every registered endpoint, and `other` when
 // it had traffic.
