@@ -18,6 +18,7 @@
 #include "server_process.hpp"
 #include "canary/events.hpp"
 #include "canary/segment.hpp"
+#include "raw_http.hpp"
 #include "run_tool.hpp"
 #include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
@@ -161,6 +162,42 @@ TEST_F(Decisions, ACanaryWithAMuchSlowerP95IsRolledBackAsOutsideTheGate) {
   auto agg = aggregator("ramp: {bake: 1h}\n");
   start_load(20, 3000, {"--canary-latency-ms", "150:0.2", "--legacy-latency-ms", "100:0.2"});
   expect_rolled_back_by("p95_increase");
+}
+
+// SPEC section 10: each candidate is judged against the baseline on its own; a rollback of one
+// leaves the others running, and the metrics JSON shows every version.
+TEST_F(Decisions, OneBadCandidateAmongThreeIsRolledBackAndTheOthersRunOn) {
+  ASSERT_EQ(ctl({"version", "add", "canary2", "--share", "5"}).exit_code, 0);
+  ASSERT_EQ(ctl({"version", "add", "canary3", "--share", "5"}).exit_code, 0);
+  auto agg = aggregator(kOnlyTriggers);
+  start_load(20, 3000, {"--versions", "legacy,canary,canary2,canary3", "--error-rates", "canary2=0.2",
+                        "--unavailable-share", "0"});
+  auto line_of = [&](const std::string& version) {
+    const std::string out = ctl({"version", "list"}).out;
+    const auto at = out.find(": " + version + " ");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  ASSERT_TRUE(wait_for([&] { return line_of("canary2").find("state=rolled_back") != std::string::npos; }, 30s))
+      << line_of("canary2");
+  const auto e = last_event(EventKind::rolled_back);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->version_name, "canary2");
+  EXPECT_EQ(json::parse(e->details_json)["check"], "canary_error_rate");
+  std::this_thread::sleep_for(std::chrono::milliseconds(4 * kIntervalMs));
+  EXPECT_NE(line_of("canary").find("share=5% state=running"), std::string::npos) << line_of("canary");
+  EXPECT_NE(line_of("canary3").find("share=5% state=running"), std::string::npos) << line_of("canary3");
+  const json metrics = json::parse(testing::get_body(agg->port(), "/api/v2/admin/canary/metrics"), nullptr, false);
+  ASSERT_TRUE(metrics.contains("versions")) << metrics.dump();
+  EXPECT_TRUE(metrics["versions"].contains("canary3"));
+  EXPECT_TRUE(metrics["comparisons"].contains("canary2"));
+  EXPECT_EQ(metrics["comparisons"].size(), 3u);
+  EXPECT_EQ(metrics["legacy"]["version"], "legacy");  // the seed's keys stay
+  const json st = json::parse(testing::get_body(agg->port(), "/api/v2/admin/canary/status"), nullptr, false);
+  EXPECT_EQ(st["candidates"]["canary2"]["state"], "rolled_back");
+  EXPECT_EQ(st["candidates"]["canary3"]["state"], "running");
+  const std::string prom = testing::get_body(agg->port(), "/metrics");
+  EXPECT_NE(prom.find("canary_deployment_state{version=\"canary2\",state=\"rolled_back\"} 1"), std::string::npos);
+  EXPECT_NE(prom.find("canary_requests_total{version=\"canary3\""), std::string::npos);
 }
 
 TEST_F(Decisions, AGoodCanaryRampsThroughItsStepsAndWaitsForApproval) {

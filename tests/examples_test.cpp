@@ -172,6 +172,33 @@ TEST_F(DemoServer, TheSeedsAdminUrlOnTheDemoPortAnswersWhatTheAggregatorPublishe
   EXPECT_NE(body(r)["error"].get<std::string>().find("window"), std::string::npos);
 }
 
+// SPEC section 10's done-when: a version added on a running demo gets about its share of users
+// without a restart, and the metrics JSON on the demo port shows it.
+TEST_F(DemoServer, AVersionAddedWhileItRunsGetsItsShareAndShowsInTheMetrics) {
+  auto server = serve();
+  auto aggregator = std::make_unique<AggregatorProcess>(name, std::vector<std::string>{"--interval-ms", "100"});
+  ASSERT_TRUE(aggregator->started()) << aggregator->output();
+  ASSERT_EQ(ctl({"version", "add", "canary2", "--share", "2"}).exit_code, 0);
+  httplib::Client http("127.0.0.1", server->port());
+  int canary2 = 0;
+  constexpr int kUsers = 3000;
+  for (int u = 0; u < kUsers; ++u) {
+    auto r = http.Post("/api/v2/recommend/compare", R"({"user_id": "u)" + std::to_string(u) + R"("})", "application/json");
+    ASSERT_TRUE(r);
+    canary2 += body(r)["version"] == "canary2" ? 1 : 0;
+  }
+  EXPECT_NEAR(100.0 * canary2 / kUsers, 2.0, 1.0);  // 4 sd at 3,000 users: 1 point
+  auto forced = http.Post("/api/v2/recommend/compare", {{"X-Canary-Version", "canary2"}}, R"({"user_id": "bob"})",
+                          "application/json");
+  ASSERT_TRUE(forced);
+  EXPECT_EQ(body(forced)["version"], "canary2");
+  std::this_thread::sleep_for(400ms);  // four intervals: drained, digested, published
+  const json metrics = body(http.Get("/api/v2/admin/canary/metrics"));
+  ASSERT_TRUE(metrics.contains("versions")) << metrics.dump();
+  EXPECT_EQ(metrics["versions"]["canary2"]["request_count"].get<int>(), canary2 + 1);
+  EXPECT_TRUE(metrics["comparisons"].contains("canary2"));
+}
+
 TEST_F(DemoServer, AnInjectedCanaryRegressionIsRolledBackByTheAggregator) {
   ASSERT_EQ(ctl({"set-percentage", "20"}).exit_code, 0);
   auto aggregator = std::make_unique<AggregatorProcess>(name, std::vector<std::string>{"--interval-ms", "100"});

@@ -72,6 +72,16 @@ json answer(const std::string& endpoint, Version v, const Captures& captures) {
   return {{"sessions", json::array()}};
 }
 
+// "legacy or canary", or every configured name, for an error message.
+std::string known_versions() {
+  std::string names;
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
+    const std::string_view name = version_name(static_cast<Version>(v));
+    if (!name.empty()) names += (names.empty() ? "" : " or ") + std::string(name);
+  }
+  return names.empty() ? "legacy or canary" : names;
+}
+
 Response serve(const std::string& endpoint, Control& control, const Request& req, const Captures& captures) {
   const UserOrError user = user_of(req);
   Decision decision = route(user.user, std::string_view(req.path));
@@ -81,7 +91,7 @@ Response serve(const std::string& endpoint, Control& control, const Request& req
   if (forced_version) decision.version = *forced_version;
   const std::string error =
       !user.error.empty() ? user.error
-      : (!forced.empty() && !forced_version) ? "X-Canary-Version must name a configured version (legacy, canary, ...), not '" + forced + "'"
+      : (!forced.empty() && !forced_version) ? "X-Canary-Version must be " + known_versions() + ", not '" + forced + "'"
                                              : "";
   const bool canary = decision.version != Version::legacy;  // any candidate runs the new code
 
@@ -111,9 +121,11 @@ Response serve(const std::string& endpoint, Control& control, const Request& req
     res.status = 200;
     body = answer(endpoint, decision.version, captures);
   }
-  body["version"] = std::string(to_string(decision.version));
+  const std::string_view named = version_name(decision.version);
+  const std::string shown(named.empty() ? to_string(decision.version) : named);  // unattached: "legacy"
+  body["version"] = shown;
   body["endpoint"] = endpoint;
-  res.headers.emplace_back("X-Canary-Version", std::string(to_string(decision.version)));
+  res.headers.emplace_back("X-Canary-Version", shown);
   res.body = body.dump() + "\n";
   if (timing) timing->set_status(static_cast<std::uint32_t>(res.status));
   return res;
