@@ -14,14 +14,15 @@ namespace canary::simulation {
 
 inline constexpr int kRuns = 1000;
 
-inline std::vector<RunResult> run_all(const Scenario& s, Rules rules, std::uint64_t seed, const Policy& policy = Policy{}) {
+inline std::vector<RunResult> run_all(const Scenario& s, Rules rules, std::uint64_t seed, const Policy& policy = Policy{},
+                                      int runs = kRuns) {
   const Simulator sim(policy, rules);
-  std::vector<RunResult> results(kRuns);
+  std::vector<RunResult> results(static_cast<std::size_t>(runs));
   std::atomic<int> next{0};
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < std::max(2u, std::thread::hardware_concurrency()); ++w)
     workers.emplace_back([&] {
-      for (int i; (i = next++) < kRuns;) results[static_cast<std::size_t>(i)] = sim.run(s, seed * 100003 + static_cast<std::uint64_t>(i));
+      for (int i; (i = next++) < runs;) results[static_cast<std::size_t>(i)] = sim.run(s, seed * 100003 + static_cast<std::uint64_t>(i));
     });
   for (auto& t : workers) t.join();
   return results;

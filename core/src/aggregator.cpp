@@ -273,13 +273,7 @@ void Aggregator::tick() {
 }
 
 Policy Aggregator::candidate_policy(std::size_t candidates) const {
-  // Bonferroni over the candidates judged at once: the deployment's chance of any wrong rollback
-  // (or of any wrong promotion) stays within the policy's alpha (docs/statistics.md).
-  Policy p = base_policy_;
-  const double n = static_cast<double>(std::max<std::size_t>(1, candidates));
-  p.gate.alpha /= n;
-  p.rollback.alpha /= n;
-  return p;
+  return canary::candidate_policy(base_policy_, candidates);
 }
 
 void Aggregator::match_engines(const ConfigData& config) {

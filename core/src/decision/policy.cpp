@@ -282,4 +282,11 @@ Expected<Policy> load_policy(const std::string& path) {
   return parse_policy(text.str(), path);
 }
 
+Policy candidate_policy(Policy policy, std::size_t candidates) {
+  const double n = static_cast<double>(std::max<std::size_t>(1, candidates));
+  policy.gate.alpha /= n;
+  policy.rollback.alpha /= n;
+  return policy;
+}
+
 }  // namespace canary

@@ -80,6 +80,11 @@ struct Policy {
   EndpointRole role_of(std::string_view endpoint_template) const;
 };
 
+// The policy each of `candidates` engines judges with: the gate's and the triggers' alpha divided
+// among them (Bonferroni), so the deployment as a whole keeps the policy's error rates whatever
+// the candidates' data have in common.
+Policy candidate_policy(Policy policy, std::size_t candidates);
+
 // Errors read "FILE:LINE: field: problem".
 Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name);
 Expected<Policy> load_policy(const std::string& path);
