@@ -3,6 +3,7 @@
 
 #include "bench_segment.hpp"
 #include "canary/router.hpp"
+#include "canary/versions.hpp"
 
 namespace canary::bench {
 namespace {
@@ -35,6 +36,30 @@ void BM_RouteXxh3(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RouteXxh3);
+
+// The same with a baseline and seven candidates at 10% each, on a private config block: the
+// bucket's owner comes from the compiled allotment, as with two versions.
+void BM_RouteXxh3EightVersions(benchmark::State& state) {
+  static auto block = [] {
+    auto b = std::make_unique<ConfigBlock>();
+    auto c = std::make_unique<ConfigData>(*make_initial_config({}, kMaxEndpoints));
+    for (int k = 2; k < 8; ++k) (void)add_version(*c, "canary" + std::to_string(k), 1000);
+    (void)allot_share(*c, kFirstCandidate, 1000);
+    publish_config(*b, *c);
+    return b;
+  }();
+  static auto router = [] {
+    auto r = std::make_unique<Router>();
+    r->bind(block.get(), kMaxEndpoints);
+    return r;
+  }();
+  const auto& ids = user_ids();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(router->route(ids[i++ & 1023], EndpointId{4}));
+  }
+}
+BENCHMARK(BM_RouteXxh3EightVersions);
 
 void BM_RoutePath(benchmark::State& state) {
   Router& router = bound_router();

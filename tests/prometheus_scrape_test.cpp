@@ -207,7 +207,7 @@ void collect_queries(const json& node, std::vector<std::string>& out) {
 }
 
 // Every query of the dashboard and every ```promql block of docs/operations.md, with the
-// dashboard's $job variable at "All".
+// dashboard's $job and $version variables at "All".
 std::vector<std::string> documented_queries() {
   std::ifstream file(CANARY_SOURCE_DIR "/docs/grafana-dashboard.json");
   std::vector<std::string> queries;
@@ -219,7 +219,8 @@ std::vector<std::string> documented_queries() {
     queries.push_back(ops.substr(begin, ops.find("```", begin) - begin));
   }
   for (std::string& q : queries)
-    for (auto at = q.find("$job"); at != std::string::npos; at = q.find("$job")) q.replace(at, 4, ".*");
+    for (const std::string variable : {"$job", "$version"})
+      for (auto at = q.find(variable); at != std::string::npos; at = q.find(variable)) q.replace(at, variable.size(), ".*");
   return queries;
 }
 
@@ -327,10 +328,11 @@ TEST_F(PrometheusScrape, TheDashboardAndTheDocumentedPromqlUseExportedFamiliesAn
     for (const std::string& metric : metric_names(q))
       EXPECT_TRUE(exported.count(metric)) << metric << " in `" << q << "` is not exported by /metrics";
 
-  // Each query, with the dashboard's $job variable at "All", is valid PromQL and runs.
+  // Each query, with the dashboard's $job and $version variables at "All", is valid PromQL and runs.
   ASSERT_NO_FATAL_FAILURE(scrape_twice(aggregator));
   for (std::string q : queries) {
-    for (auto at = q.find("$job"); at != std::string::npos; at = q.find("$job")) q.replace(at, 4, ".*");
+    for (const std::string variable : {"$job", "$version"})
+      for (auto at = q.find(variable); at != std::string::npos; at = q.find(variable)) q.replace(at, variable.size(), ".*");
     const json answer = query_raw(q);
     EXPECT_EQ(answer.value("status", ""), "success") << q << ": " << answer.dump();
   }
