@@ -12,6 +12,7 @@
 #include "canary/deployment.hpp"
 #include "canary/endpoint_template.hpp"
 #include "canary/liveness.hpp"
+#include "canary/migrate.hpp"
 #include "canary/summary.hpp"
 #include "canary/ring.hpp"
 #include "canary/router.hpp"
@@ -212,6 +213,10 @@ int main(int argc, char** argv) {
   auto* destroy_cmd = app.add_subcommand("destroy", "remove the segment (not one a live aggregator holds)");
   destroy_cmd->add_flag("--even-if-live", destroy_even_if_live, "remove it even under a live aggregator");
   auto* status_cmd = app.add_subcommand("status", "print the config, state and endpoints as key: value lines");
+  bool migrate_even_if_live = false;
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate", "rebuild a segment of the previous layout (6) as this one, same name, config and state (workers re-attach)");
+  migrate_cmd->add_flag("--even-if-live", migrate_even_if_live, "replace it even under a live aggregator");
 
   std::string percentage, target;  // target: --version of the commands that act on one candidate
   auto* share_cmd = app.add_subcommand("set-percentage", "set a candidate's share, 0 to 100 with at most two decimals");
@@ -291,6 +296,13 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*status_cmd) return print_status(segment, std::cout);
+  if (*migrate_cmd) {
+    auto from = migrate_segment({segment, migrate_even_if_live});
+    if (!from) return report_error(kTool, from.status());
+    std::cout << "migrated segment '" << segment << "' from layout " << *from << " to " << kLayoutVersion
+              << ": config, shares, pins and state kept; workers re-attach within a second; counts start at zero\n";
+    return kExitOk;
+  }
   if (*reap_cmd) return run_reap(segment);
   if (*start_cmd) {
     StartOptions options;
