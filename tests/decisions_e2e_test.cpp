@@ -200,6 +200,39 @@ TEST_F(Decisions, OneBadCandidateAmongThreeIsRolledBackAndTheOthersRunOn) {
   EXPECT_NE(prom.find("canary_requests_total{version=\"canary3\""), std::string::npos);
 }
 
+// strategy: blue_green: the smoke share until the gate is proven, then every user at once, then a
+// bake with the triggers armed; a good candidate is promoted, a bad one switched back.
+const char* kBlueGreen = "strategy: blue_green\nblue_green: {smoke: 20, bake: 3s}\ngate: {min_canary_requests: 300}\n";
+
+TEST_F(Decisions, BlueGreenSwitchesOnceTheGateIsProvenThenPromotesAfterTheBake) {
+  auto agg = aggregator(kBlueGreen);
+  ASSERT_EQ(ctl({"start"}).exit_code, 0);
+  EXPECT_EQ(status("canary_percentage"), "20");  // the smoke share
+  start_load(40, 3000, {"--canary-latency-ms", "100:0.2", "--legacy-latency-ms", "100:0.2"});
+  ASSERT_TRUE(wait_for([&] { return last_event(EventKind::switched).has_value(); }, 60s)) << status("state_reason");
+  for (int u = 0; u < 50; ++u)
+    EXPECT_EQ(ctl({"route", "--user", "user-" + std::to_string(u), "--path", "/api/v2/conversations/abc/turn"}).out, "canary\n");
+  ASSERT_TRUE(wait_for([&] { return status("state") == "promoted"; }, 60s)) << status("state_reason");
+  EXPECT_EQ(status("canary_percentage"), "100");
+  EXPECT_EQ(ctl({"version", "list"}).out.find("switch:"), std::string::npos);  // the promotion replaced the switch
+}
+
+TEST_F(Decisions, BlueGreenSwitchesBackByItselfWhenATriggerIsProvenDuringTheBake) {
+  auto agg = aggregator(std::string(kBlueGreen) + "rollback: {when_gate_cannot_pass: false}\n");
+  ASSERT_EQ(ctl({"start"}).exit_code, 0);
+  // Healthy until the switch, then failing: a regression the smoke share did not show.
+  start_load(40, 3000, {"--canary-latency-ms", "100:0.2", "--legacy-latency-ms", "100:0.2"});
+  ASSERT_TRUE(wait_for([&] { return last_event(EventKind::switched).has_value(); }, 60s)) << status("state_reason");
+  stop_load();
+  start_load(20, 3000, {"--canary-error-rate", "0.2", "--unavailable-share", "0"});
+  ASSERT_TRUE(wait_for([&] { return status("state") == "rolled_back"; }, 30s)) << status("state_reason");
+  const auto back = last_event(EventKind::switched_back);
+  ASSERT_TRUE(back);
+  EXPECT_NE(back->reason.find("switched back: automatic rollback"), std::string::npos) << back->reason;
+  for (int u = 0; u < 50; ++u)
+    EXPECT_EQ(ctl({"route", "--user", "user-" + std::to_string(u), "--path", "/api/v2/conversations/abc/turn"}).out, "legacy\n");
+}
+
 TEST_F(Decisions, AGoodCanaryRampsThroughItsStepsAndWaitsForApproval) {
   auto agg = aggregator(
       "gate: {min_canary_requests: 300}\nramp: {steps: [5, 10, 25, 100], bake: 1s, require_approval: true}\n",

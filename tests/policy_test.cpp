@@ -66,6 +66,21 @@ webhook_retries: 5
   EXPECT_EQ(p->webhook_timeout_ms, 500u);
 }
 
+TEST(Policy, TheBlueGreenStrategyAndItsSettingsAreRead) {
+  auto p = parse_policy("strategy: blue_green\nblue_green: {smoke: 2.5, bake: 5m}", "policy.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->strategy, Strategy::blue_green);
+  EXPECT_EQ(p->blue_green.smoke_bp, 250u);
+  EXPECT_EQ(p->blue_green.bake_ms, 300'000u);
+  EXPECT_EQ(parse_policy("{}", "p").value().strategy, Strategy::canary);
+  EXPECT_EQ(parse_policy("{}", "p").value().blue_green.smoke_bp, 100u);  // 1% by default
+  for (const char* bad : {"strategy: red_black", "blue_green: {smoke: 100}", "blue_green: {smoke: 0}", "blue_green: {wait: 1m}"}) {
+    auto refused = parse_policy(bad, "policy.yaml");
+    EXPECT_FALSE(refused.ok()) << bad;
+  }
+  EXPECT_NE(parse_policy("strategy: red_black", "p").status().message().find("canary or blue_green"), std::string::npos);
+}
+
 TEST(Policy, EndpointRolesAndTheChangeHorizonAreRead) {
   auto p = parse_policy("endpoints:\n  /api/pay: critical\n  /healthz: ignore\nrollback:\n  change_horizon: 6h\n", "p.yaml");
   ASSERT_TRUE(p) << p.status().message();

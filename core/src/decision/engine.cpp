@@ -6,10 +6,12 @@
 
 #include "canary/clock.hpp"
 #include "canary/config.hpp"
+#include "canary/fixed_text.hpp"
 #include "canary/deployment.hpp"
 #include "canary/log.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
+#include "canary/versions.hpp"
 
 namespace canary {
 
@@ -54,8 +56,14 @@ DecisionEngine::DecisionEngine(Segment& segment, Policy policy, std::uint32_t in
 Status DecisionEngine::adopt_policy() {
   const RampPolicy& r = policy_.ramp;
   const std::uint32_t fail_safe = policy_.fail_safe.enabled ? static_cast<std::uint32_t>(policy_.fail_safe.stale_heartbeat_ms) : 0;
+  // Blue-green has one step, the smoke share (what `start` begins with); the switch does the rest.
+  const bool blue_green = policy_.strategy == Strategy::blue_green;
+  const std::uint32_t smoke[] = {policy_.blue_green.smoke_bp};
   return update_config(*segment_, "canary-aggregator (policy)", [&](ConfigData& c) {
-    adopt_policy_settings(c, r.steps_bp.data(), r.steps_bp.size(), r.require_approval, fail_safe);
+    if (blue_green)
+      adopt_policy_settings(c, smoke, 1, false, fail_safe);
+    else
+      adopt_policy_settings(c, r.steps_bp.data(), r.steps_bp.size(), r.require_approval, fail_safe);
     return Status::Ok();
   });
 }
@@ -204,7 +212,7 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
   status->step_started_unix_ns = mine(config).step_started_unix_ns;
   status->step_sequence = step_.sequence;
   status->bake_ms = policy_.ramp.bake_for(mine(config).ramp_step);
-  status->next_step_bp = next_ramp_step(config);
+  status->next_step_bp = next_ramp_step(config, candidate_);
   status->last_rollback_latency_ms = last_rollback_latency_ms_;
   const auto state = static_cast<DeploymentState>(mine(config).state);
   if (state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive) {
@@ -272,6 +280,13 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
     EventDraft event;
     event.details_json = fit(details);
     event.latency_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(latency_ms, UINT32_MAX));
+    // Blue-green: everyone back to where they were first (the switch is the fast lever), then the
+    // candidate rolled back as any other.
+    if (config.switched && config.switch_to == candidate_) {
+      EventDraft back = event;
+      (void)change(kWho, "switch back", [&](ConfigData& c) { return switch_back(c, std::string("switched back: ") + reason, back); },
+                   back);
+    }
     if (change(kWho, "rollback", [&](ConfigData& c) { return roll_back(c, reason, event, candidate_); }, event).ok()) {
       last_rollback_latency_ms_ = latency_ms;
       status.last_rollback_latency_ms = latency_ms;
@@ -280,6 +295,11 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
   }
 
   if (state != DeploymentState::running || mine(config).awaiting_approval) return;
+  if (policy_.strategy == Strategy::blue_green) {
+    act_blue_green(j, config, status);
+    return;
+  }
+  if (config.switched) return;  // a switch by hand holds every share where it is: the ramp waits
   if (!j.gate_holds) gate_held_since_ms_ = 0;
   if (j.gate_holds && gate_held_since_ms_ == 0) gate_held_since_ms_ = now_ms;
   if (j.gate_holds) status.gate_held_ms = now_ms - gate_held_since_ms_ + interval_ms_;
@@ -310,6 +330,46 @@ void DecisionEngine::act(const Judgement& j, const ConfigData& config, std::uint
                    event);
     }
   }
+}
+
+void DecisionEngine::act_blue_green(const Judgement& j, const ConfigData& config, DecisionStatus& status) {
+  constexpr const char* kWho = "canary-aggregator (automatic)";
+  const VersionEntry& me = mine(config);
+  status.bake_ms = policy_.blue_green.bake_ms;
+  status.next_step_bp.reset();
+  if (config.switched && config.switch_to != candidate_) return;  // another version has everyone
+  if (!config.switched) {
+    // At the smoke share: everyone switches once the gate is proven (no bake: the triggers bake after).
+    if (!j.gate_holds || me.srm_detected) {
+      give_up_if_overdue(j, config, status);
+      return;
+    }
+    EventDraft event;
+    event.details_json = fit({{"canary_requests", j.gate.empty() ? 0 : j.gate.back().canary_samples},
+                              {"smoke_share", percent(me.share_bp)}});
+    const std::string reason = "blue-green: the gate held at the smoke share " + percent(me.share_bp) +
+                               "; every user to " + std::string(text_of(me.name)) + ", triggers watched for " +
+                               std::to_string(policy_.blue_green.bake_ms / 1000) + " s";
+    (void)change(kWho, "blue-green switch", [&](ConfigData& c) {
+      Status s = switch_to(c, candidate_, reason, event);
+      if (s.ok()) c.versions[candidate_].step_started_unix_ns = unix_now_ns();  // the bake, and the triggers' data, start now
+      return s;
+    }, event);
+    return;
+  }
+  // Switched to this candidate: a proven trigger switched back above; a bake without one promotes.
+  const std::uint64_t now_ns = unix_now_ns();
+  const std::uint64_t baked_ms = now_ns > me.step_started_unix_ns ? (now_ns - me.step_started_unix_ns) / 1'000'000 : 0;
+  status.gate_held_ms = baked_ms;
+  if (baked_ms < policy_.blue_green.bake_ms) return;
+  EventDraft event;
+  event.details_json = fit({{"baked_s", baked_ms / 1000}});
+  const std::string reason = "promoted: switched for " + std::to_string(baked_ms / 1000) + " s without a trigger";
+  (void)change(kWho, "blue-green promotion", [&](ConfigData& c) {
+    c.switched = 0;  // the allotment below takes over from the switch
+    c.switch_to = c.switch_from = 0;
+    return promote(c, false, true, reason, event, candidate_);
+  }, event);
 }
 
 void DecisionEngine::check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout,

@@ -176,6 +176,21 @@ void read_ramp(const YAML::Node& n, RampPolicy& r) {
   if (n["require_approval"]) r.require_approval = flag(n["require_approval"], "ramp.require_approval");
 }
 
+void read_blue_green(const YAML::Node& n, BlueGreenPolicy& b) {
+  only_keys(n, "blue_green", {"smoke", "bake"});
+  if (n["smoke"]) {
+    b.smoke_bp = percent_bp(n["smoke"], "blue_green.smoke");
+    if (b.smoke_bp >= kMaxShareBp) fail(n["smoke"], "blue_green.smoke", "must be below 100%: the switch is what sends everyone");
+  }
+  if (n["bake"]) b.bake_ms = duration_ms(n["bake"], "blue_green.bake", 0, 30 * 86'400'000ull);
+}
+
+Strategy strategy(const YAML::Node& n) {
+  if (n.IsScalar() && n.Scalar() == "canary") return Strategy::canary;
+  if (n.IsScalar() && n.Scalar() == "blue_green") return Strategy::blue_green;
+  fail(n, "strategy", "must be canary or blue_green");
+}
+
 void read_endpoints(const YAML::Node& n, std::vector<std::pair<std::string, EndpointRole>>& out) {
   if (!n.IsMap()) fail(n, "endpoints", "must map endpoint templates to critical or ignore");
   for (const auto& entry : n) {
@@ -227,7 +242,7 @@ void read_webhooks(const YAML::Node& n, std::vector<WebhookPolicy>& out) {
         if (event == EventKind::none)
           fail(e, at + ".events", "'" + (e.IsScalar() ? e.Scalar() : std::string("?")) +
                                       "' is not an event kind (started, share_changed, ramp_step, awaiting_approval, "
-                                      "promoted, rolled_back, paused, resumed, inconclusive, srm_detected, srm_cleared)");
+                                      "promoted, rolled_back, paused, resumed, inconclusive, srm_detected, srm_cleared, switched, switched_back)");
         hook.events.push_back(event);
       }
     }
@@ -256,7 +271,10 @@ Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name)
     // An empty file is more likely a failed deploy than a wish for the defaults (for those, leave
     // --policy out).
     if (root.IsNull()) return Status{Errc::invalid_argument, name + ": the policy is empty (leave --policy out for the defaults)"};
-    only_keys(root, "", {"gate", "rollback", "ramp", "endpoints", "fail_safe", "webhooks", "webhook_timeout", "webhook_retries"});
+    only_keys(root, "", {"gate", "rollback", "ramp", "strategy", "blue_green", "endpoints", "fail_safe", "webhooks",
+                         "webhook_timeout", "webhook_retries"});
+    if (root["strategy"]) p.strategy = strategy(root["strategy"]);
+    if (root["blue_green"]) read_blue_green(root["blue_green"], p.blue_green);
     if (root["gate"]) read_gate(root["gate"], p.gate);
     if (root["rollback"]) read_rollback(root["rollback"], p.rollback);
     if (root["ramp"]) read_ramp(root["ramp"], p.ramp);

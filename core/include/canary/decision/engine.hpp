@@ -134,6 +134,9 @@ class DecisionEngine {
   void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]);
   Evidence evidence(Stretch& s, const WindowCounts (&totals)[kSides], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
+  // strategy: blue_green: the switch once the gate is proven at the smoke share,
+  // the promotion once the switched candidate baked without a trigger.
+  void act_blue_green(const Judgement& j, const ConfigData& config, DecisionStatus& status);
   // A running step the gate has not passed within gate.max_step_duration becomes inconclusive.
   void give_up_if_overdue(const Judgement& j, const ConfigData& config, const DecisionStatus& status);
   // Writes an automatic decision into the config; a failure is logged here (the callers may

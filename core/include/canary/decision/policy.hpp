@@ -48,6 +48,15 @@ struct RampPolicy {
   std::uint64_t bake_for(std::size_t step) const { return bake_ms[std::min(step, bake_ms.size() - 1)]; }
 };
 
+// strategy: blue_green (SPEC section 10): the candidate serves a smoke share until its gate is
+// proven, then every user at once (a switch); a trigger proven within the bake switches back and
+// rolls it back; a bake without one promotes it.
+enum class Strategy { canary, blue_green };
+struct BlueGreenPolicy {
+  std::uint32_t smoke_bp = 100;                // 1%
+  std::uint64_t bake_ms = 10 * 60 * 1000;      // switched, triggers watched, before promotion
+};
+
 // How an endpoint is judged on its own: critical ones get more of the alpha and must pass the
 // gate on their own too; ignored ones count nowhere (health checks, admin pages).
 enum class EndpointRole { normal, critical, ignore };
@@ -71,6 +80,8 @@ struct Policy {
   GatePolicy gate;
   RollbackPolicy rollback;
   RampPolicy ramp;
+  Strategy strategy = Strategy::canary;
+  BlueGreenPolicy blue_green;
   std::vector<std::pair<std::string, EndpointRole>> endpoints;  // by template; unlisted: normal
   FailSafePolicy fail_safe;
   std::vector<WebhookPolicy> webhooks;
