@@ -168,7 +168,8 @@ std::variant<CommandRequest, ApiError> parse_command_body(const std::string& com
   const json& o = std::get<json>(object);
   for (const auto& [key, value] : o.items()) {
     const bool known = (command != "versions" && command != "switch" && (key == "reason" || key == "version")) ||
-                       (command == "start" && (key == "share" || key == "salt")) || (command == "promote" && key == "force") ||
+                       (command == "start" && (key == "share" || key == "salt" || key == "baseline")) ||
+                       (command == "promote" && key == "force") ||
                        (command == "versions" && (key == "name" || key == "share")) ||
                        (command == "switch" && (key == "to" || key == "back" || key == "reason"));
     if (!known) return ApiError{400, "unknown field '" + key + "' for " + command, key};
@@ -187,11 +188,11 @@ std::variant<CommandRequest, ApiError> parse_command_body(const std::string& com
     if (!o["salt"].is_number_unsigned()) return ApiError{400, "salt must be a whole number from 0 to 2^64-1", "salt"};
     r.start.salt = o["salt"].get<std::uint64_t>();
   }
-  for (const char* key : {"version", "name", "to"}) {
+  for (auto [key, field] : {std::pair{"version", &r.version}, {"name", &r.name}, {"to", &r.to}, {"baseline", &r.baseline}}) {
     if (!o.contains(key)) continue;
     if (!o[key].is_string() || o[key].get<std::string>().size() > kMaxVersionNameBytes)
       return ApiError{400, std::string(key) + " must be a version name", key};
-    (std::string(key) == "version" ? r.version : std::string(key) == "name" ? r.name : r.to) = o[key].get<std::string>();
+    *field = o[key].get<std::string>();
   }
   if (command == "versions") {
     if (r.name.empty()) return ApiError{400, "name is required", "name"};

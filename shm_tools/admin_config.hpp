@@ -56,6 +56,7 @@ struct CommandRequest {
   std::string version;  // "version": the candidate it acts on (optional with one candidate)
   // POST .../versions {"name", "share"}; POST .../switch {"to"} or {"back": true}.
   std::string name, to;
+  std::string baseline;  // start: the version to judge against (SPEC section 10)
   std::uint32_t share_bp = 0;
   bool back = false;
 };

@@ -224,12 +224,13 @@ http::Router AdminServer::routes() {
     const AggregatorArea& area = agg->segment().aggregator();
     const AggregatorHealth& health = agg->health();
     json body = report::config_json(c);
-    const VersionEntry& first = c.versions[kFirstCandidate];
+    const VersionEntry& first = c.versions[first_candidate(c)];
+    const auto& first_decision = snap ? snap->decisions[first_candidate(c)] : nullptr;
     body["awaiting_approval"] = first.awaiting_approval != 0;
     body["ramp_step"] = first.ramp_step;
-    if (snap && snap->decision) body["decision"] = report::decision_json(*snap->decision);
+    if (first_decision) body["decision"] = report::decision_json(*first_decision);
     // The flag lives in the config (a person clears it there); the numbers are the test's.
-    body["srm"] = report::srm_json(snap && snap->decision ? snap->decision->srm : SrmStatus{}, first.srm_detected != 0);
+    body["srm"] = report::srm_json(first_decision ? first_decision->srm : SrmStatus{}, first.srm_detected != 0);
     // Every candidate's own judgement, by name (the first one's is "decision" and "srm" above).
     json candidates = json::object();
     for (std::uint32_t v : active_candidates(c)) {
@@ -331,7 +332,15 @@ http::Router AdminServer::routes() {
           if (!k) return k.status();
           const auto& d = snap ? snap->decisions[*k] : nullptr;
           const bool gate_holds = d && d->judged && d->judgement.gate_holds;
-          if (command == "start") return start_rollout(cfg, cr.start, cr.reason, e, *k);
+          if (command == "start") {
+            StartOptions start = cr.start;
+            if (!cr.baseline.empty()) {
+              auto b = find_version(cfg, cr.baseline);
+              if (!b) return Status{Errc::invalid_argument, "unknown version '" + cr.baseline + "'"};
+              start.baseline = *b;
+            }
+            return start_rollout(cfg, start, cr.reason, e, *k);
+          }
           if (command == "promote") return promote(cfg, cr.force, gate_holds, cr.reason, e, *k);
           if (command == "rollback") return roll_back(cfg, cr.reason, e, *k);
           if (command == "pause") return pause(cfg, cr.reason, e, *k);

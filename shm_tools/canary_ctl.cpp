@@ -267,11 +267,13 @@ int main(int argc, char** argv) {
 
   auto* reap_cmd = app.add_subcommand("reap", "free dead writers' rings when no aggregator runs (undrained records count as dropped)");
 
-  std::string reason, start_share, start_salt;
+  std::string reason, start_share, start_salt, start_baseline;
   bool force = false;
   auto* start_cmd = app.add_subcommand("start", "begin a new rollout: running, at --share or the first ramp step");
   start_cmd->add_option("--share", start_share, "canary percentage to start at");
   start_cmd->add_option("--salt", start_salt, "a new xxh3 salt: reshuffles users");
+  start_cmd->add_option("--baseline", start_baseline,
+                        "judge against this version: the one a promotion left serving everyone (the default) or the current baseline");
   auto* promote_cmd = app.add_subcommand("promote", "send everyone to the canary, if the gate holds");
   promote_cmd->add_flag("--force", force, "promote without the gate");
   auto* rollback_cmd = app.add_subcommand("rollback", "send everyone back to legacy (share 0)");
@@ -318,7 +320,13 @@ int main(int argc, char** argv) {
     }
     return change(segment, "start", [&](ConfigData& c, const SegmentParams&, EventDraft& e) {
       auto k = pick_candidate(c, target);
-      return k ? start_rollout(c, options, reason, e, *k) : k.status();
+      if (!k) return k.status();
+      if (!start_baseline.empty()) {
+        auto b = find_version(c, start_baseline);
+        if (!b) return Status{Errc::invalid_argument, "unknown version '" + start_baseline.substr(0, 40) + "'"};
+        options.baseline = *b;
+      }
+      return start_rollout(c, options, reason, e, *k);
     });
   }
   if (*promote_cmd) {
@@ -416,7 +424,7 @@ int main(int argc, char** argv) {
       if (!v) {
         std::string known;
         for (std::uint32_t i : active_candidates(c)) known += std::string(version_name(c, i)) + " or ";
-        known += version_name(c, kBaseline);  // "canary or legacy" with two versions
+        known += version_name(c, c.baseline);  // "canary or legacy" with two versions
         return Status{Errc::invalid_argument, "version '" + version.substr(0, 40) + "' must be " + known};
       }
       return pin_user(c, user, *v);

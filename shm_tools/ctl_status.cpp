@@ -40,12 +40,6 @@ std::string aggregator_line(const Segment& segment) {
   }
 }
 
-std::uint32_t baseline_share(const ConfigData& c) {
-  std::uint32_t share = kMaxShareBp;
-  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v) share -= std::min(share, c.versions[v].share_bp);
-  return share;
-}
-
 // One line per version: name, role, share, state; candidates add their flags.
 void print_version_lines(const ConfigData& c, std::ostream& out) {
   for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v) {
@@ -55,9 +49,9 @@ void print_version_lines(const ConfigData& c, std::ostream& out) {
       out << " removed\n";
       continue;
     }
-    out << (v == kBaseline ? " baseline" : " candidate") << " share="
-        << format_share_percent(v == kBaseline ? baseline_share(c) : e.share_bp) << '%';
-    if (v != kBaseline)
+    out << (v == c.baseline ? " baseline" : " candidate") << " share="
+        << format_share_percent(v == c.baseline ? baseline_share(c) : e.share_bp) << '%';
+    if (v != c.baseline)
       out << " state=" << to_string(static_cast<DeploymentState>(e.state)) << " awaiting_approval=" << yes_no(e.awaiting_approval)
           << " srm_detected=" << yes_no(e.srm_detected);
     out << '\n';
@@ -93,7 +87,7 @@ int print_status(const std::string& name, std::ostream& out) {
   if (!config) return report_error("canary-ctl", config.status());
   const ConfigData& c = **config;
   // The first candidate's figures keep the two-version keys; every version follows as version.N.
-  const VersionEntry& first = c.versions[kFirstCandidate];
+  const VersionEntry& first = c.versions[first_candidate(c)];
 
   out << "segment: " << name << '\n'
       << "layout_version: " << segment.header().layout_version << '\n'
@@ -124,7 +118,7 @@ int print_status(const std::string& name, std::ostream& out) {
   for (std::uint32_t id = 0; id < c.endpoint_count; ++id) {
     out << "endpoint." << id << ": " << text_of(c.endpoints[id].path) << " canary=" << yes_no(endpoint_on(first, id));
     for (std::uint32_t v : active_candidates(c))
-      if (v != kFirstCandidate) out << ' ' << version_name(c, v) << '=' << yes_no(endpoint_on(c.versions[v], id));
+      if (v != first_candidate(c)) out << ' ' << version_name(c, v) << '=' << yes_no(endpoint_on(c.versions[v], id));
     out << '\n';
   }
   out << "pins: " << c.override_count << '\n';

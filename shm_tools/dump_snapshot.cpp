@@ -89,7 +89,7 @@ Expected<DumpSnapshot> take_snapshot(const Segment& segment) {
 std::string render_json(const DumpSnapshot& s, bool pretty) {
   using nlohmann::json;
   const ConfigData& c = *s.config;
-  const VersionEntry& first = c.versions[kFirstCandidate];
+  const VersionEntry& first = c.versions[first_candidate(c)];
   json endpoints_to_canary = json::array();
   for (std::uint32_t id = 1; id < c.endpoint_count; ++id)
     if (endpoint_on(first, id)) endpoints_to_canary.push_back(std::string(text_of(c.endpoints[id].path)));
@@ -112,7 +112,8 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
   for (std::uint32_t v = 0; v < names.size(); ++v) version_totals.push_back(s.totals.version_total(static_cast<Version>(v)));
   json versions = json::array();
   for (std::uint32_t v = 0; v < names.size(); ++v)
-    versions.push_back({{"index", v}, {"name", names[v]}, {"share_bp", c.versions[v].share_bp},
+    versions.push_back({{"index", v}, {"name", names[v]}, {"role", v == c.baseline ? "baseline" : "candidate"},
+                        {"share_bp", v == c.baseline ? baseline_share(c) : c.versions[v].share_bp},
                         {"state", to_string(static_cast<DeploymentState>(c.versions[v].state))},
                         {"removed", c.versions[v].slot == kSlotRetired}});
 
@@ -168,7 +169,7 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
 
 std::string render_text(const DumpSnapshot& s) {
   const ConfigData& c = *s.config;
-  const VersionEntry& first = c.versions[kFirstCandidate];
+  const VersionEntry& first = c.versions[first_candidate(c)];
   const std::vector<std::string> names = version_names(c);
   std::ostringstream out;
   out << "segment " << s.name << ": layout " << s.layout_version << ", " << s.total_size << " bytes, created "
@@ -179,8 +180,9 @@ std::string render_text(const DumpSnapshot& s) {
       << format_share_percent(first.share_bp) << "% canary, " << to_string(static_cast<HashMode>(c.hash_mode))
       << " salt " << c.salt << ", state " << to_string(static_cast<DeploymentState>(first.state)) << " ("
       << text_of(first.state_reason) << ")\n";
-  for (std::uint32_t v = kFirstCandidate + 1; v < names.size(); ++v)
-    out << "  version " << names[v] << ": " << format_share_percent(c.versions[v].share_bp) << "%, state "
+  for (std::uint32_t v = 0; v < names.size(); ++v)
+    if (v != c.baseline && v != first_candidate(c))
+      out << "  version " << names[v] << ": " << format_share_percent(c.versions[v].share_bp) << "%, state "
         << to_string(static_cast<DeploymentState>(c.versions[v].state)) << " (" << text_of(c.versions[v].state_reason) << ")\n";
   out << "aggregator: " << to_string(s.aggregator.state);
   if (s.aggregator.state != AggregatorState::none)

@@ -155,6 +155,44 @@ TEST(Versions, PinsReachAnyVersionAndPromotionTakesEveryoneAndSupersedesTheOther
   for (int u = 0; u < 1000; ++u) ASSERT_EQ(router->route("u" + std::to_string(u), 1).version, static_cast<Version>(2));
 }
 
+// SPEC section 10: after a promotion the next start judges against the promoted version (or, when
+// named, the old baseline, and then everyone goes back to it).
+TEST(Versions, AfterAPromotionTheNextStartUsesThePromotedVersionAsTheBaseline) {
+  for (bool back_to_legacy : {false, true}) {
+    auto c = initial();
+    ASSERT_TRUE(add_version(*c, "canary2", 2000).ok());
+    EventDraft e;
+    ASSERT_TRUE(promote(*c, true, false, "", e, 2).ok());
+    ASSERT_TRUE(add_version(*c, "canary3", 0).ok());
+    StartOptions options;
+    if (back_to_legacy) options.baseline = kBaseline;
+    ASSERT_TRUE(start_rollout(*c, options, "", e, 3).ok());
+    ASSERT_EQ(config_problem(*c, 16, false), nullptr);
+    EXPECT_EQ(c->versions[3].share_bp, 500u);
+    EXPECT_EQ(c->baseline, back_to_legacy ? kBaseline : 2u);
+    const std::uint32_t other = back_to_legacy ? 2u : kBaseline;  // the one that no longer serves
+    EXPECT_EQ(static_cast<DeploymentState>(c->versions[other].state), DeploymentState::rolled_back);
+    std::uint32_t owned[kMaxVersions] = {};
+    for (std::uint8_t owner : c->bucket_owner) ++owned[owner];
+    EXPECT_EQ(owned[c->baseline], 9500u);
+    EXPECT_EQ(owned[3], 500u);
+    EXPECT_EQ(pick_candidate(*c, "").status().code(), Errc::invalid_argument);  // legacy/canary2 and canary3
+    if (!back_to_legacy) {
+      EXPECT_EQ(pick_candidate(*c, "canary2").status().code(), Errc::invalid_argument);  // the baseline now
+      EXPECT_EQ(std::string(c->versions[kBaseline].state_reason), "replaced as the baseline by canary2");
+      EXPECT_TRUE(start_rollout(*c, {}, "", e, kBaseline).ok());  // legacy can come back as a candidate
+      EXPECT_EQ(config_problem(*c, 16, false), nullptr);
+    }
+  }
+  // Only the current baseline or the promoted version can be named.
+  auto c = initial();
+  ASSERT_TRUE(add_version(*c, "canary2", 0).ok());
+  StartOptions options;
+  options.baseline = 2;
+  EventDraft e;
+  EXPECT_EQ(start_rollout(*c, options, "", e, 1).code(), Errc::invalid_argument);
+}
+
 TEST(Versions, ASwitchSendsEveryoneToOneVersionAndBackRestoresTheShares) {
   ScratchSegment s("switch");
   auto router = std::make_unique<Router>();

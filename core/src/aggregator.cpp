@@ -212,7 +212,7 @@ void Aggregator::tick() {
   drain_if_due();
   snap->decision = engine_->status();
   snap->decisions[kFirstCandidate] = snap->decision;
-  for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v)
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (extra_engines_[v]) snap->decisions[v] = extra_engines_[v]->status();
   const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();
 
@@ -279,8 +279,10 @@ Policy Aggregator::candidate_policy(std::size_t candidates) const {
 void Aggregator::match_engines(const ConfigData& config) {
   const std::vector<std::uint32_t> candidates = active_candidates(config);
   std::uint32_t extra = 0;
-  for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v) {
-    const bool active = std::find(candidates.begin(), candidates.end(), v) != candidates.end();
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
+    // The first slot's engine is engine_, always there (it judges nothing while that slot is not a
+    // candidate); every other active candidate gets one of its own.
+    const bool active = v != kFirstCandidate && std::find(candidates.begin(), candidates.end(), v) != candidates.end();
     if (!active) extra_engines_[v].reset();
     else if (!extra_engines_[v])
       extra_engines_[v] = std::make_unique<DecisionEngine>(*segment_, candidate_policy(candidates.size()), options_.interval_ms, v);

@@ -38,7 +38,7 @@ Status Aggregator::save_checkpoint() {
   out.u64(journal_seq_);
   engine_->serialize(out);
   out.u64(extra_engine_count_);
-  for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v)
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (extra_engines_[v]) {
       out.u64(v);
       extra_engines_[v]->serialize(out);
@@ -82,7 +82,7 @@ Status Aggregator::load_checkpoint() {
   std::unique_ptr<DecisionEngine> engines[kMaxVersions];
   for (std::uint64_t i = 0; i < extra; ++i) {
     std::uint64_t v = 0;
-    if (!in.u64(v) || v <= kFirstCandidate || v >= kMaxVersions || engines[v]) return refuse("malformed decision state");
+    if (!in.u64(v) || v == kFirstCandidate || v >= kMaxVersions || engines[v]) return refuse("malformed decision state");
     engines[v] = std::make_unique<DecisionEngine>(*segment_, base_policy_, options_.interval_ms, static_cast<std::uint32_t>(v));
     if (!engines[v]->deserialize(in)) return refuse("malformed decision state");
   }

@@ -22,6 +22,7 @@ namespace {
 
 const char* versions_problem(const ConfigData& c) {
   if (c.version_count < 2 || c.version_count > kMaxVersions) return "version count out of range";
+  if (c.baseline >= c.version_count) return "the baseline is not in the version table";
   std::uint32_t sum = 0;
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
     const VersionEntry& e = c.versions[v];
@@ -30,13 +31,13 @@ const char* versions_problem(const ConfigData& c) {
       continue;
     }
     if (e.slot != kSlotActive && e.slot != kSlotRetired) return "a version slot has an unknown kind";
-    if (v == kBaseline && e.slot != kSlotActive) return "the baseline is not active";
+    if (v == c.baseline && e.slot != kSlotActive) return "the baseline is not active";
     if (!version_name_problem(text_of(e.name)).empty()) return "a version has an invalid name";
     for (std::uint32_t w = 0; w < v; ++w)
       if (text_of(c.versions[w].name) == text_of(e.name)) return "two versions have the same name";
     if (e.state >= kDeploymentStateCount || e.awaiting_approval > 1 || e.srm_detected > 1)
       return "a version has a bad state or flag";
-    if (e.share_bp > kMaxShareBp || (v == kBaseline && e.share_bp != 0)) return "a version's share is out of range";
+    if (e.share_bp > kMaxShareBp || (v == c.baseline && e.share_bp != 0)) return "a version's share is out of range";
     if (e.slot == kSlotRetired && e.share_bp != 0) return "a removed version still has a share";
     for (std::uint32_t id = c.endpoint_count; id < 128; ++id)
       if (endpoint_on(e, id)) return "a version is on for an unregistered endpoint";
@@ -62,7 +63,7 @@ const char* config_problem(const ConfigData& c, std::uint32_t endpoint_capacity,
   if (c.endpoint_count < 1 || c.endpoint_count > max_endpoints) return "endpoint count out of range";
   if (const char* why = versions_problem(c)) return why;
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) &&
-      (c.version_count != 2 || c.versions[kFirstCandidate].share_bp % 100 != 0))
+      (c.version_count != 2 || c.baseline != kBaseline || c.versions[kFirstCandidate].share_bp % 100 != 0))
     return "md5 mode takes one candidate and whole percents only";
   if (c.override_count > kMaxOverrides) return "override count out of range";
   const EndpointEntry& other = c.endpoints[kOtherEndpoint];

@@ -62,17 +62,54 @@ Status srm_refusal(std::string_view what) {
 
 // The candidate a command names must be an active one.
 Expected<VersionEntry*> candidate_entry(ConfigData& c, std::uint32_t candidate, EventDraft& event) {
-  if (candidate < kFirstCandidate || candidate >= c.version_count || c.versions[candidate].slot != kSlotActive)
+  if (candidate >= c.version_count || candidate == c.baseline || c.versions[candidate].slot != kSlotActive)
     return Status{Errc::invalid_argument, "not an active candidate version"};
   event.version = candidate;
   return &c.versions[candidate];
 }
 
 std::uint32_t others_sum(const ConfigData& c, std::uint32_t candidate) {
-  std::uint32_t sum = 0;
-  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v)
+  std::uint32_t sum = 0;  // the baseline's share is 0
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (v != candidate) sum += c.versions[v].share_bp;
   return sum;
+}
+
+// The candidate, other than `starting`, that a promotion left serving everyone, if any.
+std::optional<std::uint32_t> promoted_other(const ConfigData& c, std::uint32_t starting) {
+  for (std::uint32_t v : active_candidates(c))
+    if (v != starting && c.versions[v].state == static_cast<std::uint8_t>(DeploymentState::promoted) &&
+        c.versions[v].share_bp == kMaxShareBp)
+      return v;
+  return std::nullopt;
+}
+
+// Before a new rollout: the promoted version becomes the baseline (it serves everyone already, so
+// no user moves), or with `back_to_old` every user returns to the old baseline.
+Status choose_baseline(ConfigData& c, std::uint32_t starting, std::optional<std::uint32_t> wanted) {
+  const std::optional<std::uint32_t> promoted = promoted_other(c, starting);
+  if (wanted && *wanted != c.baseline && wanted != promoted)
+    return {Errc::invalid_argument, "the baseline can be the current one (" + std::string(version_name(c, c.baseline)) +
+                                        ") or a version another candidate's promotion left serving everyone"};
+  if (!promoted) return Status::Ok();
+  const std::string p_name(version_name(c, *promoted));
+  const std::string b_name(version_name(c, c.baseline));
+  VersionEntry& p = c.versions[*promoted];
+  if (wanted && *wanted == c.baseline) {  // everyone back to the old baseline
+    (void)allot_share(c, *promoted, 0);
+    p.state = static_cast<std::uint8_t>(DeploymentState::rolled_back);
+    set_text(p.state_reason, "the next rollout starts again from " + b_name);
+    return Status::Ok();
+  }
+  VersionEntry& old = c.versions[c.baseline];
+  old.state = static_cast<std::uint8_t>(DeploymentState::rolled_back);
+  old.endpoints_on[0] = p.endpoints_on[0], old.endpoints_on[1] = p.endpoints_on[1];
+  set_text(old.state_reason, "replaced as the baseline by " + p_name);
+  c.baseline = static_cast<std::uint8_t>(*promoted);
+  p.share_bp = 0;  // it owns every bucket as the baseline now
+  p.state = static_cast<std::uint8_t>(DeploymentState::running);
+  set_text(p.state_reason, "the baseline since its promotion");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -87,15 +124,22 @@ Status start_rollout(ConfigData& c, const StartOptions& o, std::string_view reas
   if (share > kMaxShareBp) return {Errc::invalid_argument, "share is above 100%"};
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) && share % 100 != 0)
     return {Errc::invalid_argument, "md5 mode takes whole percents only; " + format_share_percent(share) + " is fractional"};
+  if (c.switched) return {Errc::refused, "a blue-green switch is on; switch --back first"};
+  if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5) && o.baseline && *o.baseline != c.baseline)
+    return {Errc::invalid_argument, "md5 mode keeps legacy as the baseline"};
+  const std::uint32_t baseline_before = c.baseline;
+  if (c.hash_mode != static_cast<std::uint8_t>(HashMode::md5))
+    if (Status s = choose_baseline(c, candidate, o.baseline); !s.ok()) return s;
+  const std::string against =
+      c.baseline != baseline_before ? " against " + std::string(version_name(c, c.baseline)) + ", the new baseline" : "";
   if (others_sum(c, candidate) + share > kMaxShareBp && share != kMaxShareBp)
     return {Errc::invalid_argument, "the candidates' shares would sum above 100%; lower another candidate first"};
-  if (c.switched) return {Errc::refused, "a blue-green switch is on; switch --back first"};
   if (o.salt) c.salt = *o.salt;
   new_step(c, candidate, share);
   v.srm_detected = 0;  // a new rollout, a new test
   v.started_unix_ns = v.step_started_unix_ns;
   c.rollout_started_unix_ns = v.step_started_unix_ns;
-  enter(v, DeploymentState::running, or_default(reason, "a new rollout at " + format_share_percent(share) + "%"),
+  enter(v, DeploymentState::running, or_default(reason, "a new rollout at " + format_share_percent(share) + "%" + against),
         EventKind::started, event);
   return Status::Ok();
 }

@@ -16,6 +16,7 @@ void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity,
   if (block == nullptr) {
     // Unbound: forget the compiled config, so everyone routes legacy.
     enabled_ = false;
+    baseline_ = Version::legacy;
     for (std::uint8_t& flags : endpoint_versions_) flags = 0;
     pin_count_ = 0;
     matcher_ = TemplateMatcher{};
@@ -38,6 +39,8 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
   md5_mode_ = c.hash_mode == static_cast<std::uint8_t>(HashMode::md5);
   md5_share_percent_ = c.versions[kFirstCandidate].share_bp / 100;
   version_count_ = c.version_count;
+  baseline_ = static_cast<Version>(c.baseline);
+  const std::uint8_t baseline_bit = static_cast<std::uint8_t>(1u << c.baseline);
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
     const std::string_view name = text_of(c.versions[v].name);
     std::memcpy(names_[v], name.data(), name.size());
@@ -45,16 +48,16 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
   }
   for (std::uint32_t id = 0; id < kMaxEndpoints; ++id) {
     std::uint8_t flags = 0;
-    for (std::uint32_t v = kFirstCandidate; v < c.version_count; ++v)
-      if (c.versions[v].slot == kSlotActive && endpoint_on(c.versions[v], id)) flags |= std::uint8_t(1u << v);
-    endpoint_versions_[id] = enabled_ && id < c.endpoint_count && flags != 0 ? flags | 1u : 0;
+    for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v)  // no allocation here
+      if (v != c.baseline && c.versions[v].slot == kSlotActive && endpoint_on(c.versions[v], id)) flags |= std::uint8_t(1u << v);
+    endpoint_versions_[id] = enabled_ && id < c.endpoint_count && flags != 0 ? flags | baseline_bit : 0;
   }
   // A blue-green switch sends every user to one version (pins still win); the allotment underneath
   // is kept for switch --back.
   if (c.switched) {
     std::memset(bucket_owner_, c.switch_to, sizeof(bucket_owner_));
     for (std::uint32_t id = 1; id < c.endpoint_count && id < kMaxEndpoints; ++id)
-      endpoint_versions_[id] = enabled_ ? std::uint8_t(1u | (1u << c.switch_to)) : 0;
+      endpoint_versions_[id] = enabled_ ? std::uint8_t(baseline_bit | (1u << c.switch_to)) : 0;
   } else {
     std::memcpy(bucket_owner_, c.bucket_owner, sizeof(bucket_owner_));
   }
@@ -63,7 +66,7 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
   for (std::uint32_t i = 0; i < c.override_count; ++i) {
     const OverrideEntry& o = c.overrides[i];
     const VersionEntry& v = c.versions[o.version];
-    if (o.version != kBaseline && (v.slot != kSlotActive || v.state == static_cast<std::uint8_t>(DeploymentState::rolled_back)))
+    if (o.version != c.baseline && (v.slot != kSlotActive || v.state == static_cast<std::uint8_t>(DeploymentState::rolled_back)))
       continue;
     pins_[pin_count_++] = Pin{o.id_hash_low, o.id_hash_high, o.version};
   }

@@ -11,8 +11,8 @@ namespace {
 Status invalid(std::string message) { return {Errc::invalid_argument, std::move(message)}; }
 
 std::uint32_t candidates_sum(const ConfigData& c) {
-  std::uint32_t sum = 0;
-  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v) sum += c.versions[v].share_bp;
+  std::uint32_t sum = 0;  // the baseline's share is 0
+  for (const VersionEntry& v : c.versions) sum += v.share_bp;
   return sum;
 }
 
@@ -47,9 +47,23 @@ std::optional<std::uint32_t> find_version(const ConfigData& c, std::string_view 
 
 std::vector<std::uint32_t> active_candidates(const ConfigData& c) {
   std::vector<std::uint32_t> out;
-  for (std::uint32_t v = kFirstCandidate; v < c.version_count && v < kMaxVersions; ++v)
-    if (c.versions[v].slot == kSlotActive) out.push_back(v);
+  for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v)
+    if (v != c.baseline && c.versions[v].slot == kSlotActive) out.push_back(v);
   return out;
+}
+
+std::uint32_t first_candidate(const ConfigData& c) {
+  const std::vector<std::uint32_t> active = active_candidates(c);
+  for (std::uint32_t v : active) {  // the first one still in a rollout, else the first one
+    const auto state = static_cast<DeploymentState>(c.versions[v].state);
+    if (state != DeploymentState::rolled_back && state != DeploymentState::promoted) return v;
+  }
+  if (!active.empty()) return active.front();
+  return c.baseline == kFirstCandidate ? kBaseline : kFirstCandidate;
+}
+
+std::uint32_t baseline_share(const ConfigData& c) {
+  return kMaxShareBp - std::min(kMaxShareBp, candidates_sum(c));
 }
 
 Expected<std::uint32_t> pick_candidate(const ConfigData& c, std::string_view name) {
@@ -62,7 +76,7 @@ Expected<std::uint32_t> pick_candidate(const ConfigData& c, std::string_view nam
   }
   const auto index = find_version(c, name);
   if (!index) return Status{Errc::invalid_argument, "unknown version '" + std::string(name) + "'"};
-  if (*index == kBaseline) return Status{Errc::invalid_argument, "'" + std::string(name) + "' is the baseline, not a candidate"};
+  if (*index == c.baseline) return Status{Errc::invalid_argument, "'" + std::string(name) + "' is the baseline, not a candidate"};
   if (c.versions[*index].slot != kSlotActive)
     return Status{Errc::invalid_argument, "version '" + std::string(name) + "' was removed (version add brings it back)"};
   return *index;
@@ -78,7 +92,7 @@ void set_endpoint_on(VersionEntry& v, std::uint32_t endpoint, bool on) {
 }
 
 Status allot_share(ConfigData& c, std::uint32_t candidate, std::uint32_t share_bp) {
-  if (candidate < kFirstCandidate || candidate >= kMaxVersions) return invalid("not a candidate version");
+  if (candidate >= kMaxVersions || candidate == c.baseline) return invalid("not a candidate version");
   if (share_bp > kMaxShareBp) return invalid("share is above 100%");
   VersionEntry& v = c.versions[candidate];
   const std::uint32_t others = candidates_sum(c) - v.share_bp;
@@ -86,20 +100,21 @@ Status allot_share(ConfigData& c, std::uint32_t candidate, std::uint32_t share_b
     return invalid("the candidates' shares would sum to " + format_share_percent(others + share_bp) +
                    "%; at most 100% (lower another candidate first)");
   const auto self = static_cast<std::uint8_t>(candidate);
+  const std::uint8_t baseline = c.baseline;
   std::uint32_t owned = v.share_bp;
   // Rising: the lowest baseline buckets. Falling: its own highest buckets back to the baseline.
   for (std::uint32_t b = 0; b < kMaxShareBp && owned < share_bp; ++b)
-    if (c.bucket_owner[b] == kBaseline) c.bucket_owner[b] = self, ++owned;
+    if (c.bucket_owner[b] == baseline) c.bucket_owner[b] = self, ++owned;
   for (std::uint32_t b = kMaxShareBp; b-- > 0 && owned > share_bp;)
-    if (c.bucket_owner[b] == self) c.bucket_owner[b] = kBaseline, --owned;
+    if (c.bucket_owner[b] == self) c.bucket_owner[b] = baseline, --owned;
   v.share_bp = share_bp;
   return Status::Ok();
 }
 
 void allot_everything(ConfigData& c, std::uint32_t version) {
-  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v) c.versions[v].share_bp = 0;
+  for (VersionEntry& v : c.versions) v.share_bp = 0;
   for (std::uint8_t& owner : c.bucket_owner) owner = static_cast<std::uint8_t>(version);
-  if (version != kBaseline && version < kMaxVersions) c.versions[version].share_bp = kMaxShareBp;
+  if (version != c.baseline && version < kMaxVersions) c.versions[version].share_bp = kMaxShareBp;
 }
 
 const char* allotment_problem(const ConfigData& c) {
@@ -108,8 +123,8 @@ const char* allotment_problem(const ConfigData& c) {
     if (owner >= c.version_count) return "a bucket is owned by a version not in the table";
     ++owned[owner];
   }
-  for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v)
-    if (owned[v] != c.versions[v].share_bp) return "a candidate's share disagrees with the buckets it owns";
+  for (std::uint32_t v = 0; v < kMaxVersions; ++v)
+    if (v != c.baseline && owned[v] != c.versions[v].share_bp) return "a candidate's share disagrees with the buckets it owns";
   return nullptr;
 }
 
@@ -149,7 +164,7 @@ Expected<std::uint32_t> add_version(ConfigData& c, std::string_view name, std::u
 Status remove_version(ConfigData& c, std::string_view name) {
   const auto index = find_version(c, name);
   if (!index) return invalid("unknown version '" + std::string(name) + "'");
-  if (*index == kBaseline) return invalid("'" + std::string(name) + "' is the baseline; it cannot be removed");
+  if (*index == c.baseline) return invalid("'" + std::string(name) + "' is the baseline; it cannot be removed");
   VersionEntry& v = c.versions[*index];
   if (v.slot != kSlotActive) return invalid("version '" + std::string(name) + "' is already removed");
   if (v.share_bp != 0)
@@ -170,13 +185,12 @@ Status switch_to(ConfigData& c, std::uint32_t version, std::string_view reason, 
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5)) return {Errc::refused, "md5 mode cannot switch (set-hash xxh3 first)"};
   if (c.switched && c.switch_to == version) return {Errc::refused, "every user already goes to '" + std::string(version_name(c, version)) + "'"};
   const auto state = static_cast<DeploymentState>(c.versions[version].state);
-  if (version != kBaseline && (state == DeploymentState::rolled_back))
+  if (version != c.baseline && (state == DeploymentState::rolled_back))
     return {Errc::refused, "'" + std::string(version_name(c, version)) + "' is rolled back; start it again first"};
   if (!c.switched) {
     // What served most users before: the baseline, or the candidate that owned the most buckets.
-    std::uint32_t from = kBaseline, most = kMaxShareBp;
-    for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v) most -= std::min(most, c.versions[v].share_bp);
-    for (std::uint32_t v = kFirstCandidate; v < kMaxVersions; ++v)
+    std::uint32_t from = c.baseline, most = baseline_share(c);
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
       if (c.versions[v].share_bp > most) from = v, most = c.versions[v].share_bp;
     c.switch_from = static_cast<std::uint8_t>(from);
   }

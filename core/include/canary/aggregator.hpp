@@ -121,10 +121,10 @@ class Aggregator {
   void feed_engines(const RingRecord& r) {
     engine_->add(r);
     if (extra_engine_count_ == 0) return;
-    for (std::uint32_t v = kFirstCandidate + 1; v < kMaxVersions; ++v)
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
       if (extra_engines_[v]) extra_engines_[v]->add(r);
   }
-  // One engine per active candidate beyond the first, each at alpha / (active candidates).
+  // One engine per active candidate besides slot 1's (engine_), each at alpha / (active candidates).
   void match_engines(const ConfigData& config);
   Policy candidate_policy(std::size_t candidates) const;
   void publish_clock() const;
@@ -146,7 +146,7 @@ class Aggregator {
   std::uint32_t capacity_;
   std::vector<WindowSeries> series_;  // [version * capacity + endpoint]
   std::uint64_t rollout_started_unix_ns_ = 0;
-  std::unique_ptr<DecisionEngine> engine_;  // the first candidate's
+  std::unique_ptr<DecisionEngine> engine_;  // slot 1's, the first candidate's of a new segment
   std::unique_ptr<DecisionEngine> extra_engines_[kMaxVersions];  // the other candidates', by index
   std::uint32_t extra_engine_count_ = 0;
   std::size_t judged_candidates_ = 1;  // the split of alpha the engines were given

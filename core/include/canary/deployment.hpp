@@ -18,9 +18,15 @@ namespace canary {
 struct StartOptions {
   std::optional<std::uint32_t> share_bp;  // default: the first ramp step, else 5%
   std::optional<std::uint64_t> salt;      // a new salt reshuffles users for the new rollout
+  // The baseline the rollout is judged against: by default the version another candidate's
+  // promotion left serving everyone, else the current one. Only those two can be named.
+  std::optional<std::uint32_t> baseline;
 };
 
-// any -> running: a new rollout; the `all` window and the step start now.
+// any -> running: a new rollout; the `all` window and the step start now. After another
+// candidate's promotion, that candidate becomes the baseline (SPEC section 10) and the old
+// baseline a rolled-back candidate; with options.baseline naming the old baseline instead, every
+// user goes back to it.
 Status start_rollout(ConfigData& c, const StartOptions& options, std::string_view reason, EventDraft& event,
     std::uint32_t candidate = kFirstCandidate);
 // running -> promoted (share 100%) when the gate holds, or with force; inconclusive -> promoted

@@ -120,7 +120,8 @@ static_assert(offsetof(OverrideEntry, id_len) == 16);
 static_assert(offsetof(OverrideEntry, version) == 20);
 static_assert(offsetof(OverrideEntry, id_prefix) == 24);
 
-// One version of the deployment. Slot 0 is the baseline; slots 1..7 the candidates. A slot keeps
+// One version of the deployment. Slot 0 is the first baseline and slots 1..7 candidates; after a
+// promotion a `start` may make the promoted version the baseline (ConfigData::baseline). A slot keeps
 // its index (the one slabs, rings and windows count under) for the life of the segment: a removed
 // version is retired, not freed, so its counts never pass to another name; adding it again revives
 // the same slot.
@@ -173,7 +174,8 @@ struct ConfigData {
   std::uint32_t endpoint_count;   // slots in use, `other` included
   std::uint32_t override_count;
   std::uint32_t fail_safe_after_ms;  // route to the baseline when the heartbeat is older; 0: off
-  std::uint32_t reserved0;
+  std::uint8_t baseline;             // the index of the baseline: it owns every bucket no candidate does
+  std::uint8_t reserved0[3];
   char changed_by[64];
   std::uint16_t ramp_bp[kMaxRampSteps];
   std::uint64_t reserved1[4];
@@ -203,6 +205,7 @@ static_assert(offsetof(ConfigData, switch_from) == 47);
 static_assert(offsetof(ConfigData, endpoint_count) == 48);
 static_assert(offsetof(ConfigData, override_count) == 52);
 static_assert(offsetof(ConfigData, fail_safe_after_ms) == 56);
+static_assert(offsetof(ConfigData, baseline) == 60);
 static_assert(offsetof(ConfigData, changed_by) == 64);
 static_assert(offsetof(ConfigData, ramp_bp) == 128);
 static_assert(offsetof(ConfigData, versions) == 192);

@@ -123,7 +123,7 @@ DrainStats RingConsumer::drain_ring(std::uint32_t i, Sink& sink) {
   const RingRecord* slots = rings_.slots(i);
   for (std::uint64_t pos = tail; pos != head; ++pos) {
     const RingRecord record = slots[pos & mask];
-    if (record.version > 1 || record.method >= kMethodCount || record.endpoint_id >= endpoint_capacity_) {
+    if (record.version >= kMaxVersions || record.method >= kMethodCount || record.endpoint_id >= endpoint_capacity_) {
       ++stats.invalid;
       continue;
     }

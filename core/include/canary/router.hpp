@@ -36,7 +36,7 @@ class Router {
   // baseline.
   Decision route(std::string_view user_id, EndpointId endpoint) noexcept {
     refresh();
-    Decision d{Version::legacy, endpoint, 0};
+    Decision d{baseline_, endpoint, 0};
     if (user_id.empty() || user_id.size() > kMaxUserIdBytes) return d;
     d.user_hash = user_hash(user_id, salt_);
     if (endpoint < kMaxEndpoints && endpoint_versions_[endpoint] != 0 && !fail_safe_engaged()) {
@@ -55,11 +55,11 @@ class Router {
 
   // The seed's is_canary_user: ignores endpoints, honours `enabled`, overrides and rollback. True
   // for any candidate; version_of_user() says which.
-  bool is_canary_user(std::string_view user_id) noexcept { return version_of_user(user_id) != Version::legacy; }
+  bool is_canary_user(std::string_view user_id) noexcept { return version_of_user(user_id) != baseline_; }
 
   Version version_of_user(std::string_view user_id) noexcept {
     refresh();
-    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes || fail_safe_engaged()) return Version::legacy;
+    if (!enabled_ || user_id.empty() || user_id.size() > kMaxUserIdBytes || fail_safe_engaged()) return baseline_;
     return static_cast<Version>(pick(user_id, user_hash(user_id, salt_)));
   }
 
@@ -69,6 +69,7 @@ class Router {
     return i < kMaxVersions ? std::string_view(names_[i], name_lengths_[i]) : std::string_view();
   }
   std::uint32_t version_count() const noexcept { return version_count_; }
+  Version baseline() const noexcept { return baseline_; }
   // The index of the version with this name (a slot in use), if any.
   std::optional<Version> find_version(std::string_view name) const noexcept {
     for (std::uint32_t i = 0; i < version_count_ && i < kMaxVersions; ++i)
@@ -145,6 +146,7 @@ class Router {
   std::uint8_t endpoint_versions_[kMaxEndpoints] = {};
   std::uint8_t bucket_owner_[kMaxShareBp] = {};  // with a blue-green switch: every entry the same
   std::uint32_t version_count_ = 0;
+  Version baseline_ = Version::legacy;  // unbound: legacy
   char names_[kMaxVersions][32] = {};
   std::uint8_t name_lengths_[kMaxVersions] = {};
   std::uint32_t pin_count_ = 0;

@@ -28,8 +28,14 @@ std::string version_name_problem(std::string_view name);
 std::string_view version_name(const ConfigData& c, std::uint32_t index);
 // The index of the version with this name, active or retired.
 std::optional<std::uint32_t> find_version(const ConfigData& c, std::string_view name);
-// Candidates (index >= 1) whose slot is active, in index order.
+// Candidates (every active slot but the baseline's), in index order.
 std::vector<std::uint32_t> active_candidates(const ConfigData& c);
+// The candidate the two-version keys (canary_percentage, "canary", status' state) describe: the
+// first active one still in a rollout (not rolled back or promoted), else the first active one,
+// else the first slot that is not the baseline. With two versions: the canary, always.
+std::uint32_t first_candidate(const ConfigData& c);
+// The baseline's share: what no candidate owns.
+std::uint32_t baseline_share(const ConfigData& c);
 // The candidate a command without --version means: the only active one, else an error that lists
 // them. With a name: that version, which must be an active candidate.
 Expected<std::uint32_t> pick_candidate(const ConfigData& c, std::string_view name);

@@ -187,10 +187,18 @@ Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kSide
 
 void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>& all_counts, std::uint32_t capacity,
                           const ConfigData& config) {
+  baseline_ = config.baseline;
+  if (candidate_ == baseline_ || candidate_ >= config.version_count || mine(config).slot != kSlotActive) {
+    // Not a candidate now (the baseline since a promotion, or retired): nothing to judge.
+    fold_pending();
+    std::lock_guard lock(status_mutex_);
+    status_ = std::make_shared<DecisionStatus>();
+    return;
+  }
   // The baseline's and this candidate's pairs only, as sides 0 and 1.
   std::vector<WindowCounts> counts(std::size_t{kSides} * capacity);
   for (std::uint32_t e = 0; e < capacity; ++e) {
-    counts[e] = all_counts[std::size_t{kBaseline} * capacity + e];
+    counts[e] = all_counts[std::size_t{baseline_} * capacity + e];
     counts[std::size_t{capacity} + e] = all_counts[std::size_t{candidate_} * capacity + e];
   }
   fold_pending();  // this interval's records belong to the stretches as they stand

@@ -77,6 +77,7 @@ nlohmann::json event_json(const Event& e) {
           {"time", utc_text(e.unix_ns)},
           {"unix_ns", e.unix_ns},
           {"kind", std::string(to_string(e.kind))},
+          {"version", e.version_name},
           {"from", std::string(to_string(e.from))},
           {"to", std::string(to_string(e.to))},
           {"share_before", static_cast<double>(e.share_before_bp) / 100.0},
@@ -91,7 +92,9 @@ nlohmann::json event_json(const Event& e) {
 }
 
 std::string event_line(const Event& e) {
-  std::string line = std::string(to_string(e.kind)) + " " + format_share_percent(e.share_before_bp) + "% -> " +
+  // The version is named unless it is the two-version deployment's canary (the line as it was).
+  const std::string who = e.version_name.empty() || e.version_name == "canary" ? "" : e.version_name + " ";
+  std::string line = std::string(to_string(e.kind)) + " " + who + format_share_percent(e.share_before_bp) + "% -> " +
                      format_share_percent(e.share_after_bp) + "% by " + e.actor + ": " + e.reason;
   if (e.lost_before > 0) line += " (" + std::to_string(e.lost_before) + " earlier events were lost before delivery)";
   return line;

@@ -126,9 +126,17 @@ nlohmann::json metrics_json(const std::vector<NamedWindow>& versions, Window win
 
 std::vector<NamedWindow> shown_versions(const ConfigData* c, const std::function<VersionWindow(std::uint32_t)>& window_of) {
   std::vector<NamedWindow> out;
-  const std::uint32_t count = c ? std::min<std::uint32_t>(c->version_count, kMaxVersions) : 2;
+  if (c == nullptr) {
+    for (std::uint32_t v = 0; v < 2; ++v) out.push_back({std::string(to_string(static_cast<Version>(v))), window_of(v)});
+    return out;
+  }
+  // The baseline, the first candidate, then every other slot in use.
+  const std::uint32_t count = std::min<std::uint32_t>(c->version_count, kMaxVersions);
+  const std::uint32_t first = first_candidate(*c);
+  std::vector<std::uint32_t> order = {c->baseline, first};
   for (std::uint32_t v = 0; v < count; ++v)
-    out.push_back({c ? std::string(version_name(*c, v)) : std::string(to_string(static_cast<Version>(v))), window_of(v)});
+    if (v != c->baseline && v != first) order.push_back(v);
+  for (std::uint32_t v : order) out.push_back({std::string(version_name(*c, v)), window_of(v)});
   return out;
 }
 
@@ -154,7 +162,7 @@ nlohmann::json endpoints_json(const AggregatorSnapshot& s, Window window) {
 }
 
 nlohmann::json config_json(const ConfigData& c) {
-  const VersionEntry& first = c.versions[kFirstCandidate];
+  const VersionEntry& first = c.versions[first_candidate(c)];
   nlohmann::json endpoints = nlohmann::json::array();
   for (std::uint32_t id = 1; id < c.endpoint_count; ++id)
     if (endpoint_on(first, id)) endpoints.push_back(std::string(text_of(c.endpoints[id].path)));
@@ -163,20 +171,16 @@ nlohmann::json config_json(const ConfigData& c) {
     const VersionEntry& e = c.versions[v];
     if (e.slot != kSlotActive) continue;
     nlohmann::json on = nlohmann::json::array();
-    for (std::uint32_t id = 1; id < c.endpoint_count && v != kBaseline; ++id)
+    for (std::uint32_t id = 1; id < c.endpoint_count && v != c.baseline; ++id)
       if (endpoint_on(e, id)) on.push_back(std::string(text_of(c.endpoints[id].path)));
-    std::uint32_t share = e.share_bp;
-    if (v == kBaseline) {
-      share = kMaxShareBp;
-      for (std::uint32_t w = kFirstCandidate; w < kMaxVersions; ++w) share -= std::min(share, c.versions[w].share_bp);
-    }
+    const std::uint32_t share = v == c.baseline ? baseline_share(c) : e.share_bp;
     nlohmann::json entry = {{"name", std::string(text_of(e.name))},
-                            {"role", v == kBaseline ? "baseline" : "candidate"},
+                            {"role", v == c.baseline ? "baseline" : "candidate"},
                             {"share", share_json(share)},
                             {"endpoints", on},
                             {"state", std::string(to_string(static_cast<DeploymentState>(e.state)))},
                             {"state_reason", std::string(text_of(e.state_reason))}};
-    if (v != kBaseline) {
+    if (v != c.baseline) {
       entry["srm_detected"] = e.srm_detected != 0;
       entry["awaiting_approval"] = e.awaiting_approval != 0;
     }

@@ -80,8 +80,8 @@ class DecisionEngine {
   // the work of adding every record to each of them.
   void add(const RingRecord& r) {
     if (r.endpoint_id < ignored_.size() && ignored_[r.endpoint_id]) return;
-    if (r.version != kBaseline && r.version != candidate_) return;  // another candidate's
-    const std::uint32_t v = r.version == kBaseline ? 0 : 1;
+    if (r.version != baseline_ && r.version != candidate_) return;  // another candidate's
+    const std::uint32_t v = r.version == baseline_ ? 0 : 1;
     srm_.add(r.user_hash, v, r.endpoint_id);
     const bool slow = r.latency_us > slow_over_us_;
     ++interval_seen_[v];
@@ -147,6 +147,7 @@ class DecisionEngine {
 
   Segment* segment_;
   std::uint32_t candidate_;
+  std::uint32_t baseline_ = kBaseline;  // the config's, as the last interval saw it
   Policy policy_;
   std::uint32_t interval_ms_;
   // What identifies the step and the rollout the data belongs to (from the config).
