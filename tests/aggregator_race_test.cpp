@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -41,6 +42,10 @@ TEST(AggregatorRace, RunsBesideWritersAndSnapshotReaders) {
     }
   });
   for (auto& w : writers) w.join();
+  // Until the reader has seen an interval with the writers' requests (a few intervals; a sanitizer
+  // build on a busy machine may need many more), at most 10 s.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (reads.load() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   stop = true;
   runner.join();
