@@ -209,6 +209,16 @@ TEST(Versions, ASwitchSendsEveryoneToOneVersionAndBackRestoresTheShares) {
   EXPECT_EQ(update_config(s.segment(), "test", [&](ConfigData& c) { return switch_back(c, "", e); }).code(), Errc::refused);
 }
 
+TEST(Versions, RollingBackTheVersionEveryoneIsSwitchedToEndsTheSwitch) {
+  auto c = initial();
+  EventDraft e;
+  ASSERT_TRUE(switch_to(*c, kFirstCandidate, "", e).ok());
+  ASSERT_TRUE(roll_back(*c, "bad", e).ok());
+  EXPECT_EQ(c->switched, 0);
+  EXPECT_EQ(config_problem(*c, 16, false), nullptr);
+  for (std::uint8_t owner : c->bucket_owner) ASSERT_EQ(owner, kBaseline);
+}
+
 TEST(Versions, AHostileVersionTableIsRefusedByReaders) {
   auto c = initial();
   ASSERT_TRUE(add_version(*c, "canary2", 100).ok());

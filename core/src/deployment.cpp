@@ -196,6 +196,8 @@ Status roll_back(ConfigData& c, std::string_view reason, EventDraft& event, std:
   const DeploymentState s = state_of(v);
   if (s != DeploymentState::running && s != DeploymentState::paused && s != DeploymentState::inconclusive)
     return refuse(c, v, "rollback", "running, paused or inconclusive");
+  // A switch that sends everyone to it ends with it: the shares underneath take over again.
+  if (c.switched && c.switch_to == candidate) c.switched = 0, c.switch_to = c.switch_from = 0;
   new_step(c, candidate, 0);
   enter(v, DeploymentState::rolled_back, or_default(reason, "rolled back by hand"), EventKind::rolled_back, event);
   return Status::Ok();

@@ -36,7 +36,7 @@ Status promote(ConfigData& c, bool force, bool gate_holds, std::string_view reas
 // running and awaiting approval -> promoted.
 Status approve(ConfigData& c, std::string_view reason, EventDraft& event,
     std::uint32_t candidate = kFirstCandidate);
-// running, paused or inconclusive -> rolled_back (share 0%).
+// running, paused or inconclusive -> rolled_back (share 0%); a blue-green switch to it ends too.
 Status roll_back(ConfigData& c, std::string_view reason, EventDraft& event,
     std::uint32_t candidate = kFirstCandidate);
 // running -> paused: the ramp stops; triggers still roll back.
