@@ -27,37 +27,42 @@ void BM_ConfigRead(benchmark::State& state) {
 }
 BENCHMARK(BM_ConfigRead);
 
-void BM_RouteXxh3(benchmark::State& state) {
-  Router& router = bound_router();
+// route(user, endpoint id) over 1,024 UUID user ids.
+void route_by_id(benchmark::State& state, Router& router) {
   const auto& ids = user_ids();
   std::size_t i = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(router.route(ids[i++ & 1023], EndpointId{4}));
   }
 }
+
+// A router bound to a private config block, published the normal way (a second segment-free
+// router would not exercise the refresh): for configs the shared bench segment does not have.
+struct PrivateRouter {
+  std::unique_ptr<ConfigBlock> block = std::make_unique<ConfigBlock>();
+  std::unique_ptr<Router> router = std::make_unique<Router>();
+};
+
+std::unique_ptr<PrivateRouter> private_router(ConfigData& config) {
+  auto p = std::make_unique<PrivateRouter>();
+  publish_config(*p->block, config);
+  p->router->bind(p->block.get(), kMaxEndpoints);
+  return p;
+}
+
+void BM_RouteXxh3(benchmark::State& state) { route_by_id(state, bound_router()); }
 BENCHMARK(BM_RouteXxh3);
 
-// The same with a baseline and seven candidates at 10% each, on a private config block: the
-// bucket's owner comes from the compiled allotment, as with two versions.
+// The same with a baseline and seven candidates at 10% each: the bucket's owner comes from the
+// compiled allotment, as with two versions.
 void BM_RouteXxh3EightVersions(benchmark::State& state) {
-  static auto block = [] {
-    auto b = std::make_unique<ConfigBlock>();
+  static auto p = [] {
     auto c = std::make_unique<ConfigData>(*make_initial_config({}, kMaxEndpoints));
     for (int k = 2; k < 8; ++k) (void)add_version(*c, "canary" + std::to_string(k), 1000);
     (void)allot_share(*c, kFirstCandidate, 1000);
-    publish_config(*b, *c);
-    return b;
+    return private_router(*c);
   }();
-  static auto router = [] {
-    auto r = std::make_unique<Router>();
-    r->bind(block.get(), kMaxEndpoints);
-    return r;
-  }();
-  const auto& ids = user_ids();
-  std::size_t i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(router->route(ids[i++ & 1023], EndpointId{4}));
-  }
+  route_by_id(state, *p->router);
 }
 BENCHMARK(BM_RouteXxh3EightVersions);
 
@@ -83,26 +88,13 @@ void BM_RoutePath(benchmark::State& state) {
 BENCHMARK(BM_RoutePath);
 
 void BM_RouteMd5(benchmark::State& state) {
-  // A second segment-free router would not exercise the refresh; md5 mode is set on a private
-  // config block instead, published the normal way.
-  static auto block = [] {
-    auto b = std::make_unique<ConfigBlock>();
+  static auto p = [] {
     InitialConfig init;
     init.hash = HashMode::md5;
-    auto c = make_initial_config(init, kMaxEndpoints);
-    publish_config(*b, *c);
-    return b;
+    auto c = std::make_unique<ConfigData>(*make_initial_config(init, kMaxEndpoints));
+    return private_router(*c);
   }();
-  static auto router = [] {
-    auto r = std::make_unique<Router>();
-    r->bind(block.get(), kMaxEndpoints);
-    return r;
-  }();
-  const auto& ids = user_ids();
-  std::size_t i = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(router->route(ids[i++ & 1023], EndpointId{4}));
-  }
+  route_by_id(state, *p->router);
 }
 BENCHMARK(BM_RouteMd5);
 

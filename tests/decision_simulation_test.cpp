@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "simulation_runs.hpp"
+#include "simulation_scenarios.hpp"
 
 namespace canary {
 namespace {
@@ -14,30 +15,14 @@ using simulation::run_all;
 using simulation::RunResult;
 using simulation::Scenario;
 using simulation::share;
-
-Scenario healthy() {
-  Scenario s;
-  s.evaluate_gate = false;
-  return s;
-}
+using simulation::healthy;
+using simulation::broken;
 
 Scenario slightly_worse() {
   Scenario s = healthy();
   s.canary.error_rate = 0.007;
   s.canary.unavailable_rate = 0.0028;
   s.canary.median_ms *= 1.05;  // every quantile, P95 included, 5% slower
-  return s;
-}
-
-Scenario broken() {
-  Scenario s;
-  s.seconds = 12 * 3600;
-  s.legacy.error_rate = 0.001;
-  s.legacy.unavailable_rate = 0.0004;
-  s.canary.error_rate = 0.055;
-  s.canary.unavailable_rate = 0.0;  // plain 500s: availability does not give it away
-  s.stop_after_canary = 2000;
-  s.evaluate_gate = false;
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "simulation_runs.hpp"
+#include "simulation_scenarios.hpp"
 
 namespace canary {
 namespace {
@@ -15,27 +16,10 @@ using simulation::median;
 using simulation::Rules;
 using simulation::run_all;
 using simulation::RunResult;
-using simulation::Scenario;
+using simulation::broken;
+using simulation::healthy;
 
 constexpr int kCandidates = 3;
-
-Scenario healthy() {
-  Scenario s;  // as legacy: 0.5% errors, 0.2% unavailable, 200 ms median; an hour, checked every second
-  s.evaluate_gate = false;
-  return s;
-}
-
-Scenario broken() {
-  Scenario s;
-  s.seconds = 12 * 3600;
-  s.legacy.error_rate = 0.001;
-  s.legacy.unavailable_rate = 0.0004;
-  s.canary.error_rate = 0.055;
-  s.canary.unavailable_rate = 0.0;
-  s.stop_after_canary = 2000;
-  s.evaluate_gate = false;
-  return s;
-}
 
 TEST(VersionsSimulation, ThreeCandidatesKeepTheDeploymentsErrorRatesAndABadOneIsCaughtAlone) {
   const Policy policy = candidate_policy(Policy{}, kCandidates);

@@ -278,7 +278,6 @@ Policy Aggregator::candidate_policy(std::size_t candidates) const {
 
 void Aggregator::match_engines(const ConfigData& config) {
   const std::vector<std::uint32_t> candidates = active_candidates(config);
-  std::uint32_t extra = 0;
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
     // The first slot's engine is engine_, always there (it judges nothing while that slot is not a
     // candidate); every other active candidate gets one of its own.
@@ -286,9 +285,8 @@ void Aggregator::match_engines(const ConfigData& config) {
     if (!active) extra_engines_[v].reset();
     else if (!extra_engines_[v])
       extra_engines_[v] = std::make_unique<DecisionEngine>(*segment_, candidate_policy(candidates.size()), options_.interval_ms, v);
-    extra += extra_engines_[v] ? 1 : 0;
   }
-  extra_engine_count_ = extra;
+  list_extra_engines();
   if (candidates.size() != judged_candidates_ && !candidates.empty()) {
     judged_candidates_ = candidates.size();
     std::lock_guard lock(policy_mutex_);
@@ -296,6 +294,12 @@ void Aggregator::match_engines(const ConfigData& config) {
     for (auto& e : extra_engines_)
       if (e) e->set_policy(candidate_policy(judged_candidates_));
   }
+}
+
+void Aggregator::list_extra_engines() {
+  extra_list_.clear();
+  for (auto& e : extra_engines_)
+    if (e) extra_list_.push_back(e.get());
 }
 
 void Aggregator::checkpoint_or_complain() {

@@ -37,7 +37,7 @@ Status Aggregator::save_checkpoint() {
   out.u64(last_event_seq_);
   out.u64(journal_seq_);
   engine_->serialize(out);
-  out.u64(extra_engine_count_);
+  out.u64(extra_list_.size());
   for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (extra_engines_[v]) {
       out.u64(v);
@@ -88,7 +88,7 @@ Status Aggregator::load_checkpoint() {
   }
   if (!in.at_end()) return refuse("trailing bytes");
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) extra_engines_[v] = std::move(engines[v]);
-  extra_engine_count_ = static_cast<std::uint32_t>(extra);
+  list_extra_engines();
   judged_candidates_ = 0;  // the next interval gives every engine its share of alpha
   series_ = std::move(series);
   last_event_seq_ = event_seq;

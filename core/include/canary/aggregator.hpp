@@ -120,10 +120,10 @@ class Aggregator {
   // A drained record to the engines that judge its version (a baseline record: all of them).
   void feed_engines(const RingRecord& r) {
     engine_->add(r);
-    if (extra_engine_count_ == 0) return;
-    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
-      if (extra_engines_[v]) extra_engines_[v]->add(r);
+    for (DecisionEngine* e : extra_list_) e->add(r);
   }
+  // extra_list_ from extra_engines_, after either changes.
+  void list_extra_engines();
   // One engine per active candidate besides slot 1's (engine_), each at alpha / (active candidates).
   void match_engines(const ConfigData& config);
   Policy candidate_policy(std::size_t candidates) const;
@@ -148,7 +148,7 @@ class Aggregator {
   std::uint64_t rollout_started_unix_ns_ = 0;
   std::unique_ptr<DecisionEngine> engine_;  // slot 1's, the first candidate's of a new segment
   std::unique_ptr<DecisionEngine> extra_engines_[kMaxVersions];  // the other candidates', by index
-  std::uint32_t extra_engine_count_ = 0;
+  std::vector<DecisionEngine*> extra_list_;  // the non-null extra_engines_: what each record visits
   std::size_t judged_candidates_ = 1;  // the split of alpha the engines were given
   Policy base_policy_;                 // before the split
   std::uint64_t last_event_seq_ = 0;

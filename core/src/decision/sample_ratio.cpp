@@ -18,9 +18,7 @@ double expected_candidate_share(const ConfigData& c, std::uint32_t candidate) {
   if (!c.enabled || c.switched) return 0;
   const std::uint32_t mine = c.versions[candidate].share_bp;
   if (c.hash_mode == static_cast<std::uint8_t>(HashMode::md5)) return static_cast<double>(mine / 100) / 100;
-  std::uint32_t all = 0;
-  for (const VersionEntry& v : c.versions) all += v.share_bp;
-  const std::uint32_t baseline = kMaxShareBp - std::min(all, kMaxShareBp);
+  const std::uint32_t baseline = baseline_share(c);
   return mine + baseline == 0 ? 0 : static_cast<double>(mine) / (mine + baseline);
 }
 
