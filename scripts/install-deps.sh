@@ -7,7 +7,7 @@ packages=(
   libboost-dev libxxhash-dev libssl-dev
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libyaml-cpp-dev
-  openssl prometheus curl wrk
+  openssl prometheus curl wrk etcd-server etcd-client
 )
 [ "$#" -gt 0 ] && packages+=("$@")
 

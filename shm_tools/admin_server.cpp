@@ -118,13 +118,22 @@ http::Router AdminServer::routes() {
   };
   auto not_yet = [] { return http::error_response(503, "the aggregator has not finished its first interval"); };
   // Wraps a mutating handler: token first, then the change.
-  auto mutating = [this](http::Route handler) -> http::Route {
-    return [this, handler](const Request& req, const Captures& c) {
+  auto mutating = [this, agg](http::Route handler) -> http::Route {
+    return [this, agg, handler](const Request& req, const Captures& c) {
       if (!authorized(req.header("Authorization"))) {
         Response res = http::error_response(401, "a valid 'Authorization: Bearer TOKEN' header is required");
         res.headers.emplace_back("WWW-Authenticate", "Bearer");
         return res;
       }
+      // A fleet's host takes its config from etcd only, so that no host drifts from the others.
+      ConfigData now;
+      if (read_config(agg->segment().config(), now, agg->segment().geometry().params.endpoint_capacity).ok &&
+          now.fleet_managed)
+        return http::error_response(409, "this host is managed by fleet deployment '" +
+                                             (options_.fleet_deployment.empty() ? std::string("?") : options_.fleet_deployment) +
+                                             "': change it with canary-ctl --etcd ENDPOINTS --deployment " +
+                                             (options_.fleet_deployment.empty() ? std::string("NAME") : options_.fleet_deployment) +
+                                             " COMMAND");
       return handler(req, c);
     };
   };
@@ -159,11 +168,14 @@ http::Router AdminServer::routes() {
     return reply(ready ? 200 : 503, {{"status", ready ? "ready" : "starting"}});
   });
 
-  r.add("GET", "/metrics", [agg, not_yet](const Request&, const Captures&) {
+  const auto fleet_metrics = options_.fleet_metrics;
+  r.add("GET", "/metrics", [agg, not_yet, fleet_metrics](const Request&, const Captures&) {
     auto snap = agg->snapshot();
     if (!snap) return not_yet();
     const std::uint64_t heartbeat = agg->segment().aggregator().heartbeat_unix_ns.load(std::memory_order_relaxed);
-    return Response{200, "text/plain; version=0.0.4; charset=utf-8", report::prometheus_text(*snap, heartbeat, agg->health()), {}};
+    std::string text = report::prometheus_text(*snap, heartbeat, agg->health());
+    if (fleet_metrics) text += fleet_metrics();
+    return Response{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text), {}};
   });
 
   r.add("GET", "/api/v2/admin/canary/metrics", [agg, window_of, not_yet](const Request& req, const Captures&) {
@@ -216,7 +228,8 @@ http::Router AdminServer::routes() {
     return change(req, [p](ConfigData& c, EventDraft&) { return remove_endpoint(c, p); }, [] { return "path"; });
   }));
 
-  r.add("GET", "/api/v2/admin/canary/status", [agg](const Request&, const Captures&) {
+  const auto fleet_status = options_.fleet_status;
+  r.add("GET", "/api/v2/admin/canary/status", [agg, fleet_status](const Request&, const Captures&) {
     ConfigData c;
     if (!read_config(agg->segment().config(), c, agg->segment().geometry().params.endpoint_capacity).ok)
       return http::error_response(500, "the segment's config has no valid copy");
@@ -267,6 +280,7 @@ http::Router AdminServer::routes() {
         {"webhooks", failure_json(health.webhook)},
         {"events_lost", health.events_lost.load(std::memory_order_relaxed)},
     };
+    if (fleet_status) body["fleet"] = fleet_status();
     return reply(200, body);
   });
 
@@ -349,6 +363,8 @@ http::Router AdminServer::routes() {
         },
         [] { return "version"; });
   }));
+  if (options_.fleet_routes)
+    options_.fleet_routes(r, [this](const Request& req) { return authorized(req.header("Authorization")); });
   return r;
 }
 

@@ -3,8 +3,11 @@
 // snapshot; changes go through update_config().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "canary/aggregator.hpp"
 #include "canary/http/router.hpp"
@@ -18,6 +21,13 @@ struct AdminOptions {
   int port = 8081;    // 0: any free port (port() tells which)
   std::string token;  // empty: mutating calls need no token
   std::string tls_cert, tls_key;
+  // Fleet mode (canary-aggregator --etcd): the deployment (named in refusals), the host's own
+  // routes (its interval feed; `authorized` checks the admin token), and its fleet status for
+  // /status and /metrics.
+  std::string fleet_deployment;
+  std::function<void(http::Router&, std::function<bool(const http::Request&)> authorized)> fleet_routes;
+  std::function<nlohmann::json()> fleet_status;
+  std::function<std::string()> fleet_metrics;
 };
 
 class AdminServer {

@@ -10,10 +10,13 @@
 #include <thread>
 
 #include "admin_server.hpp"
+#include "etcd_flags.hpp"
 #include "webhook_sender.hpp"
 #include "canary/aggregator.hpp"
 #include "canary/config_edit.hpp"
 #include "canary/decision/policy.hpp"
+#include "canary/fleet/host_agent.hpp"
+#include "canary/fleet/host_http.hpp"
 #include "canary/log.hpp"
 #include "canary/report/decision_json.hpp"
 #include "canary/segment.hpp"
@@ -136,6 +139,14 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "serve HTTPS with this certificate (PEM)");
   app.add_option("--tls-key", tls_key, "and this private key (PEM)");
   app.add_option("--log-format", log_format, "log lines on stderr: logfmt (default) or json");
+  EtcdFlags etcd_flags;
+  add_etcd_options(app, etcd_flags);
+  std::string deployment, host_id, region, advertise, lease_ttl = "5";
+  app.add_option("--deployment", deployment, "fleet mode: the deployment this host belongs to");
+  app.add_option("--host-id", host_id, "fleet mode: this host's id in the fleet");
+  app.add_option("--region", region, "fleet mode: this host's region");
+  app.add_option("--advertise", advertise, "fleet mode: the URL the controller pulls from (default: the --listen address)");
+  app.add_option("--lease-ttl", lease_ttl, "fleet mode: the registration lease in seconds (default 5)");
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   const auto format = parse_log_format(log_format);
@@ -173,6 +184,35 @@ int main(int argc, char** argv) {
     log(LogLevel::warn, "the admin API listens beyond this host without a token and TLS: anyone who reaches it can roll back or promote",
         {{"listen", listen}, {"token", !admin.token.empty()}, {"tls", !admin.tls_cert.empty()}});
 
+  // Fleet mode: all of its flags, checked before anything starts.
+  const bool in_fleet = !etcd_flags.endpoints.empty();
+  fleet::HostOptions host;
+  if (in_fleet) {
+    auto etcd = etcd_options(etcd_flags);
+    if (!etcd) return report_error(kTool, etcd.status());
+    if (deployment.empty() || host_id.empty() || region.empty())
+      return report_error(kTool, {Errc::invalid_argument, "--etcd needs --deployment, --host-id and --region"});
+    auto ttl = parse_bounded(lease_ttl, "--lease-ttl", 2, 3600);
+    if (!ttl) return report_error(kTool, ttl.status());
+    host.etcd = std::move(*etcd);
+    host.deployment = deployment;
+    host.host_id = host_id;
+    host.region = region;
+    host.lease_ttl_s = static_cast<std::int64_t>(*ttl);
+    host.interval_ms = options.interval_ms;
+  } else if (!deployment.empty() || !host_id.empty() || !region.empty() || !advertise.empty()) {
+    return report_error(kTool, {Errc::invalid_argument, "--deployment, --host-id, --region and --advertise need --etcd"});
+  }
+  std::unique_ptr<fleet::HostAgent> agent;  // fleet mode: started once the server's port is known
+  if (in_fleet) {
+    admin.fleet_deployment = deployment;
+    admin.fleet_routes = [&agent](http::Router& r, std::function<bool(const http::Request&)> authorized) {
+      fleet::add_host_routes(r, [&agent] { return agent.get(); }, std::move(authorized));
+    };
+    admin.fleet_status = [&agent] { return agent ? fleet::host_status_json(*agent) : nlohmann::json(); };
+    admin.fleet_metrics = [&agent] { return agent ? fleet::host_metrics(*agent) : std::string(); };
+  }
+
   auto segment = attach_or_create(segment_name, create);
   if (!segment) return report_error(kTool, segment.status());
   auto aggregator = Aggregator::start(*segment, options);
@@ -180,6 +220,14 @@ int main(int argc, char** argv) {
   Aggregator& agg = **aggregator;
   auto server = AdminServer::start(agg, admin);
   if (!server) return report_error(kTool, server.status());
+  if (in_fleet) {
+    host.advertise = !advertise.empty() ? advertise
+                                        : std::string(tls_cert.empty() ? "http://" : "https://") + admin.host + ":" +
+                                              std::to_string((*server)->port());
+    auto started = fleet::HostAgent::start(*segment, agg, host);
+    if (!started) return report_error(kTool, started.status());
+    agent = std::move(*started);
+  }
 
   // Every event in the segment's log, whoever made it: a log line, a JSON line in the state
   // directory, and the webhooks the policy names.
@@ -220,6 +268,7 @@ int main(int argc, char** argv) {
             << ", interval " << options.interval_ms << " ms, checkpoint: " << agg.checkpoint_status() << std::endl;
   const Status ended = agg.run(stop);
   (*server)->stop();
+  agent.reset();  // leaves the fleet: the registration goes with the lease
   if (!ended.ok()) {
     log(LogLevel::error, "exiting so that a supervisor restarts it on the new segment",
         {{"segment", segment_name}, {"reason", ended.message()}});

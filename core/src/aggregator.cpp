@@ -215,6 +215,14 @@ void Aggregator::tick() {
   for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (extra_engines_[v]) snap->decisions[v] = extra_engines_[v]->status();
   const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();
+  // The interval's latencies, before the series fold them away.
+  std::unique_ptr<IntervalData> interval;
+  if (interval_listener_) {
+    interval = std::make_unique<IntervalData>();
+    for (std::uint32_t v = 0; v < kMaxVersions; ++v)
+      for (std::uint32_t e = 0; e < capacity_; ++e)
+        if (Samples& p = series_[key(v, e)].pending(); !p.empty()) interval->latency[v].merge(p);
+  }
 
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
     Samples version_samples[kWindowCount];
@@ -266,6 +274,14 @@ void Aggregator::tick() {
     snapshot_ = std::move(snap);
   }
   if (journal_) append_journal(journal_entry_bytes);
+  if (interval) {
+    const std::shared_ptr<const AggregatorSnapshot> published = snapshot();
+    interval->slabs = &published->slabs;
+    interval->endpoint_capacity = capacity_;
+    interval->config_generation = published->config ? published->config->generation : 0;
+    interval->unix_ns = published->taken_unix_ns;
+    interval_listener_(*interval);
+  }
   if (!options_.state_dir.empty() && now - last_checkpoint_ms_ >= std::uint64_t{options_.checkpoint_s} * 1000) {
     last_checkpoint_ms_ = now;
     checkpoint_or_complain();
@@ -326,6 +342,7 @@ void Aggregator::publish(const AggregatorSnapshot& s) {
   summary->rollout_started_unix_ns = rollout_started_unix_ns_;
   summary->interval_ms = s.interval_ms;
   summary->endpoint_count = s.config ? s.config->endpoint_count : 0;
+  summary->fleet_state = fleet_state_.load(std::memory_order_relaxed);
   if (s.decision && s.decision->judged) {
     summary->judged_unix_ns = s.decision->judged_unix_ns;
     summary->gate_holds = s.decision->judgement.gate_holds ? 1 : 0;

@@ -75,6 +75,16 @@ struct AggregatorSnapshot {
   }
 };
 
+// The end of one interval, for fleet mode (fleet/host_agent.hpp): the cumulative counts, and the
+// latencies drained during the interval, per version (every endpoint merged).
+struct IntervalData {
+  const SlabTotals* slabs = nullptr;
+  std::uint32_t endpoint_capacity = 0;
+  std::uint64_t config_generation = 0;
+  std::uint64_t unix_ns = 0;
+  Samples latency[kMaxVersions];
+};
+
 class Aggregator {
  public:
   // Takes the aggregator lock (Errc::busy if another aggregator holds it) and restores the
@@ -105,6 +115,11 @@ class Aggregator {
   // log is read after every drain, so a burst of changes is seen before it can wrap; events it
   // overwrote anyway are counted (health().events_lost) and named in the next event's lost_before.
   void on_event(std::function<void(const Event&)> listener) { event_listener_ = std::move(listener); }
+  // Called on the aggregator's thread at the end of every interval, after the decisions and the
+  // summary are out (set before run()).
+  void on_interval(std::function<void(IntervalData&)> listener) { interval_listener_ = std::move(listener); }
+  // Fleet mode's connection, published in the summary (SummaryData::fleet_state); any thread.
+  void set_fleet_state(std::uint8_t state) { fleet_state_.store(state, std::memory_order_relaxed); }
   Status save_checkpoint();
   AggregatorHealth& health() { return health_; }
   const AggregatorHealth& health() const { return health_; }
@@ -153,6 +168,7 @@ class Aggregator {
   Policy base_policy_;                 // before the split
   std::uint64_t last_event_seq_ = 0;
   std::function<void(const Event&)> event_listener_;
+  std::function<void(IntervalData&)> interval_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
   std::chrono::steady_clock::time_point last_drain_ = std::chrono::steady_clock::now();
   std::uint64_t last_checkpoint_ms_ = 0;
@@ -161,6 +177,7 @@ class Aggregator {
   std::string checkpoint_status_ = "none";
   AggregatorHealth health_;
   std::atomic<bool> drained_once_{false};
+  std::atomic<std::uint8_t> fleet_state_{0};  // relaxed: a display value, read once per interval
   mutable std::mutex policy_mutex_;
   std::optional<Policy> pending_policy_;
   mutable std::mutex snapshot_mutex_;

@@ -175,7 +175,10 @@ struct ConfigData {
   std::uint32_t override_count;
   std::uint32_t fail_safe_after_ms;  // route to the baseline when the heartbeat is older; 0: off
   std::uint8_t baseline;             // the index of the baseline: it owns every bucket no candidate does
-  std::uint8_t reserved0[3];
+  // 1: a fleet controller owns this config through etcd (SPEC section 11); local commands that
+  // change it are refused. Was reserved (always 0) before fleet mode: older segments read "no".
+  std::uint8_t fleet_managed;
+  std::uint8_t reserved0[2];
   char changed_by[64];
   std::uint16_t ramp_bp[kMaxRampSteps];
   std::uint64_t reserved1[4];
@@ -206,6 +209,7 @@ static_assert(offsetof(ConfigData, endpoint_count) == 48);
 static_assert(offsetof(ConfigData, override_count) == 52);
 static_assert(offsetof(ConfigData, fail_safe_after_ms) == 56);
 static_assert(offsetof(ConfigData, baseline) == 60);
+static_assert(offsetof(ConfigData, fleet_managed) == 61);
 static_assert(offsetof(ConfigData, changed_by) == 64);
 static_assert(offsetof(ConfigData, ramp_bp) == 128);
 static_assert(offsetof(ConfigData, versions) == 192);
@@ -413,7 +417,9 @@ struct SummaryData {
   std::uint8_t gate_holds;       // that judgement: the first candidate's promotion gate held
   std::uint8_t rollback_proven;  // that judgement: a rollback trigger held for the first candidate
   std::uint8_t gate_holds_by_version;  // bit v: candidate v's gate held
-  std::uint8_t reserved[5];
+  // Fleet mode: 0 not in a fleet, 1 connected to etcd, 2 not (fail-static). Was reserved (0).
+  std::uint8_t fleet_state;
+  std::uint8_t reserved[4];
   SummaryStats totals[kSummaryWindows][kMaxVersions];
   SummaryStats endpoints[kMaxEndpoints][kMaxVersions];  // the `all` window, by endpoint id
 };

@@ -70,10 +70,10 @@ std::optional<Url> parse_url(std::string_view rest) {
 template <class Stream>
 beast::error_code exchange(asio::io_context& ioc, Stream& stream, const tcp::resolver::results_type& endpoints,
                            std::chrono::steady_clock::time_point deadline, bhttp::request<bhttp::string_body>& request,
-                           bhttp::response_parser<bhttp::string_body>& parser, const char*& step) {
+                           bhttp::response_parser<bhttp::string_body>& parser, const char*& step, bool header_only,
+                            beast::flat_buffer& buffer) {
   constexpr bool kTls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
   beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
-  beast::flat_buffer buffer;
   beast::error_code result;
   auto failed = [&](const char* what, const beast::error_code& ec) {
     step = what;
@@ -81,9 +81,13 @@ beast::error_code exchange(asio::io_context& ioc, Stream& stream, const tcp::res
   };
   auto read = [&] {
     tcp.expires_at(deadline);
-    bhttp::async_read(stream, buffer, parser, [&](const beast::error_code& ec, std::size_t) {
+    auto done = [&](const beast::error_code& ec, std::size_t) {
       if (ec) failed("reading the answer from", ec);
-    });
+    };
+    if (header_only)
+      bhttp::async_read_header(stream, buffer, parser, done);
+    else
+      bhttp::async_read(stream, buffer, parser, done);
   };
   auto write = [&] {
     tcp.expires_at(deadline);
@@ -109,9 +113,11 @@ beast::error_code exchange(asio::io_context& ioc, Stream& stream, const tcp::res
   return result;
 }
 
-}  // namespace
 
-Expected<ClientResponse> fetch(const ClientRequest& r) {
+// Resolves, connects and sends `r`, reads the answer (its header only, with `header_only`), then
+// hands the open stream and its parser to `then`. Errors name the step and the peer.
+template <class Then>
+Status exchange_and(const ClientRequest& r, bool header_only, Then&& then) {
   const auto url = parse_url(r.url);
   if (!url) return Status{Errc::invalid_argument, "'" + r.url.substr(0, 200) + "' is not an http:// or https:// URL"};
   const bhttp::verb verb = bhttp::string_to_verb(r.method);
@@ -136,9 +142,18 @@ Expected<ClientResponse> fetch(const ClientRequest& r) {
   request.keep_alive(false);
   request.prepare_payload();
   bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(r.max_response_bytes);
+  parser.body_limit(header_only ? boost::none : boost::optional<std::uint64_t>(r.max_response_bytes));
 
   const char* step = "";
+  beast::flat_buffer buffer;  // what was read past the header stays here for `then`
+  auto finish = [&](auto& stream) -> Status {
+    ec = exchange(ioc, stream, endpoints, deadline, request, parser, step, header_only, buffer);
+    if (ec) {
+      const std::string why = ec == beast::error::timeout ? "timed out after " + std::to_string(r.timeout.count()) + " ms" : ec.message();
+      return Status{Errc::system, std::string(step) + " " + where + " failed: " + why};
+    }
+    return then(ioc, stream, parser, buffer, where);
+  };
   if (url->tls) {
     asio::ssl::context tls(asio::ssl::context::tls_client);
     tls.set_verify_mode(asio::ssl::verify_peer);
@@ -147,24 +162,77 @@ Expected<ClientResponse> fetch(const ClientRequest& r) {
     else
       tls.load_verify_file(r.ca_file, ec);
     if (ec) return Status{Errc::invalid_argument, "cannot load the trusted certificates: " + ec.message()};
+    if (!r.cert_file.empty()) {
+      tls.use_certificate_chain_file(r.cert_file, ec);
+      if (!ec) tls.use_private_key_file(r.key_file, asio::ssl::context::pem, ec);
+      if (ec) return Status{Errc::invalid_argument, "cannot load the client certificate: " + ec.message()};
+    }
     beast::ssl_stream<beast::tcp_stream> stream(ioc, tls);
     // SNI, and the certificate must name the host.
     SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str());
     stream.set_verify_callback(asio::ssl::host_name_verification(url->host));
-    ec = exchange(ioc, stream, endpoints, deadline, request, parser, step);
-  } else {
-    beast::tcp_stream stream(ioc);
-    ec = exchange(ioc, stream, endpoints, deadline, request, parser, step);
+    return finish(stream);
   }
-  if (ec) {
-    const std::string why = ec == beast::error::timeout ? "timed out after " + std::to_string(r.timeout.count()) + " ms" : ec.message();
-    return Status{Errc::system, std::string(step) + " " + where + " failed: " + why};
-  }
+  beast::tcp_stream stream(ioc);
+  return finish(stream);
+}
+
+}  // namespace
+
+Expected<ClientResponse> fetch(const ClientRequest& r) {
   ClientResponse out;
-  out.status = static_cast<int>(parser.get().result_int());
-  for (const auto& f : parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  out.body = std::move(parser.get().body());
+  Status s = exchange_and(r, false, [&](asio::io_context&, auto&, auto& parser, beast::flat_buffer&, const std::string&) {
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& f : parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    out.body = std::move(parser.get().body());
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
   return out;
+}
+
+Expected<int> stream(const ClientRequest& r, const std::function<bool(std::string_view)>& on_body,
+                     const std::atomic<bool>& stop) {
+  int code = 0;
+  Status s = exchange_and(r, true, [&](asio::io_context& ioc, auto& stream, auto& parser, beast::flat_buffer& buffer,
+                                   const std::string& where) {
+    code = static_cast<int>(parser.get().result_int());
+    beast::get_lowest_layer(stream).expires_never();
+    bool more = true;
+    beast::error_code failure;
+    std::string error_body;
+    while (more && !parser.is_done()) {
+      bool done = false;
+      ioc.restart();
+      bhttp::async_read_some(stream, buffer, parser, [&](const beast::error_code& ec, std::size_t) {
+        done = true;
+        failure = ec;
+      });
+      // The read has no deadline (a watch may stay quiet for hours); `stop` is looked at between slices.
+      while (!done) {
+        ioc.run_for(std::chrono::milliseconds(100));
+        if (!done && stop.load(std::memory_order_relaxed)) {
+          beast::get_lowest_layer(stream).cancel();
+          ioc.run();
+          return Status::Ok();
+        }
+      }
+      std::string& body = parser.get().body();
+      if (code / 100 != 2) {
+        error_body += body;
+      } else if (!body.empty()) {
+        more = on_body(body);
+      }
+      body.clear();
+      if (failure && failure != bhttp::error::need_buffer) break;
+    }
+    if (code / 100 != 2) return Status{Errc::refused, where + " answered " + std::to_string(code) + ": " + error_body.substr(0, 300)};
+    if (failure && failure != bhttp::error::need_buffer && failure != bhttp::error::end_of_stream && failure != asio::error::eof)
+      return Status{Errc::system, "reading the stream from " + where + " failed: " + failure.message()};
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return code;
 }
 
 }  // namespace canary::http
