@@ -19,6 +19,8 @@
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
 #include "canary/versions.hpp"
+#include "canary/fleet/fleet_store.hpp"
+#include "ctl_fleet.hpp"
 #include "ctl_status.hpp"
 #include "tool_common.hpp"
 
@@ -58,7 +60,9 @@ Status refuse_if_aggregator_alive(const std::string& segment, std::string_view a
                              std::string(action) + ", or pass --even-if-live"};
 }
 
-int run_init(const std::string& segment, const InitArgs& a) {
+int run_init(const std::string& segment, const InitArgs& a, bool fleet_given) {
+  if (a.force && !fleet_given)
+    if (Status s = refuse_if_fleet_managed(segment, "init --force"); !s.ok()) return report_error(kTool, s);
   if (a.force) {
     if (Status s = refuse_if_aggregator_alive(segment, "init --force", a.even_if_live); !s.ok())
       return report_error(kTool, s);
@@ -114,6 +118,7 @@ int run_init(const std::string& segment, const InitArgs& a) {
 using Edit = std::function<Status(ConfigData&, const SegmentParams&, EventDraft&)>;
 
 int change(const std::string& segment, const std::string& action, const Edit& edit) {
+  if (Status s = refuse_if_fleet_managed(segment, action); !s.ok()) return report_error(kTool, s);
   auto attached = Segment::attach(segment, Access::read_write);
   if (!attached) return report_error(kTool, attached.status());
   const SegmentParams params = attached->geometry().params;
@@ -192,6 +197,9 @@ int main(int argc, char** argv) {
   add_segment_option(app, segment);
   app.require_subcommand(1);
   app.fallthrough();
+  FleetTarget fleet_target;
+  add_etcd_options(app, fleet_target.etcd);
+  app.add_option("--deployment", fleet_target.deployment, "with --etcd: the fleet deployment the command acts on");
 
   InitArgs init;
   auto* init_cmd = app.add_subcommand("init", "create the segment (seven seed endpoints, 5%, enabled, xxh3, salt 0)");
@@ -221,6 +229,13 @@ int main(int argc, char** argv) {
   std::string percentage, target;  // target: --version of the commands that act on one candidate
   auto* share_cmd = app.add_subcommand("set-percentage", "set a candidate's share, 0 to 100 with at most two decimals");
   share_cmd->add_option("percentage", percentage, "e.g. 10 or 12.5")->required();
+  std::string region;
+  share_cmd->add_option("--region", region, "with --etcd: only this region's hosts");
+  auto* policy_cmd = app.add_subcommand("policy", "with --etcd: the fleet's policy");
+  policy_cmd->require_subcommand(1);
+  std::string policy_file;
+  auto* policy_set_cmd = policy_cmd->add_subcommand("set", "store a policy file for every controller and host of the fleet");
+  policy_set_cmd->add_option("file", policy_file, "the policy, YAML (docs/policy.md)")->required();
 
   auto* version_cmd = app.add_subcommand("version", "add, remove or list the candidate versions");
   version_cmd->require_subcommand(1);
@@ -289,7 +304,86 @@ int main(int argc, char** argv) {
 
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
-  if (*init_cmd) return run_init(segment, init);
+  const bool fleet_given = !fleet_target.etcd.endpoints.empty();
+  if (fleet_given) {
+    // The fleet's commands write etcd; init, destroy, reap, migrate and route act on this host's
+    // segment (given --etcd, a fleet-managed one too).
+    using FleetEdit = std::function<Status(fleet::FleetConfig&, const Policy&)>;
+    auto on_fleet = [&](const char* action, const FleetEdit& edit) { return fleet_change(fleet_target, action, edit); };
+    if (*status_cmd) return fleet_status(fleet_target, std::cout);
+    if (*policy_set_cmd) return fleet_policy_set(fleet_target, policy_file);
+    if (*start_cmd) {
+      std::optional<std::uint32_t> bp;
+      std::optional<std::uint64_t> new_salt;
+      if (!start_share.empty()) {
+        auto parsed = parse_share_percent(start_share);
+        if (!parsed) return report_error(kTool, parsed.status());
+        bp = *parsed;
+      }
+      if (!start_salt.empty()) {
+        auto parsed = parse_u64(start_salt, "salt");
+        if (!parsed) return report_error(kTool, parsed.status());
+        new_salt = *parsed;
+      }
+      return on_fleet("start", [&](fleet::FleetConfig& c, const Policy& p) { return fleet::fleet_start(c, p, bp, new_salt); });
+    }
+    if (*promote_cmd) return on_fleet("promote", [&](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_promote(c, force); });
+    if (*approve_cmd) return on_fleet("approve", [](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_approve(c); });
+    if (*rollback_cmd)
+      return on_fleet("rollback", [&](fleet::FleetConfig& c, const Policy&) {
+        return fleet::fleet_rollback(c, reason.empty() ? "rolled back by hand" : reason);
+      });
+    if (*pause_cmd) return on_fleet("pause", [](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_pause(c); });
+    if (*resume_cmd) return on_fleet("resume", [](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_resume(c); });
+    if (*share_cmd) {
+      auto bp = parse_share_percent(percentage);
+      if (!bp) return report_error(kTool, bp.status());
+      std::optional<std::string> only;
+      if (!region.empty()) only = region;
+      return on_fleet("set-percentage", [&](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_set_share(c, *bp, only); });
+    }
+    if (*enable_cmd || *disable_cmd) {
+      const bool on = static_cast<bool>(*enable_cmd);
+      return on_fleet(on ? "enable" : "disable", [on](fleet::FleetConfig& c, const Policy&) {
+        c.enabled = on;
+        return Status::Ok();
+      });
+    }
+    if (*add_cmd) return on_fleet("add-endpoint", [&](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_add_endpoint(c, path); });
+    if (*remove_cmd)
+      return on_fleet("remove-endpoint", [&](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_remove_endpoint(c, path); });
+    if (*pin_cmd) return on_fleet("pin", [&](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_pin(c, user, version); });
+    if (*unpin_cmd) return on_fleet("unpin", [&](fleet::FleetConfig& c, const Policy&) { return fleet::fleet_unpin(c, user); });
+    if (*salt_cmd) {
+      auto value = parse_u64(salt, "salt");
+      if (!value) return report_error(kTool, value.status());
+      return on_fleet("set-salt", [&](fleet::FleetConfig& c, const Policy&) {
+        c.salt = *value;
+        return Status::Ok();
+      });
+    }
+    if (*hash_cmd) {
+      auto mode = parse_hash_mode(hash);
+      if (!mode) return report_error(kTool, {Errc::invalid_argument, "hash '" + hash.substr(0, 40) + "' must be xxh3 or md5"});
+      return on_fleet("set-hash", [&](fleet::FleetConfig& c, const Policy&) {
+        c.hash = *mode;
+        return Status::Ok();
+      });
+    }
+    if (!*init_cmd && !*destroy_cmd && !*reap_cmd && !*migrate_cmd && !*route_cmd)
+      return report_error(kTool, {Errc::invalid_argument, "this command has no fleet form: a fleet deploys one candidate (docs/fleet.md)"});
+  } else if (*policy_cmd) {
+    return report_error(kTool, {Errc::invalid_argument, "policy set needs --etcd and --deployment (a single host reads --policy)"});
+  } else if (!region.empty()) {
+    return report_error(kTool, {Errc::invalid_argument, "--region needs --etcd: regions are a fleet's"});
+  }
+  if (!fleet_given) {
+    for (auto [cmd, action] : {std::pair<CLI::App*, const char*>{destroy_cmd, "destroy"}, {reap_cmd, "reap"}, {migrate_cmd, "migrate"}})
+      if (*cmd)
+        if (Status s = refuse_if_fleet_managed(segment, action); !s.ok()) return report_error(kTool, s);
+  }
+
+  if (*init_cmd) return run_init(segment, init, fleet_given);
   if (*destroy_cmd) {
     if (Status s = refuse_if_aggregator_alive(segment, "destroy", destroy_even_if_live); !s.ok())
       return report_error(kTool, s);

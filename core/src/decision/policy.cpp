@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -128,7 +129,7 @@ void read_gate(const YAML::Node& n, GatePolicy& g) {
 
 void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
   only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "min_availability", "when_gate_cannot_pass",
-                            "count_4xx_as_errors", "alpha", "when_legacy_also_breaches", "change_horizon"});
+                            "count_4xx_as_errors", "alpha", "when_legacy_also_breaches", "change_horizon", "scope"});
   if (n["window"]) r.window_ms = duration_ms(n["window"], "rollback.window", 10'000, 86'400'000);
   if (n["max_error_rate"]) r.max_error_rate_percent = percent(n["max_error_rate"], "rollback.max_error_rate", 100);
   if (n["max_p95_ms"]) r.max_p95_ms = number(n["max_p95_ms"], "rollback.max_p95_ms", 0, 3.6e6, true);
@@ -147,6 +148,58 @@ void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
       r.when_legacy_also_breaches = RollbackPolicy::WhenLegacyAlsoBreaches::hold;
     else
       fail(w, "rollback.when_legacy_also_breaches", "'" + text + "' must be rollback or hold");
+  }
+}
+
+// rollback.scope lives in the fleet part of the policy: it means nothing on one host.
+void read_scope(const YAML::Node& n, FleetPolicy& f) {
+  const std::string text = n.IsScalar() ? n.Scalar() : "";
+  if (text == "fleet")
+    f.rollback_scope = FleetPolicy::Scope::fleet;
+  else if (text == "region")
+    f.rollback_scope = FleetPolicy::Scope::region;
+  else
+    fail(n, "rollback.scope", "'" + text + "' must be region or fleet");
+}
+
+void read_regions(const YAML::Node& n, FleetPolicy& f) {
+  if (!n.IsSequence() || n.size() == 0 || n.size() > 32) fail(n, "regions", "must be a list of 1 to 32 waves");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string where = "regions[" + std::to_string(i) + "]";
+    only_keys(n[i], where, {"wave", "hold_at"});
+    const YAML::Node wave = n[i]["wave"];
+    if (!wave || !wave.IsSequence() || wave.size() == 0) fail(n[i], where + ".wave", "must be a list of regions");
+    WavePolicy w;
+    for (std::size_t j = 0; j < wave.size(); ++j) {
+      const std::string region = wave[j].IsScalar() ? wave[j].Scalar() : "";
+      bool ok = !region.empty() && region.size() <= 64;
+      for (char ch : region) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-');
+      if (!ok) fail(wave[j], where + ".wave", "'" + region + "' is not a region name ([A-Za-z0-9._-], 1-64)");
+      if (!seen.insert(region).second) fail(wave[j], where + ".wave", "region '" + region + "' is in two waves");
+      w.regions.push_back(region);
+    }
+    if (n[i]["hold_at"]) {
+      w.hold_at_bp = percent_bp(n[i]["hold_at"], where + ".hold_at");
+      if (w.hold_at_bp == 0) fail(n[i]["hold_at"], where + ".hold_at", "must be above 0%");
+    }
+    f.waves.push_back(std::move(w));
+  }
+}
+
+void read_fleet(const YAML::Node& n, FleetPolicy& f) {
+  only_keys(n, "fleet", {"etcd_lost"});
+  if (const YAML::Node lost = n["etcd_lost"]) {
+    const std::string text = lost.IsScalar() ? lost.Scalar() : "";
+    constexpr std::string_view kAfter = "legacy_after ";
+    if (text == "keep") {
+      f.etcd_lost_legacy_after_ms = 0;
+    } else if (text.rfind(kAfter, 0) == 0) {
+      const YAML::Node d(text.substr(kAfter.size()));
+      f.etcd_lost_legacy_after_ms = duration_ms(d, "fleet.etcd_lost", 1000, 86'400'000);
+    } else {
+      fail(lost, "fleet.etcd_lost", "'" + text + "' must be keep or legacy_after DURATION (e.g. legacy_after 30s)");
+    }
   }
 }
 
@@ -272,7 +325,10 @@ Expected<Policy> parse_policy(std::string_view yaml, std::string_view file_name)
     // --policy out).
     if (root.IsNull()) return Status{Errc::invalid_argument, name + ": the policy is empty (leave --policy out for the defaults)"};
     only_keys(root, "", {"gate", "rollback", "ramp", "strategy", "blue_green", "endpoints", "fail_safe", "webhooks",
-                         "webhook_timeout", "webhook_retries"});
+                         "webhook_timeout", "webhook_retries", "regions", "fleet"});
+    if (root["regions"]) read_regions(root["regions"], p.fleet);
+    if (root["fleet"]) read_fleet(root["fleet"], p.fleet);
+    if (root["rollback"] && root["rollback"]["scope"]) read_scope(root["rollback"]["scope"], p.fleet);
     if (root["strategy"]) p.strategy = strategy(root["strategy"]);
     if (root["blue_green"]) read_blue_green(root["blue_green"], p.blue_green);
     if (root["gate"]) read_gate(root["gate"], p.gate);

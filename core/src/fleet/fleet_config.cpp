@@ -48,6 +48,7 @@ std::string to_json(const FleetConfig& c) {
          {"share_bp", c.share_bp},
          {"shares", c.shares},
          {"step_started_unix_ns", c.step_started_unix_ns},
+         {"regions_rolled_back", c.regions_rolled_back},
          {"wave", c.wave},
          {"awaiting_approval", c.awaiting_approval},
          {"approved", c.approved},
@@ -80,6 +81,7 @@ Expected<FleetConfig> parse_fleet_config(std::string_view text) {
     c.share_bp = j.value("share_bp", 0u);
     c.shares = j.value("shares", std::map<std::string, std::uint32_t>{});
     c.step_started_unix_ns = j.value("step_started_unix_ns", std::map<std::string, std::uint64_t>{});
+    c.regions_rolled_back = j.value("regions_rolled_back", std::vector<std::string>{});
     c.wave = j.value("wave", 0u);
     c.awaiting_approval = j.value("awaiting_approval", false);
     c.approved = j.value("approved", false);
@@ -125,7 +127,8 @@ Status apply_fleet_config(const FleetConfig& f, std::string_view region, ConfigD
   for (const std::string& path : f.endpoints)
     if (!find_endpoint(c, path))
       if (Status s = add_endpoint(c, path, capacity); !s.ok()) return s;
-  for (std::uint32_t e = 0; e < c.endpoint_count; ++e) {
+  for (std::uint32_t e = 1; e < c.endpoint_count; ++e) {  // 0 is `other`: never routed to a candidate
+    if (!c.endpoints[e].registered) continue;
     const std::string_view path(c.endpoints[e].path, std::min<std::size_t>(c.endpoints[e].path_len, sizeof c.endpoints[e].path));
     const bool off = std::find(f.endpoints_off.begin(), f.endpoints_off.end(), path) != f.endpoints_off.end();
     set_endpoint_on(mine, e, !off);

@@ -35,6 +35,12 @@ Expected<std::unique_ptr<HostAgent>> HostAgent::start(Segment& segment, Aggregat
     return Status{Errc::invalid_argument, "--advertise must be http://HOST:PORT or https://HOST:PORT"};
   if (options.lease_ttl_s < 2 || options.lease_ttl_s > 3600)
     return Status{Errc::invalid_argument, "the lease TTL must be 2 to 3600 seconds"};
+  // From now on local changes are refused: the fleet config is the only source.
+  const Status marked = update_config(segment, "fleet: " + options.deployment, [](ConfigData& c) {
+    c.fleet_managed = 1;
+    return Status::Ok();
+  });
+  if (!marked.ok()) return marked;
   std::unique_ptr<HostAgent> agent(new HostAgent(segment, aggregator, std::move(options)));
   HostAgent* a = agent.get();
   aggregator.on_interval([a](IntervalData& d) { a->record(d); });

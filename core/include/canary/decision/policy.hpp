@@ -76,6 +76,19 @@ struct WebhookPolicy {
   bool wants(EventKind k) const;
 };
 
+// Fleet mode (SPEC section 11): the regions' rollout waves, in order; each wave goes through the
+// ramp's steps up to hold_at before the next one starts. Regions in no wave stay at 0.
+struct WavePolicy {
+  std::vector<std::string> regions;
+  std::uint32_t hold_at_bp = 10000;
+};
+struct FleetPolicy {
+  std::vector<WavePolicy> waves;  // empty: one wave of every region
+  enum class Scope { fleet, region };
+  Scope rollback_scope = Scope::fleet;  // a trigger proven in one region rolls back that region or all
+  std::uint64_t etcd_lost_legacy_after_ms = 0;  // 0: keep the last config (fail-static)
+};
+
 struct Policy {
   GatePolicy gate;
   RollbackPolicy rollback;
@@ -87,6 +100,7 @@ struct Policy {
   std::vector<WebhookPolicy> webhooks;
   std::uint64_t webhook_timeout_ms = 5000;
   std::uint32_t webhook_retries = 3;
+  FleetPolicy fleet;
 
   EndpointRole role_of(std::string_view endpoint_template) const;
 };

@@ -45,6 +45,7 @@ struct FleetConfig {
   std::uint32_t share_bp = 0;         // regions not in `shares`
   std::map<std::string, std::uint32_t> shares;  // by region
   std::map<std::string, std::uint64_t> step_started_unix_ns;  // by region: its share's last change
+  std::vector<std::string> regions_rolled_back;  // rollback.scope: region: these stay at 0
   std::uint32_t wave = 0;         // the policy's wave being rolled out (index into policy.regions)
   bool awaiting_approval = false;  // the last wave's next step is 100%: waits for `approve`
   bool approved = false;
@@ -55,6 +56,8 @@ struct FleetConfig {
   std::string changed_by;
 
   std::uint32_t share_for(std::string_view region) const {
+    for (const std::string& r : regions_rolled_back)
+      if (r == region) return 0;
     const auto it = shares.find(std::string(region));
     return it == shares.end() ? share_bp : it->second;
   }

@@ -1,0 +1,56 @@
+// What the fleet's leader has merged: per host, how far it has read (the last interval, and the
+// host's cumulative counts per version then); per scope (each region, and "" for the whole fleet),
+// the counts and latencies of the current step and the counts since the controller's state began.
+//
+// Counts merge by addition of `cumulative now - cumulative last seen`, so every request counts
+// once even across intervals that were never pulled; latencies merge interval by interval, each
+// interval once by its (epoch, sequence). The leader writes this state to etcd every interval,
+// guarded by its leadership: a standby that takes over reads it and goes on from there.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "canary/byte_io.hpp"
+#include "canary/fleet/host_interval.hpp"
+#include "canary/window_series.hpp"
+
+namespace canary::fleet {
+
+inline constexpr std::uint32_t kFleetSides = 2;  // the baseline (0) and the candidate (1)
+
+struct HostCursor {
+  IntervalId last;
+  std::uint64_t segment_id = 0;
+  WindowCounts cumulative[kFleetSides];  // the host's totals at `last`
+  std::string region;
+};
+
+struct Stretch {
+  WindowCounts counts[kFleetSides];
+  Samples latency[kFleetSides];
+  std::uint64_t sequence = 1;  // restarts so far + 1: each restart gets a smaller share of alpha
+  std::string key;             // what the stretch belongs to (the share, the rollout): a change restarts it
+  std::uint64_t gate_held_since_unix_ns = 0;  // 0: the gate does not hold now
+};
+
+struct MergeState {
+  std::map<std::string, HostCursor> hosts;
+  std::map<std::string, Stretch> steps;  // by scope: a region, or "" for the fleet
+  std::map<std::string, std::array<WindowCounts, kFleetSides>> totals;  // by scope, never restarted
+  std::uint64_t intervals_merged = 0;
+
+  // Adds one host's intervals (oldest first) to its region's and the fleet's scopes; intervals at
+  // or before the host's cursor are skipped. Returns how many were new.
+  std::size_t merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals);
+  // Restarts a scope's step when its key changed.
+  Stretch& step(const std::string& scope, const std::string& key);
+
+  std::string serialize();
+  static Expected<MergeState> deserialize(std::string_view bytes);
+};
+
+}  // namespace canary::fleet

@@ -1,0 +1,135 @@
+#include "canary/fleet/merge_state.hpp"
+
+namespace canary::fleet {
+
+namespace {
+
+constexpr std::uint64_t kStateMagic = 0x31746c46'79726e63;  // "cnryFlt1"
+constexpr std::uint64_t kMaxEntries = 1'000'000;
+constexpr std::uint64_t kMaxText = 4096;
+
+void put_counts(ByteWriter& out, const WindowCounts& c) {
+  for (std::uint64_t x : {c.requests, c.errors, c.client_errors, c.unavailable, c.latency_sum_us}) out.u64(x);
+}
+bool get_counts(ByteReader& in, WindowCounts& c) {
+  return in.u64(c.requests) && in.u64(c.errors) && in.u64(c.client_errors) && in.u64(c.unavailable) &&
+         in.u64(c.latency_sum_us);
+}
+bool get_text(ByteReader& in, std::string& s) {
+  std::string_view v;
+  if (!in.bytes(v, kMaxText)) return false;
+  s.assign(v);
+  return true;
+}
+
+}  // namespace
+
+Stretch& MergeState::step(const std::string& scope, const std::string& key) {
+  Stretch& s = steps[scope];
+  if (s.key != key) {
+    const std::uint64_t sequence = s.key.empty() ? s.sequence : s.sequence + 1;
+    s = Stretch{};
+    s.sequence = sequence;
+    s.key = key;
+  }
+  return s;
+}
+
+std::size_t MergeState::merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals) {
+  HostCursor& cursor = hosts[host];
+  cursor.region = region;
+  std::size_t added = 0;
+  for (HostInterval& h : intervals) {
+    if (h.segment_id == cursor.segment_id && !(cursor.last < h.id)) continue;  // had it already
+    WindowCounts now[kFleetSides];
+    for (const IntervalCell& c : h.cells)
+      if (c.version < kFleetSides) now[c.version] += c.cumulative;
+    // A new segment counts from zero; the same one from where this host was last read.
+    const bool same_segment = h.segment_id == cursor.segment_id;
+    for (std::uint32_t v = 0; v < kFleetSides; ++v) {
+      const WindowCounts delta = same_segment ? now[v].since(cursor.cumulative[v]) : now[v];
+      for (const std::string& scope : {region, std::string()}) {
+        steps[scope].counts[v] += delta;
+        totals[scope][v] += delta;
+        steps[scope].latency[v].merge(h.latency[v]);
+      }
+      cursor.cumulative[v] = now[v];
+    }
+    cursor.segment_id = h.segment_id;
+    cursor.last = h.id;
+    ++added;
+    ++intervals_merged;
+  }
+  return added;
+}
+
+std::string MergeState::serialize() {
+  ByteWriter out;
+  out.u64(kStateMagic);
+  out.u64(intervals_merged);
+  out.u64(hosts.size());
+  for (const auto& [id, c] : hosts) {
+    out.bytes(id);
+    out.bytes(c.region);
+    out.u64(c.last.epoch);
+    out.u64(c.last.sequence);
+    out.u64(c.segment_id);
+    for (const WindowCounts& w : c.cumulative) put_counts(out, w);
+  }
+  out.u64(steps.size());
+  for (auto& [scope, s] : steps) {
+    out.bytes(scope);
+    out.bytes(s.key);
+    out.u64(s.sequence);
+    out.u64(s.gate_held_since_unix_ns);
+    for (std::uint32_t v = 0; v < kFleetSides; ++v) {
+      put_counts(out, s.counts[v]);
+      s.latency[v].serialize(out);
+    }
+  }
+  out.u64(totals.size());
+  for (const auto& [scope, t] : totals) {
+    out.bytes(scope);
+    for (const WindowCounts& w : t) put_counts(out, w);
+  }
+  return std::move(out.out());
+}
+
+Expected<MergeState> MergeState::deserialize(std::string_view bytes) {
+  ByteReader in(bytes);
+  MergeState m;
+  std::uint64_t magic = 0, n = 0;
+  const Status bad{Errc::corrupt, "the fleet controller's checkpoint in etcd is malformed"};
+  if (!in.u64(magic) || magic != kStateMagic || !in.u64(m.intervals_merged)) return bad;
+  if (!in.u64(n) || n > kMaxEntries) return bad;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string id;
+    HostCursor c;
+    if (!get_text(in, id) || !get_text(in, c.region) || !in.u64(c.last.epoch) || !in.u64(c.last.sequence) ||
+        !in.u64(c.segment_id))
+      return bad;
+    for (WindowCounts& w : c.cumulative)
+      if (!get_counts(in, w)) return bad;
+    m.hosts[id] = std::move(c);
+  }
+  if (!in.u64(n) || n > kMaxEntries) return bad;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string scope;
+    Stretch s;
+    if (!get_text(in, scope) || !get_text(in, s.key) || !in.u64(s.sequence) || !in.u64(s.gate_held_since_unix_ns)) return bad;
+    for (std::uint32_t v = 0; v < kFleetSides; ++v)
+      if (!get_counts(in, s.counts[v]) || !s.latency[v].deserialize(in)) return bad;
+    m.steps[scope] = std::move(s);
+  }
+  if (!in.u64(n) || n > kMaxEntries) return bad;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string scope;
+    if (!get_text(in, scope)) return bad;
+    for (WindowCounts& w : m.totals[scope])
+      if (!get_counts(in, w)) return bad;
+  }
+  if (!in.at_end()) return bad;
+  return m;
+}
+
+}  // namespace canary::fleet
