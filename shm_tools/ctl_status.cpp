@@ -1,5 +1,7 @@
 #include "ctl_status.hpp"
 
+#include "canary/summary.hpp"
+
 #include <memory>
 
 #include "canary/clock.hpp"
@@ -113,6 +115,13 @@ int print_status(const std::string& name, std::ostream& out) {
       << "changed_by: " << text_of(c.changed_by) << '\n'
       << "changed_at: " << utc_text(c.changed_unix_ns) << '\n'
       << "versions: " << static_cast<unsigned>(c.version_count) << '\n';
+  if (c.fleet_managed) {
+    // Fleet mode: the aggregator publishes whether it reaches etcd in its summary.
+    auto summary = std::make_unique<SummaryData>();
+    const bool connected = read_summary(segment, *summary) && summary->fleet_state == 1;
+    out << "fleet_managed: yes\n"
+        << "fleet_connected: " << (connected ? 1 : 0) << '\n';
+  }
   print_version_lines(c, out);
   out << "endpoints: " << c.endpoint_count << '\n';
   for (std::uint32_t id = 0; id < c.endpoint_count; ++id) {

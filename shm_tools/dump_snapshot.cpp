@@ -163,6 +163,8 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
                       {"config_generation", sum.config_generation},
                       {"interval_ms", sum.interval_ms},
                       {"windows", windows}};
+    // Fleet mode: whether this host's aggregator reaches etcd (null: not in a fleet).
+    out["fleet_connected"] = sum.fleet_state == 0 ? nlohmann::json() : nlohmann::json(sum.fleet_state == 1 ? 1 : 0);
   }
   return out.dump(pretty ? 2 : -1);
 }
@@ -189,6 +191,9 @@ std::string render_text(const DumpSnapshot& s) {
     out << ", pid " << s.aggregator.pid << ", heartbeat " << std::fixed << std::setprecision(1)
         << s.aggregator.heartbeat_age_s << " s ago";
   out << '\n';
+  if (c.fleet_managed)
+    out << "fleet: managed through etcd, fleet_connected "
+        << (s.summary && s.summary->fleet_state == 1 ? 1 : 0) << '\n';
   if (s.summary) {
     const SummaryData& sum = *s.summary;
     out << "summary (window all, " << std::fixed << std::setprecision(1)

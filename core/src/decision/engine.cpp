@@ -236,9 +236,10 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     status->judgement = judge(policy_, input, options);
     status->judged = true;
     status->judged_unix_ns = unix_now_ns();
-    act(status->judgement, config, now_ms, *status);
+    // A fleet's host judges for its status page only: the fleet controller decides for every host.
+    if (!config.fleet_managed) act(status->judgement, config, now_ms, *status);
   }
-  check_sample_ratio(config, capacity, new_rollout, *status);
+  if (!config.fleet_managed) check_sample_ratio(config, capacity, new_rollout, *status);
   status->decision_write_failures = write_failures_;
   status->last_decision_write_failure = last_write_failure_;
   first_record_ms_ = 0;

@@ -347,8 +347,10 @@ bool FleetController::lead_once(EtcdClient& etcd) {
       const ScopeView& sv = judged[scope];
       return sv.judged && sv.judgement.gate_holds && sv.gate_held_ms >= bake_ms;
     };
+    // A region at 100% has no baseline traffic left to compare with: its triggers still watch it,
+    // and the fleet's gate (with the other regions' baseline) decides.
     bool ready = !members.empty() && baked("");
-    for (const std::string& r : members) ready = ready && baked(r);
+    for (const std::string& r : members) ready = ready && (cfg.share_for(r) >= kMaxShareBp || baked(r));
     if (ready) {
       std::optional<std::uint32_t> next;
       for (std::uint32_t s : policy_.ramp.steps_bp)

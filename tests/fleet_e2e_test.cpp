@@ -1,0 +1,360 @@
+// Fleet mode end to end (SPEC section 11), on a real three-member etcd cluster: four hosts in two
+// regions (each its own segment, aggregator and canary-loadgen workers) and two canary-fleet
+// controllers. Members, controllers and hosts are killed with SIGKILL and started again.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "canary/fleet/etcd_client.hpp"
+#include "canary/fleet/fleet_config.hpp"
+#include "canary/http/client.hpp"
+#include "etcd_cluster.hpp"
+#include "process.hpp"
+#include "run_tool.hpp"
+#include "scratch_dir.hpp"
+#include "server_process.hpp"
+
+namespace canary::testing {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return pred();
+}
+
+json get_json(int port, const std::string& path) {
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  r.timeout = 2000ms;
+  auto answer = http::fetch(r);
+  if (!answer || answer->status != 200) return json::object();
+  json j = json::parse(answer->body, nullptr, false);
+  return j.is_object() ? j : json::object();
+}
+
+struct Host {
+  std::string id, region, segment;
+  std::unique_ptr<AggregatorProcess> aggregator;
+};
+
+// Per version, what loadgen runs counted on their side.
+struct Truth {
+  std::uint64_t legacy = 0, canary = 0;
+};
+
+class Fleet : public ::testing::Test {
+ protected:
+  ScratchDir dir{"fleet"};
+  std::unique_ptr<EtcdCluster> etcd;
+  std::vector<Host> hosts;
+  std::unique_ptr<ServerProcess> controllers[2];
+  const std::string deployment = "d" + std::to_string(getpid());
+
+  void SetUp() override {
+    etcd = std::make_unique<EtcdCluster>(dir.path, 3);
+    ASSERT_TRUE(etcd->wait_ready()) << "etcd did not start; see " << dir.path;
+  }
+  void TearDown() override {
+    for (auto& c : controllers) c.reset();
+    for (Host& h : hosts) {
+      h.aggregator.reset();
+      run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "--etcd", etcd->endpoints(), "destroy", "--even-if-live"});
+    }
+  }
+
+  void start_host(Host& h) {
+    h.aggregator = std::make_unique<AggregatorProcess>(
+        h.segment, std::vector<std::string>{"--interval-ms", "500", "--etcd", etcd->endpoints(), "--deployment", deployment,
+                                            "--host-id", h.id, "--region", h.region, "--lease-ttl", "3"});
+    ASSERT_TRUE(h.aggregator->started()) << h.aggregator->output();
+  }
+  void start_hosts() {
+    for (auto [id, region] : {std::pair{"a1", "A"}, {"a2", "A"}, {"b1", "B"}, {"b2", "B"}}) {
+      Host h{id, region, "fleet-" + std::to_string(getpid()) + "-" + id, nullptr};
+      ASSERT_EQ(run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "init", "--force", "--cpus", "2"}).exit_code, 0);
+      hosts.push_back(std::move(h));
+      start_host(hosts.back());
+    }
+  }
+  void start_controller(int i) {
+    controllers[i] = std::make_unique<ServerProcess>(std::vector<std::string>{
+        CANARY_FLEET_PATH, "--etcd", etcd->endpoints(), "--deployment", deployment, "--listen", "127.0.0.1:0", "--id",
+        "c" + std::to_string(i), "--lease-ttl", "3", "--interval-ms", "500"});
+    ASSERT_TRUE(controllers[i]->started()) << controllers[i]->output();
+  }
+  // The index of the leading controller, or -1.
+  int leader() {
+    for (int i = 0; i < 2; ++i)
+      if (controllers[i] && get_json(controllers[i]->port(), "/healthz").value("leader", false)) return i;
+    return -1;
+  }
+  ToolResult ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--etcd", etcd->endpoints(), "--deployment", deployment});
+    return run_tool(CANARY_CTL_PATH, args);
+  }
+  void set_policy(const std::string& yaml) {
+    const std::string file = dir.path + "/policy.yaml";
+    std::ofstream(file) << yaml;
+    const ToolResult r = ctl({"policy", "set", file});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // The candidate's share on a host, in percent, from its segment.
+  static double share_of(const Host& h) {
+    const ToolResult r = run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "status"});
+    const auto at = r.out.find("canary_percentage: ");
+    return at == std::string::npos ? -1 : std::stod(r.out.substr(at + 19));
+  }
+  static std::string state_of(const Host& h) {
+    const ToolResult r = run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "status"});
+    const auto at = r.out.find("\nstate: ");
+    return at == std::string::npos ? "" : r.out.substr(at + 8, r.out.find('\n', at + 1) - at - 8);
+  }
+  // A loadgen run on one host; adds what it counted to `truth`.
+  static void load(const Host& h, int requests, Truth& truth, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--segment", h.segment, "--workers", "1", "--requests", std::to_string(requests),
+                                     "--seed", std::to_string(requests + h.id[1])};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const ToolResult r = run_tool(CANARY_LOADGEN_PATH, args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    truth.legacy += j["totals"]["legacy"]["requests"].get<std::uint64_t>();
+    truth.canary += j["totals"]["canary"]["requests"].get<std::uint64_t>();
+  }
+  // The leader's merged totals for the fleet ("") or a region.
+  Truth merged(const std::string& region = "") {
+    const int l = leader();
+    if (l < 0) return {};
+    const json m = get_json(controllers[l]->port(), "/api/v2/admin/canary/metrics" + (region.empty() ? "" : "?region=" + region));
+    if (!m.is_object() || !m.contains("legacy")) return {};
+    return {m["legacy"]["requests"].get<std::uint64_t>(), m["canary"]["requests"].get<std::uint64_t>()};
+  }
+  json leader_status() {
+    const int l = leader();
+    return l < 0 ? json::object() : get_json(controllers[l]->port(), "/api/v2/admin/canary/status");
+  }
+};
+
+bool same(const Truth& a, const Truth& b) { return a.legacy == b.legacy && a.canary == b.canary; }
+std::string text(const Truth& t) { return std::to_string(t.legacy) + " legacy, " + std::to_string(t.canary) + " canary"; }
+
+TEST_F(Fleet, CountsExactlyOnceThroughLeaderMemberAndHostLoss) {
+  start_hosts();
+  start_controller(0);
+  start_controller(1);
+  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+  ASSERT_EQ(ctl({"start", "--share", "5"}).exit_code, 0);
+
+  // Real-time traffic adjustment: one command, every host of region A (and no other) within a second.
+  const auto asked = std::chrono::steady_clock::now();
+  const ToolResult set = ctl({"set-percentage", "20", "--region", "A"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[1]) == 20; }, 5s));
+  const auto reached_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asked).count();
+  EXPECT_LT(reached_ms, 1000) << "set-percentage --region A took " << reached_ms << " ms to reach A's hosts";
+  EXPECT_EQ(share_of(hosts[2]), 5);
+  EXPECT_EQ(share_of(hosts[3]), 5);
+  // Local changes are refused on a fleet's host, naming the fleet command.
+  const ToolResult local = run_tool(CANARY_CTL_PATH, {"--segment", hosts[0].segment, "set-percentage", "50"});
+  EXPECT_NE(local.exit_code, 0);
+  EXPECT_NE(local.err.find("--etcd"), std::string::npos) << local.err;
+
+  Truth all, region_a;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    Truth t;
+    load(hosts[i], 20000 + 5000 * static_cast<int>(i), t);
+    all.legacy += t.legacy, all.canary += t.canary;
+    if (hosts[i].region == "A") region_a.legacy += t.legacy, region_a.canary += t.canary;
+  }
+  ASSERT_TRUE(wait_until([&] { return same(merged(), all); }, 10s)) << "merged " << text(merged()) << ", served " << text(all);
+  EXPECT_TRUE(same(merged("A"), region_a)) << "region A merged " << text(merged("A")) << ", served " << text(region_a);
+
+  // The leader dies mid-flight: the standby leads within lease TTL + one interval, from the state in etcd.
+  const int first = leader();
+  const auto killed = std::chrono::steady_clock::now();
+  controllers[first]->kill_hard();
+  controllers[first].reset();
+  ASSERT_TRUE(wait_until([&] { return leader() == 1 - first; }, 15s));
+  const double takeover_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_LT(takeover_s, 3.0 + 0.5 + 2.0) << "takeover took " << takeover_s << " s (lease 3 s, interval 0.5 s)";
+  for (const Host& h : hosts) load(h, 7000, all);
+  ASSERT_TRUE(wait_until([&] { return same(merged(), all); }, 10s)) << "merged " << text(merged()) << ", served " << text(all);
+
+  // One etcd member of three dies: nothing stops.
+  etcd->kill(0);
+  ASSERT_EQ(ctl({"set-percentage", "30", "--region", "B"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[2]) == 30 && share_of(hosts[3]) == 30; }, 5s));
+  EXPECT_EQ(share_of(hosts[0]), 20);
+
+  // A host dies: it leaves the fleet view; what was pulled from it stays counted, once.
+  load(hosts[1], 3000, all);
+  ASSERT_TRUE(wait_until([&] { return same(merged(), all); }, 10s)) << "merged " << text(merged()) << ", served " << text(all);
+  hosts[1].aggregator->kill_hard();
+  const int l = leader();
+  ASSERT_GE(l, 0);
+  ASSERT_TRUE(wait_until([&] { const json f = get_json(controllers[l]->port(), "/api/v2/admin/canary/fleet");
+    return f.contains("hosts") && f["hosts"].size() == 3; }, 10s));
+  EXPECT_TRUE(same(merged(), all)) << "merged " << text(merged()) << ", served " << text(all);
+}
+
+TEST_F(Fleet, ABadCanaryInOneRegionIsRolledBackOnEveryHostSoonerThanAnyHostAlone) {
+  set_policy("rollback:\n  scope: fleet\nramp:\n  steps: [20, 50, 100]\n  bake: 1h\n");
+  start_hosts();
+  start_controller(0);
+  start_controller(1);
+  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+  ASSERT_EQ(ctl({"start", "--share", "20"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
+
+  // Region A's canary fails 5.5% of its requests; B's is healthy. Paced, so the decision comes mid-load.
+  std::vector<pid_t> loads;
+  for (const Host& h : hosts) {
+    const bool bad = h.region == "A";
+    loads.push_back(fork_child([&h, bad] {
+      const ToolResult r = run_tool(CANARY_LOADGEN_PATH,
+                                    {"--segment", h.segment, "--workers", "1", "--requests", "200000", "--rate", "2000",
+                                     "--legacy-error-rate", "0.001", "--canary-error-rate", bad ? "0.055" : "0.001"});
+      return r.exit_code;
+    }));
+  }
+  // Watch every host's own judgement while the fleet judges: none may prove it first.
+  bool a_host_proved_it_first = false;
+  std::string rolled;
+  const bool rolled_back = wait_until([&] {
+    for (const Host& h : hosts) {
+      const json s = get_json(h.aggregator->port(), "/api/v2/admin/canary/status");
+      if (s.is_object() && s.contains("decision") && s["decision"].value("rollback_proven", false)) a_host_proved_it_first = true;
+    }
+    const json st = leader_status();
+    rolled = st.contains("config") ? st["config"].value("state", std::string()) : "";
+    return rolled == "rolled_back";
+  }, 90s);
+  const auto decided = std::chrono::steady_clock::now();
+  const json status = leader_status();
+  ASSERT_TRUE(rolled_back) << status.dump(2);
+  // Every host of the scope (the fleet) within two intervals of the decision.
+  EXPECT_TRUE(wait_until([&] {
+    for (const Host& h : hosts)
+      if (share_of(h) != 0) return false;
+    return true;
+  }, 1000ms)) << "not every host was at 0% one second after the rollback";
+  const double applied_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - decided).count();
+  for (pid_t p : loads) kill_child(p);
+  EXPECT_FALSE(a_host_proved_it_first) << "a single host's aggregator proved the regression before the fleet did";
+  std::uint64_t canary_in_a = 0;
+  for (const json& s : status["scopes"])
+    if (s["scope"] == "A") canary_in_a = s["versions"]["canary"]["step"]["requests"].get<std::uint64_t>();
+  std::cout << "fleet rollback: " << status["config"]["reason"].get<std::string>() << "; " << canary_in_a / 2
+            << " canary requests per host of A at the decision; every host at 0% after " << applied_s << " s\n";
+  EXPECT_EQ(status["config"]["reason"].get<std::string>().find("region B"), std::string::npos) << status["config"].dump();
+}
+
+TEST_F(Fleet, AHealthyCanaryRampsWaveByWaveThroughALeaderKillToApproval) {
+  set_policy(
+      "regions:\n  - wave: [A]\n  - wave: [B]\n"
+      "ramp:\n  steps: [10, 50, 100]\n  bake: 1s\n  require_approval: true\n"
+      "gate:\n  min_canary_requests: 300\n");
+  start_hosts();
+  start_controller(0);
+  start_controller(1);
+  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+  ASSERT_EQ(ctl({"start"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 10; }, 5s));
+  EXPECT_EQ(share_of(hosts[2]), 0) << "region B is in the second wave";
+
+  std::vector<pid_t> loads;
+  for (const Host& h : hosts)
+    loads.push_back(fork_child([&h] {
+      return run_tool(CANARY_LOADGEN_PATH, {"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate",
+                                            "3000", "--legacy-error-rate", "0", "--canary-error-rate", "0",
+                                            "--legacy-latency-ms", "100:0.3", "--canary-latency-ms", "80:0.3"})
+          .exit_code;
+    }));
+  // Mid-ramp, at wave A's 50% step, the leader dies.
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 50; }, 60s)) << leader_status().dump(2);
+  const int first = leader();
+  ASSERT_GE(first, 0);
+  controllers[first]->kill_hard();
+  ASSERT_TRUE(wait_until([&] { return leader() == 1 - first; }, 15s));
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[2]) > 0; }, 90s)) << leader_status().dump(2);
+  EXPECT_EQ(share_of(hosts[0]), 100) << "wave A holds at 100% before wave B starts";
+  ASSERT_TRUE(wait_until([&] { const json st = leader_status();
+    return st.contains("config") && st["config"].value("awaiting_approval", false); }, 90s))
+      << leader_status().dump(2);
+  EXPECT_EQ(share_of(hosts[3]), 50) << "the last wave waits for approval below 100%";
+  ASSERT_EQ(ctl({"approve"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] {
+    for (const Host& h : hosts)
+      if (share_of(h) != 100 || state_of(h) != "promoted") return false;
+    return true;
+  }, 5s));
+  for (pid_t p : loads) kill_child(p);
+
+  // Every version of the config, from etcd's history: the ramp's writes, in order, none twice.
+  fleet::EtcdOptions o;
+  o.endpoints = *fleet::parse_endpoints(etcd->endpoints());
+  fleet::EtcdClient client(o);
+  std::vector<std::string> steps;
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(1500ms);
+    stop = true;
+  });
+  (void)client.watch("/canary/v1/" + deployment + "/config", 1, [&](std::int64_t, const std::vector<fleet::WatchEvent>& events) {
+    for (const fleet::WatchEvent& e : events) {
+      auto c = fleet::parse_fleet_config(e.kv.value);
+      if (c && c->changed_by.rfind("canary-fleet", 0) == 0)
+        steps.push_back(std::to_string(c->share_for("A")) + "/" + std::to_string(c->share_for("B")) +
+                        (c->awaiting_approval ? " awaiting" : ""));
+    }
+  }, stop);
+  stopper.join();
+  const std::vector<std::string> expected = {"5000/0", "10000/0", "10000/1000", "10000/5000", "10000/5000 awaiting"};
+  EXPECT_EQ(steps, expected);
+}
+
+TEST_F(Fleet, HostsKeepTheirConfigWhileEtcdIsDownAndResyncAfter) {
+  start_hosts();
+  start_controller(0);
+  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+  ASSERT_EQ(ctl({"start", "--share", "15"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 15 && share_of(hosts[3]) == 15; }, 5s));
+  for (int i = 0; i < etcd->size(); ++i) etcd->kill(i);
+  auto connected = [](const Host& h) {
+    const ToolResult r = run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "status"});
+    return r.out.find("fleet_connected: 1") != std::string::npos;
+  };
+  ASSERT_TRUE(wait_until([&] { return !connected(hosts[0]); }, 8s));
+  std::this_thread::sleep_for(10s);
+  // Fail-static: the last config still routes, and every surface says the host is cut off.
+  for (const Host& h : hosts) EXPECT_EQ(share_of(h), 15);
+  const ToolResult dump = run_tool(CANARY_DUMP_PATH, {"--segment", hosts[0].segment, "--json"});
+  EXPECT_EQ(json::parse(dump.out)["fleet_connected"], 0) << dump.out.substr(0, 500);
+  http::ClientRequest m;
+  m.url = "http://127.0.0.1:" + std::to_string(hosts[0].aggregator->port()) + "/metrics";
+  EXPECT_NE(http::fetch(m)->body.find("canary_fleet_connected 0"), std::string::npos);
+  for (int i = 0; i < etcd->size(); ++i) etcd->start(i);
+  ASSERT_TRUE(etcd->wait_ready());
+  ASSERT_TRUE(wait_until([&] { return connected(hosts[0]) && connected(hosts[3]); }, 20s));
+  ASSERT_EQ(ctl({"set-percentage", "25"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] {
+    for (const Host& h : hosts)
+      if (share_of(h) != 25) return false;
+    return true;
+  }, 5s));
+}
+
+}  // namespace
+}  // namespace canary::testing
