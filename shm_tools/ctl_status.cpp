@@ -119,7 +119,7 @@ int print_status(const std::string& name, std::ostream& out) {
     // Fleet mode: the aggregator publishes whether it reaches etcd in its summary.
     auto summary = std::make_unique<SummaryData>();
     const bool connected = read_summary(segment, *summary) && summary->fleet_state == 1;
-    out << "fleet_managed: yes\n"
+    out << "fleet_managed: true\n"
         << "fleet_connected: " << (connected ? 1 : 0) << '\n';
   }
   print_version_lines(c, out);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "canary/http/client.hpp"
@@ -138,6 +139,26 @@ TEST_F(EtcdClientTest, WatchFromACompactedRevisionSaysSo) {
   ASSERT_TRUE(end) << end.status().message();
   EXPECT_TRUE(end->compacted);
   EXPECT_GE(end->next_revision, now);
+}
+
+TEST_F(EtcdClientTest, AuthenticatesWithAUserAndPassword) {
+  // etcd's own client sets up a root user and turns auth on.
+  const std::string ctl = "ETCDCTL_API=3 etcdctl --endpoints=" + cluster.client_url(0) + " ";
+  ASSERT_EQ(std::system((ctl + "user add root:secret-pw >/dev/null").c_str()), 0);
+  ASSERT_EQ(std::system((ctl + "auth enable >/dev/null").c_str()), 0);
+  EtcdOptions o;
+  o.endpoints = {cluster.client_url(0)};
+  EtcdClient anonymous(o);
+  auto refused = anonymous.put("/auth/x", "1");
+  ASSERT_FALSE(refused);
+  o.user = "root";
+  o.password = "wrong";
+  EXPECT_FALSE(EtcdClient(o).put("/auth/x", "1"));
+  o.password = "secret-pw";
+  EtcdClient user(o);
+  auto ok = user.put("/auth/x", "1");
+  ASSERT_TRUE(ok) << ok.status().message();
+  EXPECT_EQ(user.get("/auth/x")->kvs.at(0).value, "1");
 }
 
 TEST(EtcdFailover, ACallMovesOnToALiveMember) {

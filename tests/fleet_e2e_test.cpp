@@ -198,6 +198,23 @@ TEST_F(Fleet, CountsExactlyOnceThroughLeaderMemberAndHostLoss) {
   ASSERT_TRUE(wait_until([&] { return share_of(hosts[2]) == 30 && share_of(hosts[3]) == 30; }, 5s));
   EXPECT_EQ(share_of(hosts[0]), 20);
 
+  // A host that cannot answer (stopped): the leader marks its data missing and says so in the
+  // scopes' decisions, never guesses; once it answers, its counts arrive whole.
+  const int l0 = leader();
+  ASSERT_GE(l0, 0);
+  kill(hosts[2].aggregator->pid(), SIGSTOP);
+  bool marked_missing = false;
+  wait_until([&] {
+    const json st = get_json(controllers[l0]->port(), "/api/v2/admin/canary/status");
+    for (const json& scope : st.value("scopes", json::array()))
+      for (const json& h : scope.value("missing_hosts", json::array())) marked_missing = marked_missing || h == "b1";
+    return marked_missing;
+  }, 3s);
+  kill(hosts[2].aggregator->pid(), SIGCONT);
+  EXPECT_TRUE(marked_missing) << "b1 was never marked missing";
+  load(hosts[2], 2000, all);
+  ASSERT_TRUE(wait_until([&] { return same(merged(), all); }, 15s)) << "merged " << text(merged()) << ", served " << text(all);
+
   // A host dies: it leaves the fleet view; what was pulled from it stays counted, once.
   load(hosts[1], 3000, all);
   ASSERT_TRUE(wait_until([&] { return same(merged(), all); }, 10s)) << "merged " << text(merged()) << ", served " << text(all);
@@ -326,6 +343,8 @@ TEST_F(Fleet, AHealthyCanaryRampsWaveByWaveThroughALeaderKillToApproval) {
 }
 
 TEST_F(Fleet, HostsKeepTheirConfigWhileEtcdIsDownAndResyncAfter) {
+  // Fail-static for 4 s, then (fleet.etcd_lost: legacy_after 4s) every user goes legacy.
+  set_policy("fleet:\n  etcd_lost: legacy_after 4s\n");
   start_hosts();
   start_controller(0);
   ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
@@ -336,10 +355,17 @@ TEST_F(Fleet, HostsKeepTheirConfigWhileEtcdIsDownAndResyncAfter) {
     const ToolResult r = run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "status"});
     return r.out.find("fleet_connected: 1") != std::string::npos;
   };
+  auto enabled = [](const Host& h) {
+    return run_tool(CANARY_CTL_PATH, {"--segment", h.segment, "status"}).out.find("enabled: true") != std::string::npos;
+  };
   ASSERT_TRUE(wait_until([&] { return !connected(hosts[0]); }, 8s));
-  std::this_thread::sleep_for(10s);
   // Fail-static: the last config still routes, and every surface says the host is cut off.
-  for (const Host& h : hosts) EXPECT_EQ(share_of(h), 15);
+  for (const Host& h : hosts) {
+    EXPECT_EQ(share_of(h), 15);
+    EXPECT_TRUE(enabled(h)) << h.id << " gave up before the policy's 4 s";
+  }
+  std::this_thread::sleep_for(10s);
+  for (const Host& h : hosts) EXPECT_FALSE(enabled(h)) << h.id << " still routes to the canary after 10 s without etcd";
   const ToolResult dump = run_tool(CANARY_DUMP_PATH, {"--segment", hosts[0].segment, "--json"});
   EXPECT_EQ(json::parse(dump.out)["fleet_connected"], 0) << dump.out.substr(0, 500);
   http::ClientRequest m;
@@ -348,6 +374,7 @@ TEST_F(Fleet, HostsKeepTheirConfigWhileEtcdIsDownAndResyncAfter) {
   for (int i = 0; i < etcd->size(); ++i) etcd->start(i);
   ASSERT_TRUE(etcd->wait_ready());
   ASSERT_TRUE(wait_until([&] { return connected(hosts[0]) && connected(hosts[3]); }, 20s));
+  EXPECT_TRUE(wait_until([&] { return enabled(hosts[0]) && enabled(hosts[3]); }, 5s)) << "the fleet config is not back";
   ASSERT_EQ(ctl({"set-percentage", "25"}).exit_code, 0);
   EXPECT_TRUE(wait_until([&] {
     for (const Host& h : hosts)
