@@ -18,10 +18,10 @@ configure build
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-echo "== AddressSanitizer + UBSan: library, tools and tests (not the sustained load, the simulation, nor the consumer build)"
+echo "== AddressSanitizer + UBSan: library, tools and tests (not the sustained load, the simulation, the consumer build, nor the fleet end-to-end tests)"
 configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=address,undefined -DCANARY_BUILD_BENCH=OFF
 cmake --build build-asan -j "$jobs"
-ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "load|simulation|consumer"
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "load|simulation|consumer|fleet"
 
 echo "== ThreadSanitizer: threaded tests"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=thread -DCANARY_BUILD_BENCH=OFF

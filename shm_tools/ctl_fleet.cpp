@@ -25,6 +25,7 @@ Expected<fleet::EtcdClient> client_for(const FleetTarget& t) {
     return Status{Errc::invalid_argument, why};
   auto options = etcd_options(t.etcd);
   if (!options) return options.status();
+  options->retry_for = std::chrono::seconds(10);  // rides out an election after a member died
   return fleet::EtcdClient(*options);
 }
 

@@ -194,7 +194,8 @@ TEST_F(Fleet, CountsExactlyOnceThroughLeaderMemberAndHostLoss) {
 
   // One etcd member of three dies: nothing stops.
   etcd->kill(0);
-  ASSERT_EQ(ctl({"set-percentage", "30", "--region", "B"}).exit_code, 0);
+  const ToolResult with_two = ctl({"set-percentage", "30", "--region", "B"});
+  ASSERT_EQ(with_two.exit_code, 0) << with_two.err;
   ASSERT_TRUE(wait_until([&] { return share_of(hosts[2]) == 30 && share_of(hosts[3]) == 30; }, 5s));
   EXPECT_EQ(share_of(hosts[0]), 20);
 

@@ -1,7 +1,6 @@
 #include "canary/fleet/controller.hpp"
 
 #include <algorithm>
-#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -20,23 +19,12 @@ namespace {
 
 constexpr std::size_t kParallelPulls = 16;
 
-struct Registration {
-  std::string id, region, url;
-  std::uint64_t applied_generation = 0;
-};
-
-struct Pull {
-  bool ok = false;
-  std::string error;
-  std::vector<HostInterval> intervals;
-};
-
-std::vector<Registration> registrations(const RangeResult& r, const Keys& keys) {
-  std::vector<Registration> out;
+std::vector<HostRef> registrations(const RangeResult& r, const Keys& keys) {
+  std::vector<HostRef> out;
   for (const KeyValue& kv : r.kvs) {
     const json j = json::parse(kv.value, nullptr, false);
     if (!j.is_object()) continue;
-    Registration reg;
+    HostRef reg;
     reg.id = kv.key.substr(keys.hosts().size());
     reg.region = j.value("region", std::string());
     reg.url = j.value("url", std::string());
@@ -44,58 +32,6 @@ std::vector<Registration> registrations(const RangeResult& r, const Keys& keys) 
     if (fleet_name_problem("host", reg.id).empty() && fleet_name_problem("region", reg.region).empty()) out.push_back(reg);
   }
   return out;
-}
-
-Pull pull(const Registration& host, const IntervalId& after, const ControllerOptions& o) {
-  http::ClientRequest r;
-  r.url = host.url + "/api/v2/admin/canary/fleet/intervals?after=" + to_string(after);
-  r.timeout = o.pull_timeout;
-  r.max_response_bytes = 256u << 20;
-  r.ca_file = o.etcd.ca_file;
-  if (!o.host_token.empty()) r.headers.emplace_back("Authorization", "Bearer " + o.host_token);
-  Pull out;
-  auto answer = http::fetch(r);
-  if (!answer) {
-    out.error = answer.status().message();
-    return out;
-  }
-  if (answer->status != 200) {
-    out.error = host.url + " answered " + std::to_string(answer->status);
-    return out;
-  }
-  auto batch = decode_batch(answer->body);
-  if (!batch) {
-    out.error = batch.status().message();
-    return out;
-  }
-  out.ok = true;
-  out.intervals = std::move(*batch);
-  return out;
-}
-
-Evidence evidence_of(Stretch& s, const Policy& p) {
-  Evidence e;
-  e.sequence = s.sequence;
-  e.window = "step";
-  for (std::uint32_t v = 0; v < kFleetSides; ++v) {
-    VersionEvidence& ve = v == 1 ? e.canary : e.legacy;
-    const WindowCounts& c = s.counts[v];
-    ve.requests = c.requests;
-    ve.errors = c.errors + (p.rollback.count_4xx_as_errors ? c.client_errors : 0);
-    ve.unavailable = c.unavailable;
-    Samples* samples = &s.latency[v];
-    ve.latency_samples = samples->sketch.count();
-    ve.latency_relative_error = LatencySketch::kRelativeBound;
-    if (ve.latency_samples > 0) ve.latency_at = [samples](double q) { return samples->quantile(q) / 1000.0; };
-  }
-  return e;
-}
-
-std::string shares_key(const FleetConfig& c) {
-  std::string k = std::to_string(c.rollout_unix_ns) + ":" + std::to_string(c.share_bp);
-  for (const auto& [r, bp] : c.shares) k += "," + r + "=" + std::to_string(c.share_for(r));
-  for (const std::string& r : c.regions_rolled_back) k += ",-" + r;
-  return k;
 }
 
 // The index of the ramp step a share is at (the first step at or above it).
@@ -208,76 +144,20 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   const std::uint64_t now_ns = unix_now_ns();
   generation_seen_unix_ns_.try_emplace(cfg.generation, now_ns);
 
-  // Pull every host, some at a time.
-  const std::vector<Registration> hosts = registrations(*hosts_range, keys_);
-  std::vector<Pull> pulls(hosts.size());
-  for (std::size_t first = 0; first < hosts.size(); first += kParallelPulls) {
-    std::vector<std::future<Pull>> running;
-    for (std::size_t i = first; i < std::min(hosts.size(), first + kParallelPulls); ++i) {
-      const IntervalId after = state_.hosts.count(hosts[i].id) ? state_.hosts[hosts[i].id].last : IntervalId{};
-      running.push_back(std::async(std::launch::async, pull, hosts[i], after, options_));
-    }
-    for (std::size_t i = 0; i < running.size(); ++i) pulls[first + i] = running[i].get();
-  }
-
-  // The steps as the config has them now; then the new data into them.
-  std::set<std::string> regions;
-  for (const Registration& h : hosts) regions.insert(h.region);
-  for (const auto& [r, bp] : cfg.shares) regions.insert(r);
-  for (const std::string& r : regions) state_.step(r, std::to_string(cfg.rollout_unix_ns) + ":" + std::to_string(cfg.share_for(r)));
-  state_.step("", shares_key(cfg));
-  std::map<std::string, std::vector<std::string>> used, missing;
-  for (std::size_t i = 0; i < hosts.size(); ++i) {
-    if (!pulls[i].ok) {
-      ++pull_failures_;
-      missing[hosts[i].region].push_back(hosts[i].id);
-      missing[""].push_back(hosts[i].id);
-      continue;
-    }
-    state_.merge(hosts[i].id, hosts[i].region, pulls[i].intervals);
-    used[hosts[i].region].push_back(hosts[i].id);
-    used[""].push_back(hosts[i].id);
-  }
-
-  // Judge every scope the candidate serves in, and the fleet; alpha split among them.
-  std::vector<std::string> scopes;
-  for (const std::string& r : regions)
-    if (cfg.share_for(r) > 0) scopes.push_back(r);
-  const bool serving = !scopes.empty();
-  if (serving) scopes.push_back("");
-  const Policy split = candidate_policy(policy_, scopes.size());
+  const std::vector<HostRef> hosts = registrations(*hosts_range, keys_);
+  PullOptions pulling;
+  pulling.timeout = options_.pull_timeout;
+  pulling.token = options_.host_token;
+  pulling.ca_file = options_.etcd.ca_file;
+  std::vector<PullResult> pulls = pull_hosts(hosts, state_, pulling);
+  for (const PullResult& p : pulls) pull_failures_ += p.ok ? 0 : 1;
+  Round round = merge_and_judge(state_, cfg, policy_, hosts, pulls, now_ns);
+  std::map<std::string, ScopeView>& judged = round.scopes;
+  const bool serving = !round.serving.empty();
   auto v = std::make_shared<FleetView>();
   v->leader = true;
   v->leader_id = options_.id;
   v->taken_unix_ns = now_ns;
-  std::map<std::string, ScopeView> judged;
-  const bool judging = cfg.state == DeploymentState::running || cfg.state == DeploymentState::paused ||
-                       cfg.state == DeploymentState::inconclusive;
-  for (const std::string& scope : regions) judged[scope].scope = scope;
-  judged[""].scope = "fleet";
-  for (auto& [scope, sv] : judged) {
-    Stretch& s = state_.steps[scope];
-    sv.share_bp = scope.empty() ? cfg.share_bp : cfg.share_for(scope);
-    sv.sequence = s.sequence;
-    sv.hosts = used[scope];
-    sv.missing = missing[scope];
-    for (std::uint32_t i = 0; i < kFleetSides; ++i) {
-      sv.step[i] = s.counts[i];
-      sv.total[i] = state_.totals[scope][i];
-      sv.p95_ms[i] = s.latency[i].empty() ? 0 : s.latency[i].quantile(0.95) / 1000.0;
-      sv.p99_ms[i] = s.latency[i].empty() ? 0 : s.latency[i].quantile(0.99) / 1000.0;
-    }
-    if (!judging || std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
-      s.gate_held_since_unix_ns = 0;
-      continue;
-    }
-    const Evidence e = evidence_of(s, split);
-    sv.judgement = judge(split, e, nullptr);
-    sv.judged = true;
-    if (!sv.judgement.gate_holds) s.gate_held_since_unix_ns = 0;
-    else if (s.gate_held_since_unix_ns == 0) s.gate_held_since_unix_ns = now_ns;
-    sv.gate_held_ms = s.gate_held_since_unix_ns == 0 ? 0 : (now_ns - s.gate_held_since_unix_ns) / 1'000'000;
-  }
 
   // Act: a proven trigger first, then the ramp.
   const std::string who = "canary-fleet " + options_.id;
@@ -299,10 +179,10 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   };
   auto hosts_text = [&](const std::string& scope) {
     std::string t;
-    for (const std::string& h : used[scope]) t += (t.empty() ? "" : ",") + h;
-    if (!missing[scope].empty()) {
+    for (const std::string& h : judged[scope].hosts) t += (t.empty() ? "" : ",") + h;
+    if (!judged[scope].missing.empty()) {
       t += "; missing";
-      for (const std::string& h : missing[scope]) t += " " + h;
+      for (const std::string& h : judged[scope].missing) t += " " + h;
     }
     return t;
   };
@@ -336,7 +216,7 @@ bool FleetController::lead_once(EtcdClient& etcd) {
         if (std::find(cfg.regions_rolled_back.begin(), cfg.regions_rolled_back.end(), r) == cfg.regions_rolled_back.end())
           members.push_back(r);
     } else {
-      members = scopes;
+      members = round.serving;
       members.pop_back();  // the fleet scope
     }
     const std::uint32_t hold_at = waves ? policy_.fleet.waves[wave].hold_at_bp : kMaxShareBp;

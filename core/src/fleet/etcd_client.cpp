@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <charconv>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "canary/http/client.hpp"
@@ -143,6 +144,15 @@ Expected<std::vector<std::string>> parse_endpoints(std::string_view list) {
 }
 
 Expected<std::string> EtcdClient::call(std::string_view path, const std::string& body) {
+  const auto give_up = std::chrono::steady_clock::now() + options_.retry_for;
+  while (true) {
+    auto answer = call_once(path, body);
+    if (answer || answer.status().code() != Errc::system || std::chrono::steady_clock::now() >= give_up) return answer;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+Expected<std::string> EtcdClient::call_once(std::string_view path, const std::string& body) {
   Status last{Errc::system, "no etcd endpoint"};
   for (std::size_t tried = 0; tried < options_.endpoints.size(); ++tried) {
     http::ClientRequest request;
@@ -171,8 +181,8 @@ Expected<std::string> EtcdClient::call(std::string_view path, const std::string&
       token_.clear();  // expired: the next try authenticates again
       continue;
     }
-    // A member without a leader or one that is shutting down: another may do.
-    if (answer->status >= 500 && text.find("leader") != std::string::npos) {
+    // A member without a leader, timing out, or shutting down: another may do.
+    if (answer->status >= 500) {
       last = Status{Errc::system, "etcd " + endpoint() + ": " + text};
       ++current_;
       continue;

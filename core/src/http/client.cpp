@@ -191,6 +191,95 @@ Expected<ClientResponse> fetch(const ClientRequest& r) {
   return out;
 }
 
+namespace {
+
+// One request of fetch_many: connect, write, read, each step's handler starting the next.
+struct Session : std::enable_shared_from_this<Session> {
+  Session(asio::io_context& ioc, const ClientRequest& r, Url u) : request(&r), url(std::move(u)), stream(ioc) {}
+  const ClientRequest* request;
+  Url url;
+  beast::tcp_stream stream;
+  bhttp::request<bhttp::string_body> message;
+  bhttp::response_parser<bhttp::string_body> parser;
+  beast::flat_buffer buffer;
+  std::function<void(Expected<ClientResponse>)> done;
+
+  void fail(const char* step, const beast::error_code& ec) {
+    const std::string why = ec == beast::error::timeout ? "timed out after " + std::to_string(request->timeout.count()) + " ms" : ec.message();
+    done(Status{Errc::system, std::string(step) + " " + url.host + ":" + url.port + " failed: " + why});
+  }
+  void start(const tcp::resolver::results_type& endpoints) {
+    message = bhttp::request<bhttp::string_body>(bhttp::string_to_verb(request->method), url.target, 11);
+    message.set(bhttp::field::host, url.host);
+    message.set(bhttp::field::user_agent, "canary-shm");
+    for (const auto& [k, v] : request->headers) message.set(k, v);
+    if (!request->body.empty()) {
+      message.set(bhttp::field::content_type, request->content_type);
+      message.body() = request->body;
+    }
+    message.keep_alive(false);
+    message.prepare_payload();
+    parser.body_limit(request->max_response_bytes);
+    stream.expires_after(request->timeout);  // one deadline for the whole exchange
+    auto self = shared_from_this();
+    stream.async_connect(endpoints, [self](const beast::error_code& ec, const tcp::endpoint&) {
+      if (ec) return self->fail("connecting to", ec);
+      bhttp::async_write(self->stream, self->message, [self](const beast::error_code& e, std::size_t) {
+        if (e) return self->fail("sending to", e);
+        bhttp::async_read(self->stream, self->buffer, self->parser, [self](const beast::error_code& e2, std::size_t) {
+          if (e2) return self->fail("reading the answer from", e2);
+          ClientResponse out;
+          out.status = static_cast<int>(self->parser.get().result_int());
+          for (const auto& f : self->parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+          out.body = std::move(self->parser.get().body());
+          beast::error_code ignored;
+          self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+          self->done(std::move(out));
+        });
+      });
+    });
+  }
+};
+
+}  // namespace
+
+std::vector<Expected<ClientResponse>> fetch_many(const std::vector<ClientRequest>& requests, std::size_t concurrency) {
+  std::vector<std::optional<Expected<ClientResponse>>> answers(requests.size());
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  std::size_t next = 0;
+  std::function<void()> start_next = [&] {
+    while (next < requests.size()) {
+      const std::size_t i = next++;
+      const ClientRequest& r = requests[i];
+      auto url = parse_url(r.url);
+      if (!url || bhttp::string_to_verb(r.method) == bhttp::verb::unknown || url->tls) {
+        answers[i] = fetch(r);  // says what is wrong with it, or does https the plain way
+        continue;
+      }
+      beast::error_code ec;
+      const auto endpoints = resolver.resolve(url->host, url->port, ec);
+      if (ec) {
+        answers[i] = Status{Errc::system, "cannot resolve " + url->host + ": " + ec.message()};
+        continue;
+      }
+      auto session = std::make_shared<Session>(ioc, r, std::move(*url));
+      session->done = [&, i](Expected<ClientResponse> answer) {
+        answers[i] = std::move(answer);
+        asio::post(ioc, [&] { start_next(); });
+      };
+      session->start(endpoints);
+      return;
+    }
+  };
+  for (std::size_t k = 0; k < std::max<std::size_t>(1, concurrency); ++k) start_next();
+  ioc.run();
+  std::vector<Expected<ClientResponse>> out;
+  out.reserve(answers.size());
+  for (auto& a : answers) out.push_back(a ? std::move(*a) : Expected<ClientResponse>(Status{Errc::system, "not sent"}));
+  return out;
+}
+
 Expected<int> stream(const ClientRequest& r, const std::function<bool(std::string_view)>& on_body,
                      const std::atomic<bool>& stop) {
   int code = 0;

@@ -26,6 +26,7 @@
 #include "canary/fleet/etcd_client.hpp"
 #include "canary/fleet/fleet_config.hpp"
 #include "canary/fleet/merge_state.hpp"
+#include "canary/fleet/round.hpp"
 
 namespace canary::fleet {
 
@@ -38,29 +39,6 @@ struct ControllerOptions {
   std::uint32_t interval_ms = 1000;
   std::string host_token;  // the hosts' admin token, when they have one
   std::chrono::milliseconds pull_timeout{800};
-};
-
-struct HostView {
-  std::string id, region, url;
-  bool alive = false;         // registered (its lease is live)
-  bool data_missing = false;  // the last pull failed
-  std::string last_error;
-  std::uint64_t applied_generation = 0;
-  IntervalId last;
-  double lag_s = 0;  // since the newest interval merged from it
-  WindowCounts totals[kFleetSides];
-};
-
-struct ScopeView {
-  std::string scope;  // a region, or "fleet"
-  std::uint32_t share_bp = 0;
-  bool judged = false;
-  Judgement judgement;
-  std::uint64_t sequence = 1;
-  std::uint64_t gate_held_ms = 0;
-  WindowCounts step[kFleetSides], total[kFleetSides];
-  double p95_ms[kFleetSides] = {}, p99_ms[kFleetSides] = {};
-  std::vector<std::string> hosts, missing;  // the hosts its data rests on, and those it lacks
 };
 
 struct FleetView {

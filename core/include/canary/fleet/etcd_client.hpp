@@ -26,6 +26,9 @@ struct EtcdOptions {
   std::chrono::milliseconds timeout{2000};  // each call, per endpoint tried
   std::string ca_file, cert_file, key_file;  // TLS: trusted CAs, and the client's certificate
   std::string user, password;                // etcd auth: empty user, none
+  // How long a call goes on trying every member again while none can answer (an election after
+  // a member died takes a few seconds). 0: one round. Loops that retry by themselves keep 0.
+  std::chrono::milliseconds retry_for{0};
 };
 
 // "http://a:2379,http://b:2379" -> endpoints, each checked; or why not.
@@ -118,6 +121,7 @@ class EtcdClient {
   // POSTs a JSON body to `path` on the current endpoint, moving on to the next on a connection
   // failure; the answer's body when its status is 200.
   Expected<std::string> call(std::string_view path, const std::string& body);
+  Expected<std::string> call_once(std::string_view path, const std::string& body);
   Status authenticate();
 
   EtcdOptions options_;

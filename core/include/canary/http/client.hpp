@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "canary/http/message.hpp"
 #include "canary/status.hpp"
@@ -36,6 +37,11 @@ struct ClientRequest {
 // A response of any status; an Errc::system status when there was none (refused, timed out, TLS
 // failure), and Errc::invalid_argument for a URL it cannot use.
 Expected<ClientResponse> fetch(const ClientRequest& request);
+
+// Many requests at once on one thread (the fleet controller pulling every host): at most
+// `concurrency` in flight, each with its own deadline; answers in the order asked. https:// ones
+// are sent one after the other.
+std::vector<Expected<ClientResponse>> fetch_many(const std::vector<ClientRequest>& requests, std::size_t concurrency);
 
 // A response whose body never ends by itself (etcd's watch): request.timeout bounds the connect,
 // the request and the response's header; then every piece of the body goes to `on_body` as it

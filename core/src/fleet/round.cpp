@@ -1,0 +1,132 @@
+#include "canary/fleet/round.hpp"
+
+#include <algorithm>
+
+#include "canary/http/client.hpp"
+#include "canary/latency_sketch.hpp"
+
+namespace canary::fleet {
+
+namespace {
+
+http::ClientRequest pull_request(const HostRef& host, const IntervalId& after, const PullOptions& o) {
+  http::ClientRequest r;
+  r.url = host.url + "/api/v2/admin/canary/fleet/intervals?after=" + to_string(after);
+  r.timeout = o.timeout;
+  r.max_response_bytes = 256u << 20;
+  r.ca_file = o.ca_file;
+  if (!o.token.empty()) r.headers.emplace_back("Authorization", "Bearer " + o.token);
+  return r;
+}
+
+PullResult decoded(const HostRef& host, Expected<http::ClientResponse>& answer) {
+  PullResult out;
+  if (!answer) {
+    out.error = answer.status().message();
+    return out;
+  }
+  if (answer->status != 200) {
+    out.error = host.url + " answered " + std::to_string(answer->status);
+    return out;
+  }
+  auto batch = decode_batch(answer->body);
+  if (!batch) {
+    out.error = host.url + ": " + batch.status().message();
+    return out;
+  }
+  out.ok = true;
+  out.intervals = std::move(*batch);
+  return out;
+}
+
+Evidence evidence_of(Stretch& s, const Policy& p) {
+  Evidence e;
+  e.sequence = s.sequence;
+  e.window = "step";
+  for (std::uint32_t v = 0; v < kFleetSides; ++v) {
+    VersionEvidence& ve = v == 1 ? e.canary : e.legacy;
+    const WindowCounts& c = s.counts[v];
+    ve.requests = c.requests;
+    ve.errors = c.errors + (p.rollback.count_4xx_as_errors ? c.client_errors : 0);
+    ve.unavailable = c.unavailable;
+    Samples* samples = &s.latency[v];
+    ve.latency_samples = samples->sketch.count();
+    ve.latency_relative_error = LatencySketch::kRelativeBound;
+    if (ve.latency_samples > 0) ve.latency_at = [samples](double q) { return samples->quantile(q) / 1000.0; };
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string shares_key(const FleetConfig& c) {
+  std::string k = std::to_string(c.rollout_unix_ns) + ":" + std::to_string(c.share_bp);
+  for (const auto& [r, bp] : c.shares) k += "," + r + "=" + std::to_string(c.share_for(r));
+  for (const std::string& r : c.regions_rolled_back) k += ",-" + r;
+  return k;
+}
+
+std::vector<PullResult> pull_hosts(const std::vector<HostRef>& hosts, const MergeState& state, const PullOptions& options) {
+  std::vector<http::ClientRequest> requests;
+  requests.reserve(hosts.size());
+  for (const HostRef& h : hosts) {
+    const auto cursor = state.hosts.find(h.id);
+    requests.push_back(pull_request(h, cursor == state.hosts.end() ? IntervalId{} : cursor->second.last, options));
+  }
+  // One thread, every host in flight at once up to `parallel`: no thread per host.
+  std::vector<Expected<http::ClientResponse>> answers = http::fetch_many(requests, options.parallel);
+  std::vector<PullResult> pulls;
+  pulls.reserve(hosts.size());
+  for (std::size_t i = 0; i < hosts.size(); ++i) pulls.push_back(decoded(hosts[i], answers[i]));
+  return pulls;
+}
+
+Round merge_and_judge(MergeState& state, const FleetConfig& cfg, const Policy& policy, const std::vector<HostRef>& hosts,
+                      std::vector<PullResult>& pulls, std::uint64_t now_ns) {
+  // The steps as the config has them now; then the new data into them.
+  std::set<std::string> regions;
+  for (const HostRef& h : hosts) regions.insert(h.region);
+  for (const auto& [r, bp] : cfg.shares) regions.insert(r);
+  for (const std::string& r : regions) state.step(r, std::to_string(cfg.rollout_unix_ns) + ":" + std::to_string(cfg.share_for(r)));
+  state.step("", shares_key(cfg));
+  Round round;
+  for (const std::string& r : regions) round.scopes[r].scope = r;
+  round.scopes[""].scope = "fleet";
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    for (const std::string& scope : {hosts[i].region, std::string()})
+      (pulls[i].ok ? round.scopes[scope].hosts : round.scopes[scope].missing).push_back(hosts[i].id);
+    if (pulls[i].ok) state.merge(hosts[i].id, hosts[i].region, pulls[i].intervals);
+  }
+
+  // Judge every region the candidate serves in, and the fleet; alpha split among them (Bonferroni).
+  for (const std::string& r : regions)
+    if (cfg.share_for(r) > 0) round.serving.push_back(r);
+  if (!round.serving.empty()) round.serving.push_back("");
+  const Policy split = candidate_policy(policy, round.serving.size());
+  const bool judging = cfg.state == DeploymentState::running || cfg.state == DeploymentState::paused ||
+                       cfg.state == DeploymentState::inconclusive;
+  for (auto& [scope, sv] : round.scopes) {
+    Stretch& s = state.steps[scope];
+    sv.share_bp = scope.empty() ? cfg.share_bp : cfg.share_for(scope);
+    sv.sequence = s.sequence;
+    for (std::uint32_t i = 0; i < kFleetSides; ++i) {
+      sv.step[i] = s.counts[i];
+      sv.total[i] = state.totals[scope][i];
+      sv.p95_ms[i] = s.latency[i].empty() ? 0 : s.latency[i].quantile(0.95) / 1000.0;
+      sv.p99_ms[i] = s.latency[i].empty() ? 0 : s.latency[i].quantile(0.99) / 1000.0;
+    }
+    if (!judging || std::find(round.serving.begin(), round.serving.end(), scope) == round.serving.end()) {
+      s.gate_held_since_unix_ns = 0;
+      continue;
+    }
+    const Evidence e = evidence_of(s, split);
+    sv.judgement = judge(split, e, nullptr);
+    sv.judged = true;
+    if (!sv.judgement.gate_holds) s.gate_held_since_unix_ns = 0;
+    else if (s.gate_held_since_unix_ns == 0) s.gate_held_since_unix_ns = now_ns;
+    sv.gate_held_ms = s.gate_held_since_unix_ns == 0 ? 0 : (now_ns - s.gate_held_since_unix_ns) / 1'000'000;
+  }
+  return round;
+}
+
+}  // namespace canary::fleet
