@@ -1,6 +1,7 @@
 #include "canary/fleet/controller.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -163,7 +164,11 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   const std::string who = "canary-fleet " + options_.id;
   bool deposed = false;
   auto write = [&](const std::function<Status(FleetConfig&)>& edit, const std::string& what) {
-    auto written = store.update(edit, who, {guard()});
+    // The decision and its entry in the fleet's event log go in one transaction.
+    char key[32];
+    std::snprintf(key, sizeof key, "%020llu", static_cast<unsigned long long>(unix_now_ns()));
+    const std::string event = json{{"unix_ns", unix_now_ns()}, {"by", who}, {"decision", what}}.dump();
+    auto written = store.update(edit, who, {guard()}, {TxnOp::put(keys_.events() + key, event)});
     if (written) {
       ++decisions_written_;
       last_decision_ = what;
