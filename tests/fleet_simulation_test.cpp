@@ -1,0 +1,155 @@
+// The fleet's decision rule by seeded simulation: four hosts in two regions, each interval's data
+// merged and every scope judged exactly as the leader does (round.hpp, no HTTP), checked every
+// interval. Error rates are in docs/statistics.md ("Fleets").
+//
+// - A healthy canary is (almost) never rolled back by the fleet: the scopes' alpha is split
+//   among them, so continuous monitoring of three scopes keeps the policy's rollback alpha.
+// - A canary failing 5.5% of its requests in one region is caught, and with fewer canary
+//   requests per host than one host judging its own data with the same rule needs.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "canary/decision/judge.hpp"
+#include "canary/fleet/round.hpp"
+#include "canary/latency_sketch.hpp"
+#include "simulation_runs.hpp"
+
+namespace canary::fleet {
+namespace {
+
+constexpr int kHosts = 4;
+constexpr int kRequestsPerHostInterval = 100;  // 100 requests a second per host
+constexpr std::uint32_t kShareBp = 2000;      // 20% canary everywhere
+constexpr int kIntervals = 600;               // 10 minutes at 1 s
+
+struct SimHost {
+  std::string id, region;
+  WindowCounts cumulative[2];
+};
+
+struct Outcome {
+  bool fleet_rolled_back = false;
+  std::uint64_t fleet_canary_per_host = 0;  // canary requests per host of the bad region at the decision
+  bool host_rolled_back = false;            // host a1 judging only its own data
+  std::uint64_t host_canary = 0;
+};
+
+Outcome run(std::uint64_t seed, double bad_region_error_rate) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> latency(std::log(100000.0), 0.4);
+  std::vector<SimHost> sims = {{"a1", "A", {}}, {"a2", "A", {}}, {"b1", "B", {}}, {"b2", "B", {}}};
+  std::vector<HostRef> hosts;
+  for (const SimHost& s : sims) hosts.push_back({s.id, s.region, "", 0});
+  FleetConfig config;
+  config.generation = 1;
+  config.rollout_unix_ns = 1;
+  config.share_bp = kShareBp;
+  const Policy policy;
+  MergeState merged;
+  // Host a1 alone: its own step, judged with the whole alpha (what its aggregator's step rule does).
+  Stretch alone;
+  Outcome out;
+  for (int t = 1; t <= kIntervals && !(out.fleet_rolled_back && out.host_rolled_back); ++t) {
+    std::vector<PullResult> pulls(kHosts);
+    for (int h = 0; h < kHosts; ++h) {
+      SimHost& s = sims[static_cast<std::size_t>(h)];
+      HostInterval interval;
+      interval.segment_id = 1;
+      interval.id = {1, static_cast<std::uint64_t>(t)};
+      for (int r = 0; r < kRequestsPerHostInterval; ++r) {
+        const std::uint32_t v = rng() % 10000 < kShareBp ? 1 : 0;
+        const double error_rate = v == 1 && s.region == "A" ? bad_region_error_rate : 0.001;
+        const bool failed = std::uniform_real_distribution<double>(0, 1)(rng) < error_rate;
+        const auto us = static_cast<std::uint32_t>(latency(rng));
+        WindowCounts& c = s.cumulative[v];
+        ++c.requests;
+        c.errors += failed ? 1 : 0;
+        c.latency_sum_us += us;
+        interval.latency[v].add(us);
+        if (h == 0 && !out.host_rolled_back) {
+          ++alone.counts[v].requests;
+          alone.counts[v].errors += failed ? 1 : 0;
+          alone.latency[v].add(us);
+        }
+      }
+      for (std::uint32_t v = 0; v < 2; ++v) interval.cells.push_back({v, 1, s.cumulative[v]});
+      pulls[static_cast<std::size_t>(h)].ok = true;
+      pulls[static_cast<std::size_t>(h)].intervals.push_back(std::move(interval));
+    }
+    if (!out.fleet_rolled_back) {
+      Round round = merge_and_judge(merged, config, policy, hosts, pulls, static_cast<std::uint64_t>(t) * 1'000'000'000ull);
+      for (const auto& [scope, view] : round.scopes)
+        if (view.judged && view.judgement.rollback) out.fleet_rolled_back = true;
+      if (out.fleet_rolled_back) out.fleet_canary_per_host = merged.steps["A"].counts[1].requests / 2;
+    }
+    if (!out.host_rolled_back) {
+      Evidence e;
+      e.window = "step";
+      for (std::uint32_t v = 0; v < 2; ++v) {
+        VersionEvidence& ve = v == 1 ? e.canary : e.legacy;
+        ve.requests = alone.counts[v].requests;
+        ve.errors = alone.counts[v].errors;
+        Samples* samples = &alone.latency[v];
+        ve.latency_samples = samples->sketch.count();
+        ve.latency_relative_error = LatencySketch::kRelativeBound;
+        if (ve.latency_samples > 0) ve.latency_at = [samples](double q) { return samples->quantile(q) / 1000.0; };
+      }
+      JudgeOptions fast;
+      fast.compute_every_bound = false;
+      fast.evaluate_gate = false;
+      if (judge(policy, e, nullptr, fast).rollback) {
+        out.host_rolled_back = true;
+        out.host_canary = alone.counts[1].requests;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Outcome> run_many(int runs, std::uint64_t seed, double bad_rate) {
+  std::vector<Outcome> out(static_cast<std::size_t>(runs));
+  std::atomic<int> next{0};
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < std::max(2u, std::thread::hardware_concurrency()); ++w)
+    workers.emplace_back([&] {
+      for (int i; (i = next++) < runs;) out[static_cast<std::size_t>(i)] = run(seed * 7919 + static_cast<std::uint64_t>(i), bad_rate);
+    });
+  for (auto& t : workers) t.join();
+  return out;
+}
+
+TEST(FleetSimulation, AHealthyCanaryIsAlmostNeverRolledBackByTheFleet) {
+  const std::vector<Outcome> runs = run_many(200, 11, 0.001);
+  int rolled = 0;
+  for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
+  std::cout << "healthy canary, 4 hosts, 10 minutes judged every second: fleet rolled back " << rolled << " of "
+            << runs.size() << " runs\n";
+  EXPECT_LE(rolled, 2) << "the policy's rollback alpha is 0.005";
+}
+
+TEST(FleetSimulation, ARegionalRegressionIsCaughtWithFewerRequestsPerHostThanOneHostNeeds) {
+  const std::vector<Outcome> runs = run_many(1000, 12, 0.055);
+  std::vector<std::uint64_t> fleet, host;
+  int caught = 0, fleet_first = 0;
+  for (const Outcome& o : runs) {
+    caught += o.fleet_rolled_back ? 1 : 0;
+    if (o.fleet_rolled_back) fleet.push_back(o.fleet_canary_per_host);
+    if (o.host_rolled_back) host.push_back(o.host_canary);
+    fleet_first += o.fleet_rolled_back && (!o.host_rolled_back || o.fleet_canary_per_host < o.host_canary) ? 1 : 0;
+  }
+  const std::uint64_t fleet_median = simulation::percentile(fleet, 0.5);
+  const std::uint64_t host_median = simulation::percentile(host, 0.5);
+  std::cout << "5.5% canary errors in region A: fleet caught " << caught << " of " << runs.size()
+            << " runs, median " << fleet_median << " canary requests per host of A (P90 " << simulation::percentile(fleet, 0.9)
+            << "); one host alone: caught " << host.size() << ", median " << host_median << " (P90 "
+            << simulation::percentile(host, 0.9) << "); the fleet needed fewer per host in " << fleet_first << " runs\n";
+  EXPECT_GE(caught, 990);
+  EXPECT_LT(fleet_median, host_median);
+}
+
+}  // namespace
+}  // namespace canary::fleet
