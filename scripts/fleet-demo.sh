@@ -19,6 +19,12 @@ pids=()
 loads=()
 hosts=(eu1:eu eu2:eu us1:us us2:us)
 cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then  # say what the fleet looked like when the demo gave up
+    echo "demo failed; the leader's status and the controllers' last log lines:"
+    curl -s "http://127.0.0.1:$(leader_port)/api/v2/admin/canary/status" | head -c 6000 || true
+    tail -n 20 "$work"/controller*.log || true
+  fi
   for p in "${loads[@]}" "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${loads[@]}" "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for h in "${hosts[@]}"; do "$bin/canary-ctl" --segment "fleet-demo-${h%%:*}" --etcd "$etcd" destroy --even-if-live >/dev/null 2>&1 || true; done
@@ -112,7 +118,8 @@ for c in 0 1; do
     --listen "127.0.0.1:$((base + 20 + c))" --interval-ms 500 >"$work/controller$c.log" 2>&1 &
   pids+=($!)
 done
-wait_until 20 test -n "$(leader_port)"
+has_leader() { [ -n "$(leader_port)" ]; }
+wait_until 20 has_leader
 echo "leading: controller on port $(leader_port)"
 
 say "4. Start: wave eu at 10%, us waits at 0%; healthy traffic on every host"

@@ -1,6 +1,8 @@
 // canary-loadgen: forks worker processes that route and record requests through the writer
 // header, synthetic or replayed from a CSV file, and prints what they recorded (SPEC 7a) so that
 // it can be compared with what the segment says.
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -175,12 +177,17 @@ int run(const std::string& segment_name, const Args& a) {
   };
   std::vector<Child> children;
   const std::size_t n = static_cast<std::size_t>(*workers);
+  const pid_t parent = getpid();
   for (std::size_t w = 0; w < n; ++w) {
     int fds[2];
     if (pipe(fds) != 0) return report_error(kTool, {Errc::system, "cannot create a pipe"});
     const pid_t pid = fork();
     if (pid < 0) return report_error(kTool, {Errc::system, "cannot fork worker " + std::to_string(w)});
     if (pid == 0) {
+      // A worker outlives no loadgen: killed with it, it would go on writing into a segment
+      // (and into its successor of the same name, which the writer re-attaches to).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
       close(fds[0]);
       const GroundTruth truth = rows.empty() ? run_synthetic(load, static_cast<std::uint32_t>(w))
                                              : run_replay(rows, rows.size() * w / n, rows.size() * (w + 1) / n);

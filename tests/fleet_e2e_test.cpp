@@ -1,7 +1,9 @@
 // Fleet mode end to end (SPEC section 11), on a real three-member etcd cluster: four hosts in two
 // regions (each its own segment, aggregator and canary-loadgen workers) and two canary-fleet
 // controllers. Members, controllers and hosts are killed with SIGKILL and started again.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -45,6 +47,29 @@ json get_json(int port, const std::string& path) {
   return j.is_object() ? j : json::object();
 }
 
+// canary-loadgen in a process group of its own, output discarded: stop_load() kills it and its
+// workers together (killing only a parent would leave workers writing into later tests' segments).
+pid_t start_load(const std::vector<std::string>& args) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    std::vector<char*> argv{const_cast<char*>(CANARY_LOADGEN_PATH)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(CANARY_LOADGEN_PATH, argv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+void stop_load(pid_t pid) {
+  kill(-pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
 struct Host {
   std::string id, region, segment;
   std::unique_ptr<AggregatorProcess> aggregator;
@@ -61,6 +86,7 @@ class Fleet : public ::testing::Test {
   std::unique_ptr<EtcdCluster> etcd;
   std::vector<Host> hosts;
   std::unique_ptr<ServerProcess> controllers[2];
+  std::vector<pid_t> loads;  // paced loadgen runs: stopped in TearDown whatever happened
   const std::string deployment = "d" + std::to_string(getpid());
 
   void SetUp() override {
@@ -68,6 +94,8 @@ class Fleet : public ::testing::Test {
     ASSERT_TRUE(etcd->wait_ready()) << "etcd did not start; see " << dir.path;
   }
   void TearDown() override {
+    for (pid_t p : loads) stop_load(p);
+    loads.clear();
     for (auto& c : controllers) c.reset();
     for (Host& h : hosts) {
       h.aggregator.reset();
@@ -237,15 +265,10 @@ TEST_F(Fleet, ABadCanaryInOneRegionIsRolledBackOnEveryHostSoonerThanAnyHostAlone
   ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
 
   // Region A's canary fails 5.5% of its requests; B's is healthy. Paced, so the decision comes mid-load.
-  std::vector<pid_t> loads;
   for (const Host& h : hosts) {
     const bool bad = h.region == "A";
-    loads.push_back(fork_child([&h, bad] {
-      const ToolResult r = run_tool(CANARY_LOADGEN_PATH,
-                                    {"--segment", h.segment, "--workers", "1", "--requests", "200000", "--rate", "2000",
-                                     "--legacy-error-rate", "0.001", "--canary-error-rate", bad ? "0.055" : "0.001"});
-      return r.exit_code;
-    }));
+    loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "200000", "--rate", "2000",
+                                "--legacy-error-rate", "0.001", "--canary-error-rate", bad ? "0.055" : "0.001"}));
   }
   // Watch every host's own judgement while the fleet judges: none may prove it first.
   bool a_host_proved_it_first = false;
@@ -269,7 +292,8 @@ TEST_F(Fleet, ABadCanaryInOneRegionIsRolledBackOnEveryHostSoonerThanAnyHostAlone
     return true;
   }, 1000ms)) << "not every host was at 0% one second after the rollback";
   const double applied_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - decided).count();
-  for (pid_t p : loads) kill_child(p);
+  for (pid_t p : loads) stop_load(p);
+  loads.clear();
   EXPECT_FALSE(a_host_proved_it_first) << "a single host's aggregator proved the regression before the fleet did";
   std::uint64_t canary_in_a = 0;
   for (const json& s : status["scopes"])
@@ -292,14 +316,10 @@ TEST_F(Fleet, AHealthyCanaryRampsWaveByWaveThroughALeaderKillToApproval) {
   ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 10; }, 5s));
   EXPECT_EQ(share_of(hosts[2]), 0) << "region B is in the second wave";
 
-  std::vector<pid_t> loads;
   for (const Host& h : hosts)
-    loads.push_back(fork_child([&h] {
-      return run_tool(CANARY_LOADGEN_PATH, {"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate",
-                                            "3000", "--legacy-error-rate", "0", "--canary-error-rate", "0",
-                                            "--legacy-latency-ms", "100:0.3", "--canary-latency-ms", "80:0.3"})
-          .exit_code;
-    }));
+    loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "3000",
+                                "--legacy-error-rate", "0", "--canary-error-rate", "0", "--legacy-latency-ms", "100:0.3",
+                                "--canary-latency-ms", "80:0.3"}));
   // Mid-ramp, at wave A's 50% step, the leader dies.
   ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 50; }, 60s)) << leader_status().dump(2);
   const int first = leader();
@@ -318,7 +338,8 @@ TEST_F(Fleet, AHealthyCanaryRampsWaveByWaveThroughALeaderKillToApproval) {
       if (share_of(h) != 100 || state_of(h) != "promoted") return false;
     return true;
   }, 5s));
-  for (pid_t p : loads) kill_child(p);
+  for (pid_t p : loads) stop_load(p);
+  loads.clear();
 
   // Every version of the config, from etcd's history: the ramp's writes, in order, none twice.
   fleet::EtcdOptions o;
