@@ -15,7 +15,6 @@
 
 #include "canary/decision/judge.hpp"
 #include "canary/fleet/round.hpp"
-#include "canary/latency_sketch.hpp"
 #include "simulation_runs.hpp"
 
 namespace canary::fleet {
@@ -87,17 +86,7 @@ Outcome run(std::uint64_t seed, double bad_region_error_rate) {
       if (out.fleet_rolled_back) out.fleet_canary_per_host = merged.steps["A"].counts[1].requests / 2;
     }
     if (!out.host_rolled_back) {
-      Evidence e;
-      e.window = "step";
-      for (std::uint32_t v = 0; v < 2; ++v) {
-        VersionEvidence& ve = v == 1 ? e.canary : e.legacy;
-        ve.requests = alone.counts[v].requests;
-        ve.errors = alone.counts[v].errors;
-        Samples* samples = &alone.latency[v];
-        ve.latency_samples = samples->sketch.count();
-        ve.latency_relative_error = LatencySketch::kRelativeBound;
-        if (ve.latency_samples > 0) ve.latency_at = [samples](double q) { return samples->quantile(q) / 1000.0; };
-      }
+      const Evidence e = step_evidence(alone, policy);
       JudgeOptions fast;
       fast.compute_every_bound = false;
       fast.evaluate_gate = false;

@@ -39,7 +39,9 @@ PullResult decoded(const HostRef& host, Expected<http::ClientResponse>& answer) 
   return out;
 }
 
-Evidence evidence_of(Stretch& s, const Policy& p) {
+}  // namespace
+
+Evidence step_evidence(Stretch& s, const Policy& p) {
   Evidence e;
   e.sequence = s.sequence;
   e.window = "step";
@@ -56,8 +58,6 @@ Evidence evidence_of(Stretch& s, const Policy& p) {
   }
   return e;
 }
-
-}  // namespace
 
 std::string shares_key(const FleetConfig& c) {
   std::string k = std::to_string(c.rollout_unix_ns) + ":" + std::to_string(c.share_bp);
@@ -119,7 +119,7 @@ Round merge_and_judge(MergeState& state, const FleetConfig& cfg, const Policy& p
       s.gate_held_since_unix_ns = 0;
       continue;
     }
-    const Evidence e = evidence_of(s, split);
+    const Evidence e = step_evidence(s, split);
     sv.judgement = judge(split, e, nullptr);
     sv.judged = true;
     if (!sv.judgement.gate_holds) s.gate_held_since_unix_ns = 0;

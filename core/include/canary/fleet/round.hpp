@@ -75,6 +75,9 @@ struct Round {
 Round merge_and_judge(MergeState& state, const FleetConfig& config, const Policy& policy, const std::vector<HostRef>& hosts,
                       std::vector<PullResult>& pulls, std::uint64_t now_unix_ns);
 
+// A scope's step as the judge's evidence (side 0 the baseline, side 1 the candidate).
+Evidence step_evidence(Stretch& step, const Policy& policy);
+
 // What a step is keyed by: a change of any share (or a new rollout) restarts the fleet's step.
 std::string shares_key(const FleetConfig& c);
 
