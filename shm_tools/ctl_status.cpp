@@ -118,7 +118,9 @@ int print_status(const std::string& name, std::ostream& out) {
   if (c.fleet_managed) {
     // Fleet mode: the aggregator publishes whether it reaches etcd in its summary.
     auto summary = std::make_unique<SummaryData>();
-    const bool connected = read_summary(segment, *summary) && summary->fleet_state == 1;
+    // Only a live aggregator is in the fleet: a dead one's last summary says nothing now.
+    const bool connected = aggregator_liveness(segment).state == AggregatorState::alive && read_summary(segment, *summary) &&
+                           summary->fleet_state == 1;
     out << "fleet_managed: true\n"
         << "fleet_connected: " << (connected ? 1 : 0) << '\n';
   }

@@ -164,7 +164,9 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
                       {"interval_ms", sum.interval_ms},
                       {"windows", windows}};
     // Fleet mode: whether this host's aggregator reaches etcd (null: not in a fleet).
-    out["fleet_connected"] = sum.fleet_state == 0 ? nlohmann::json() : nlohmann::json(sum.fleet_state == 1 ? 1 : 0);
+    // Only a live aggregator is in the fleet: a dead one's last summary says nothing now.
+    const bool live = s.aggregator.state == AggregatorState::alive;
+    out["fleet_connected"] = sum.fleet_state == 0 ? nlohmann::json() : nlohmann::json(live && sum.fleet_state == 1 ? 1 : 0);
   }
   return out.dump(pretty ? 2 : -1);
 }
@@ -193,7 +195,7 @@ std::string render_text(const DumpSnapshot& s) {
   out << '\n';
   if (c.fleet_managed)
     out << "fleet: managed through etcd, fleet_connected "
-        << (s.summary && s.summary->fleet_state == 1 ? 1 : 0) << '\n';
+        << (s.aggregator.state == AggregatorState::alive && s.summary && s.summary->fleet_state == 1 ? 1 : 0) << '\n';
   if (s.summary) {
     const SummaryData& sum = *s.summary;
     out << "summary (window all, " << std::fixed << std::setprecision(1)
