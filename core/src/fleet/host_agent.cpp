@@ -165,7 +165,8 @@ bool HostAgent::apply(const std::string& text) {
   etcd_lost_legacy_ms_.store(f->etcd_lost_legacy_ms);
   if (f->generation == applied_generation_.load() && !fell_back_.load()) return true;
   const std::uint32_t capacity = segment_->header().endpoint_capacity;
-  const Status s = update_config(*segment_, "fleet", [&](ConfigData& c) {
+  const Status s = update_config(*segment_, "fleet '" + options_.deployment + "' generation " + std::to_string(f->generation),
+                                 [&](ConfigData& c) {
     return apply_fleet_config(*f, options_.region, c, capacity);
   });
   if (!s.ok()) {
