@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The fleet demo (docs/fleet.md): installs what is missing and builds, then on loopback starts a
 # three-member etcd cluster, four hosts in two regions (each its own segment, aggregator and
 # canary-loadgen traffic) and two canary-fleet controllers. It rolls a healthy canary out wave by
@@ -80,6 +81,7 @@ for i in 0 1 2; do
     --listen-client-urls "http://127.0.0.1:$((base + i))" --advertise-client-urls "http://127.0.0.1:$((base + i))" \
     --listen-peer-urls "http://127.0.0.1:$((base + 3 + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((base + 3 + i))" \
     --initial-cluster "$cluster" --initial-cluster-state new --heartbeat-interval 250 --election-timeout 2500 \
+    --auto-compaction-mode periodic --auto-compaction-retention 1h \
     --logger zap --log-level warn >"$work/etcd$i.log" 2>&1 &
   pids+=($!)
 done

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-fleet: the fleet controller (SPEC section 11). Run two or more: one leads through etcd,
 // the others stand by and take over when its lease lapses. Serves the fleet's admin API and
 // /metrics on --listen (127.0.0.1:8082 by default).
@@ -33,15 +34,18 @@ int main(int argc, char** argv) {
 
   CLI::App app{"The fleet controller: merges every host's intervals, judges per region and fleet-wide, writes decisions to etcd.",
                "canary-fleet"};
+  add_version_flag(app, "canary-fleet");
   EtcdFlags etcd_flags;
   add_etcd_options(app, etcd_flags);
   std::string deployment, id, listen = "127.0.0.1:8082", advertise, lease_ttl = "5", interval = "1000", token_file, log_format = "logfmt";
+  std::string checkpoint = "10";
   app.add_option("--deployment", deployment, "the deployment this controller runs")->required();
   app.add_option("--id", id, "this controller's name in the leader key (default HOSTNAME-PID)");
   app.add_option("--listen", listen, "admin API and /metrics address (default 127.0.0.1:8082; port 0: any)");
   app.add_option("--advertise", advertise, "the URL canary-ctl reaches this controller at (default: the --listen address)");
   app.add_option("--lease-ttl", lease_ttl, "the leadership lease in seconds (default 5)");
   app.add_option("--interval-ms", interval, "merge and judge every N ms (default 1000)");
+  app.add_option("--checkpoint-s", checkpoint, "write the merged state to etcd every N seconds (default 10, at most 300)");
   app.add_option("--host-token-file", token_file, "the hosts' admin token (first line), sent when pulling their intervals");
   app.add_option("--log-format", log_format, "log lines on stderr: logfmt (default) or json");
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
@@ -63,6 +67,8 @@ int main(int argc, char** argv) {
   auto interval_ms = parse_bounded(interval, "--interval-ms", 100, 60000);
   if (!ttl) return report_error(kTool, ttl.status());
   if (!interval_ms) return report_error(kTool, interval_ms.status());
+  auto checkpoint_s = parse_bounded(checkpoint, "--checkpoint-s", 1, 300);
+  if (!checkpoint_s) return report_error(kTool, checkpoint_s.status());
   AdminOptions where;
   if (Status s = parse_listen(listen, where); !s.ok()) return report_error(kTool, s);
 
@@ -72,6 +78,7 @@ int main(int argc, char** argv) {
   options.id = id;
   options.lease_ttl_s = static_cast<std::int64_t>(*ttl);
   options.interval_ms = static_cast<std::uint32_t>(*interval_ms);
+  options.checkpoint_ms = *checkpoint_s * 1000;
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in || !std::getline(in, options.host_token) || options.host_token.empty())

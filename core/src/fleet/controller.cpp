@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "canary/fleet/controller.hpp"
 
 #include <algorithm>
@@ -80,6 +81,7 @@ bool FleetController::campaign(EtcdClient& etcd) {
   }
   leader_revision_ = r->revision;
   state_loaded_ = false;
+  last_checkpoint_ms_ = 0;
   log(LogLevel::info, "leading the fleet", {{"deployment", options_.deployment}, {"controller", options_.id}});
   return true;
 }
@@ -295,12 +297,19 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   }
   if (deposed) return false;
 
-  // The merged state for the next leader, only while this one leads.
-  auto saved = etcd.txn({guard()}, {TxnOp::put(keys_.state(), state_.serialize())});
-  if (saved && !saved->succeeded) return false;
-  if (!saved) {
-    ++write_failures_;
-    last_failure_ = "checkpoint: " + saved.status().message();
+  // The merged state for the next leader, only while this one leads; every checkpoint_ms, not every
+  // interval: each write is a new revision etcd keeps until it compacts, and a leader that resumes
+  // from an older state pulls the intervals since again (hosts keep 5 minutes), counting each once.
+  const std::uint64_t now_ms = now_ns / 1'000'000;
+  if (now_ms - last_checkpoint_ms_ >= options_.checkpoint_ms) {
+    auto saved = etcd.txn({guard()}, {TxnOp::put(keys_.state(), state_.serialize())});
+    if (saved && !saved->succeeded) return false;
+    if (saved) {
+      last_checkpoint_ms_ = now_ms;
+    } else {
+      ++write_failures_;
+      last_failure_ = "checkpoint: " + saved.status().message();
+    }
   }
 
   // What the admin API shows.

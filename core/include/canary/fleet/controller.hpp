@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fleet controller (canary-fleet, SPEC section 11). Any number run; one leads:
 //
 //  - election: a leader key bound to the controller's lease, created only if absent; a standby
@@ -39,6 +40,8 @@ struct ControllerOptions {
   std::uint32_t interval_ms = 1000;
   std::string host_token;  // the hosts' admin token, when they have one
   std::chrono::milliseconds pull_timeout{800};
+  // How often the leader writes its merged state to etcd (at most 5 minutes: what hosts keep).
+  std::uint64_t checkpoint_ms = 10'000;
 };
 
 struct FleetView {
@@ -77,6 +80,7 @@ class FleetController {
   std::int64_t lease_ = 0;
   std::int64_t leader_revision_ = 0;  // the leader key's create revision while this one leads
   bool state_loaded_ = false;
+  std::uint64_t last_checkpoint_ms_ = 0;
   MergeState state_;
   std::string policy_text_;
   Policy policy_;
