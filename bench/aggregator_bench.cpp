@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's side: feeding a t-digest, and draining ring records into the window digests.
 #include <benchmark/benchmark.h>
 

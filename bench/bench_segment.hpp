@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The segment every benchmark of one run shares: created once with a unique name, removed at exit.
 #pragma once
 

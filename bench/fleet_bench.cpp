@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What one interval costs the fleet leader for N hosts (7 endpoints x 2 versions each): every
 // host's interval pulled over HTTP (loopback, in-process hosts), decoded (binary digests), merged,
 // and every scope judged — the controller's work minus etcd. BM_FleetDecodeMerge is the same

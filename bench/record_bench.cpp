@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What recording a request costs a worker (slabs + histogram + ring; the user hash is given),
 // against what a naive port of the seed's collector and one shared set of atomic counters cost,
 // each with 1 and 2 threads.

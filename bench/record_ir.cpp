@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-record-ir: records N requests in one function, for `valgrind --tool=callgrind
 // --toggle-collect=*record_requests*`, so the instruction count per record is total / N. Under
 // valgrind rseq is not registered: this measures the atomic fallback path.

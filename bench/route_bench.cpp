@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Routing costs: the per-request config check, the xxh3 and md5 buckets, and path matching.
 #include <benchmark/benchmark.h>
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Writes, as canary-loadgen --replay CSV, traffic whose metrics are exactly the seed document's
 # example response: 9,500 legacy requests with 5 errors (mean 250 ms, P95 450 ms, P99 600 ms) and
 # 500 canary requests with 1 error (mean 230 ms, P95 420 ms, P99 550 ms).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Instructions per record() from callgrind (stable on noisy machines). valgrind does not register
 # rseq, so this is the atomic fallback path: sched_getcpu() and three lock-prefixed adds.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The end-to-end demo: installs what is missing and builds, then on a segment of its own starts the
 # aggregator and the pre-forked demo server, drives HTTP load at both versions with wrk, shows the
 # seed's metrics, injects a canary regression and shows the aggregator roll it back by itself.

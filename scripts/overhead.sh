@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # What recording costs a real HTTP service: wrk against canary-demo-server with recording on and
 # off (POST /demo/control flips it in every worker), alternating, TRIALS times each; prints each
 # trial and the medians. Not a CI check: docs/benchmarks.md keeps the figures.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what is missing, builds, and runs every test: the release build with all tests, the
 # library, tools and tests again under AddressSanitizer + UBSan, the threaded tests under
 # ThreadSanitizer, and each benchmark once, briefly (figures are not asserted here).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: spreads requests over 100,000 user ids and the seed's seven endpoints, so both
 -- versions get traffic in the share the router gives them. POSTs carry the user in a JSON body,
 -- GETs in the query string, as the demo server expects.

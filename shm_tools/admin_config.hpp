@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The admin API's config changes: a JSON body checked field by field, then applied as one
 // update_config(), so a request either changes everything it names or nothing.
 #pragma once

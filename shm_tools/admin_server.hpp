@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's HTTP side: the admin API of SPEC 6, /metrics, /healthz and /readyz, on the
 // project's HTTP server (canary/http/server.hpp). Reads come from the aggregator's latest
 // snapshot; changes go through update_config().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-aggregator: the one process that drains the rings, keeps the windows and digests, and
 // serves the admin API and /metrics. Workers never wait for it; if it dies, counts stay exact in
 // the slabs and a restart picks up from its checkpoint.
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
   signal(SIGXFSZ, SIG_IGN);
 
   CLI::App app{"Drain the rings, keep the windows, serve the admin API and /metrics.", "canary-aggregator"};
+  add_version_flag(app, "canary-aggregator");
   std::string segment_name;
   add_segment_option(app, segment_name);
   bool create = false;

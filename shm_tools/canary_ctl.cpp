@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-ctl: create, inspect and change a canary-shm segment. Every change goes through
 // update_config(), so it is validated first, serialized with every other writer, and seen by each
 // worker's next request; a refused change leaves the config exactly as it was.
@@ -193,6 +194,7 @@ int main(int argc, char** argv) {
   using namespace canary::tools;
 
   CLI::App app{"Create, inspect and change a canary-shm segment.", "canary-ctl"};
+  add_version_flag(app, "canary-ctl");
   std::string segment;
   add_segment_option(app, segment);
   app.require_subcommand(1);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-loadgen: forks worker processes that route and record requests through the writer
 // header, synthetic or replayed from a CSV file, and prints what they recorded (SPEC 7a) so that
 // it can be compared with what the segment says.
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
   using namespace canary::tools;
   CLI::App app{"Drive synthetic or replayed requests through the writer header from worker processes.",
                "canary-loadgen"};
+  add_version_flag(app, "canary-loadgen");
   std::string segment;
   add_segment_option(app, segment);
   Args a;

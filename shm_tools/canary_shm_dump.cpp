@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-shm-dump: a read-only look at a segment. Exit 0 on success, 2 when the segment does not
 // exist, 3 when it is incompatible or corrupt (a segment still being created is waited for 1 s).
 #include <chrono>
@@ -37,6 +38,7 @@ int dump_once(const std::string& name, bool json, bool pretty) {
 int main(int argc, char** argv) {
   using namespace canary::tools;
   CLI::App app{"Print a canary-shm segment: header, config, totals, endpoints, rings, aggregator.", "canary-shm-dump"};
+  add_version_flag(app, "canary-shm-dump");
   std::string segment;
   add_segment_option(app, segment);
   bool json = false;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The per-version totals object of SPEC 7a, shared by canary-loadgen (its ground truth) and
 // canary-shm-dump (what the slabs say), so the two compare key for key.
 #pragma once

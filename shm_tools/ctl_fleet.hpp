@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-ctl --etcd ENDPOINTS --deployment NAME: the commands that act on a whole fleet, by
 // writing its config in etcd (compare-and-swap on the config's revision), and `status`, which reads
 // etcd and the leading controller's /api/v2/admin/canary/fleet.

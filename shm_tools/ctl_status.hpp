@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `canary-ctl status`: stable key: value lines, nothing that changes by itself (no clock, no
 // heartbeat age), so scripts can diff two outputs.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One read-only look at a segment: what canary-shm-dump prints, as text or JSON. Taking it never
 // writes to the segment, and every value that positions anything was validated on attach.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The etcd options every fleet-mode tool takes (canary-aggregator, canary-fleet, canary-ctl):
 // --etcd ENDPOINTS, TLS (--etcd-cacert, --etcd-cert, --etcd-key) and user/password auth
 // (--etcd-user, --etcd-password-file: a password never appears in a process list).

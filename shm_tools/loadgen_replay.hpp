@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // --replay FILE: one request per CSV line, `endpoint,method,user_id,version,status_code,
 // response_time_ms` (header optional, plain fields, no quoting). The version column decides the
 // version; every row is validated before anything is recorded.

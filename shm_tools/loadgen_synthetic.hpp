@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Synthetic requests: users drawn uniformly, paths spread over the registered templates (and a
 // few unknown ones), per-version error rates and lognormal latencies, all from one seed.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a loadgen worker recorded, counted on its side: the ground truth the slabs must match.
 #pragma once
 

@@ -1,4 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tool_common.hpp"
+
+#include "canary/layout.hpp"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -39,9 +42,22 @@ CLI::Option* add_segment_option(CLI::App& app, std::string& name) {
   return app.add_option("--segment", name, "shared-memory segment name (default: $CANARY_SEGMENT or 'canary')");
 }
 
+std::string version_text(std::string_view tool) {
+  const std::string revision = CANARY_REVISION;
+  return std::string(tool) + " " + CANARY_VERSION + " (layout " + std::to_string(kLayoutVersion) +
+         (revision.empty() ? "" : ", " + revision) + ")";
+}
+
+void add_version_flag(CLI::App& app, std::string_view tool) {
+  app.set_version_flag("--version", version_text(tool), "print the version, the segment layout and the revision, then exit");
+}
+
 int parse_command_line(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& v) {
+    std::cout << v.what() << '\n';
+    return kExitOk;
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return kExitOk;

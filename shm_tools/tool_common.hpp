@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What every command-line tool shares: one-line errors on stderr, the exit codes
 // (0 ok, 1 bad input or refused, 2 segment missing, 3 segment incompatible or corrupt), the
 // --segment option, and the "who changed it" text written into the config.
@@ -22,6 +23,12 @@ int exit_code_for(Errc code);
 
 // Prints "tool: message" on one line and returns the exit code for it.
 int report_error(std::string_view tool, const Status& status);
+
+// "canary-ctl 0.4.0 (layout 7, 1a2b3c4d5e6f)": the project version, the segment layout it reads and
+// writes, and the git revision when built from a checkout.
+std::string version_text(std::string_view tool);
+// --version prints version_text(tool) and exits 0.
+void add_version_flag(CLI::App& app, std::string_view tool);
 
 // --segment NAME, defaulting to $CANARY_SEGMENT or "canary".
 CLI::Option* add_segment_option(CLI::App& app, std::string& name);

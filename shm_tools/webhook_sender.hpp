@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Webhooks for deployment events: a Slack-style {"text": ...} body or a PagerDuty Events v2 body,
 // posted from a thread of their own with a timeout and retries, so the aggregator's loop only
 // queues them. A delivery given up after its retries, or dropped from a full queue (1,000

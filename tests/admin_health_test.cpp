@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // /healthz and /readyz of the admin API, in-process so the aggregator's loop can be held still:
 // ready only once the rings were drained, unhealthy once no interval completed for three.
 #include <gtest/gtest.h>

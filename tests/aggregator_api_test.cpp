@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator as a user meets it: a real process, its HTTP API, its restarts.
 #include <httplib.h>
 

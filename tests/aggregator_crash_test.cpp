@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // No latency sample is lost to an aggregator crash: under steady load the aggregator is killed with
 // SIGKILL 20 times and restarted at once; at the end the `all` window's digests hold every record
 // the workers recorded, minus at most the records drained in the intervals the kills interrupted

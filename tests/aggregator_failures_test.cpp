@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Nothing the aggregator survives is silent: a state directory it cannot use refuses the start; a
 // checkpoint, an event line or a webhook that fails later is logged, counted in /metrics and shown
 // in /status with its time; the events file never holds half a line; every file it creates is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sustained load against a live aggregator: 2 workers at 200,000 records per second each for 30 s.
 // Counts must stay exact; ring records may be dropped only when a ring fills, at most 0.1%.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's threads (clock, drain and tick loop) against writer threads and readers of its
 // snapshot, as the HTTP threads read it; built and run under ThreadSanitizer in CI too.
 #include <gtest/gtest.h>

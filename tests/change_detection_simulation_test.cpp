@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The absolute triggers' power over a long rollout (docs/statistics.md, "Change detection"): a
 // canary at 10 requests a second (5% of 200) that breaks at some moment of a 6-hour rollout.
 // Legacy breaks the same way at the same moment, so the comparisons against legacy see nothing

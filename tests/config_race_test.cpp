@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Readers against a writer in another process, with reader threads: built and run under
 // ThreadSanitizer in CI as well.
 #include <gtest/gtest.h>

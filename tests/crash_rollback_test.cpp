@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A canary that crashes its worker is a failing canary: the demo server's canary handler abort()s
 // on a share of its requests, the master starts a new worker each time, and every request that
 // died with its worker is counted as unavailable, exactly, until the availability trigger rolls

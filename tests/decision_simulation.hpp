@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A seeded simulation of canaries judged every interval, for the decision statistics
 // (tests/decision_simulation_test.cpp, docs/statistics.md).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decision statistics, proven by simulation: 1,000 seeded runs per scenario, decisions checked
 // every (simulated) second, next to the seed's plain rules measured the same way. The figures it
 // prints are the ones in docs/statistics.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Decisions end to end: live workers (canary-loadgen), a live aggregator with a policy, and the
 // results as canary-ctl, the event log and the admin API show them.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-shm-dump against truncated, bit-flipped and random segments: it must answer 0 or 3 (and
 // say why), never crash, never hang. CI runs this against the AddressSanitizer build too.
 #include <fcntl.h>

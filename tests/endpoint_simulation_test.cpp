@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-endpoint judgement (docs/statistics.md, "Endpoints"): a canary bad on one endpoint of seven
 // is diluted in the version totals; judged on its own, with the alpha split over the endpoints,
 // it is caught early and named. 1,000 seeded runs, canary at 10 requests a second, judged every

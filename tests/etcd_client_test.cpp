@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The etcd client against a real etcd: keys, compare-and-swap, leases, watches that resume and
 // that see a compaction, and failover when a member dies.
 #include "canary/fleet/etcd_client.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real etcd cluster (Debian's etcd-server) for the fleet tests: 1, 3 or 5 members on loopback
 // ports, each its own process and data directory, with heartbeat and election timeouts raised so
 // that a loaded 2-core machine does not make it elect leaders all the time. Members can be killed

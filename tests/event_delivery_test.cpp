@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every event is delivered: a burst of 150 changes within one interval reaches events.jsonl and a
 // webhook, every one of them; a burst larger than the segment's log can hold (255) is not lost
 // silently: the loss is counted in /metrics and /status and named in the next event delivered.

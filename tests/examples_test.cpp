@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The examples as a user meets them. canary-demo-server: a pre-forked process tree on a real
 // socket, answered by cpp-httplib's client, with the aggregator and canary-ctl looking at the same
 // segment. canary-minimal-worker: the three calls of docs/getting-started.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fleet mode end to end (SPEC section 11), on a real three-member etcd cluster: four hosts in two
 // regions (each its own segment, aggregator and canary-loadgen workers) and two canary-fleet
 // controllers. Members, controllers and hosts are killed with SIGKILL and started again.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fleet's decision rule by seeded simulation: four hosts in two regions, each interval's data
 // merged and every scope judged exactly as the leader does (round.hpp, no HTTP), checked every
 // interval. Error rates are in docs/statistics.md ("Fleets").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fleet mode's pieces without etcd: the config's JSON and how a host applies it, the interval
 // format against hostile bytes, the merge's exactly-once rule, and the policy's fleet fields.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The admin API and the demo service stay available under hostile or careless clients. Every test
 // runs against both real processes (canary-aggregator and canary-demo-server): idle keep-alive
 // connections and clients that trickle a byte a second never delay another client's /healthz,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Requests in flight (SPEC section 10): begin() marks a request in the writer's own ring, its
 // record() takes the mark off, and a writer that dies with marks left has each counted once as
 // unavailable (status 0) for its version and endpoint, by the aggregator's reclaim or by reap.

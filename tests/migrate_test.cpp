@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-ctl migrate's core: a layout-6 segment (written here byte for byte as that layout had
 // it) rebuilt as the current layout under the same name, routing every user as before, and a live
 // writer attaching to the new one by itself.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Child processes for the multi-process tests: fork a function, kill it, reap it.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real Prometheus (Debian's package) scrapes the aggregator's /metrics on loopback; its query API
 // must agree with the aggregator: the same request counts, and a histogram_quantile P95 within one
 // exported bucket of the aggregator's t-digest P95. The Grafana dashboard and the PromQL of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reported P95 and P99 come within 0.25% of the exact value (lower nearest rank over the window's
 // records) on distributions with discontinuities, where a t-digest alone interpolates across the
 // gap: a mixture with a Pareto tail starting at a hard edge, a spike at a timeout, latencies

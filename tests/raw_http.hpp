@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HTTP spoken by hand over a TCP socket, for tests that misbehave on purpose: half-sent heads,
 // idle keep-alive connections, framing a polite client library would never produce.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs one of the built command-line tools and captures what it printed.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A fresh directory under /tmp (state dirs, policy files, Prometheus' storage), removed with
 // everything in it when the test ends.
 #pragma once

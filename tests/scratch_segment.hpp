@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A segment with a name no other test uses, removed when the test ends.
 #pragma once
 

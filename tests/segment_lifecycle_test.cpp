@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A running aggregator never works on a dead segment: tools refuse to pull the segment from under
 // it, and when someone does anyway (--even-if-live, rm /dev/shm/...), it notices within an interval
 // and exits non-zero so that its supervisor starts it again on the segment that is there now.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A server process for a test (canary-aggregator, canary-demo-server): started on a free port,
 // stopped (or killed) at the end.
 #pragma once

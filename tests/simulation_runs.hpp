@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Running a simulated scenario 1,000 times on every core, and reading the results.
 #pragma once
 

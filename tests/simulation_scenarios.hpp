@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scenarios more than one simulation runs: a healthy canary and a broken one.
 #pragma once
 

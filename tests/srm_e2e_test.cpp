@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sample-ratio test end to end: workers whose routing is wrong (10% of users recorded as the
 // canary's while the share says 5%) are flagged by a live aggregator, the flag holds the ramp and
 // promotion, and a person clears it; correct routing with users who send many requests is not.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sample-ratio-mismatch test (docs/statistics.md, "Sample-ratio mismatch"), simulated on the
 // users it counts: every second brings Poisson-many new users (each counted once, at their first
 // request), each routed to the canary with the share in force; the test is read every second.

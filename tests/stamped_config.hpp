@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Configs whose fields all derive from one number, so a reader can tell a torn mix of two configs
 // from a whole one even beyond what the checksum says.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Three candidates judged at once, each against the baseline by its own engine at a third of the
 // policy's alpha (candidate_policy, as the aggregator does): the deployment's error rates, by
 // simulation. 1,000 seeded deployments per case; figures in docs/statistics.md.

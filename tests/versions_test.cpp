@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Versions: the table's rules, the routing invariant over random sequences of share changes, the
 // observed shares, pins to any version, promotion and the blue-green switch.
 #include <gtest/gtest.h>

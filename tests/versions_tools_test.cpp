@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Three versions through the tools: canary-ctl's version commands, routing by name, loadgen's
 // per-version flags and replay, and dump totals keyed by version name, counted exactly.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writers killed with SIGKILL at random points, while the consumer drains: the counts stay
 // consistent, no torn ring record is ever read, dead rings are reclaimed, and a clean run
 // afterwards adds exactly what it recorded.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writer threads racing a consumer thread; built and run under ThreadSanitizer in CI too (where
 // the rseq path is compiled out, so the atomic fallback is what runs).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's checkpoint: its window series (digests and bucket counts) and the rollout
 // they belong to, tied to one segment by its creation time and creator pid, with a checksum over
 // everything. Counts never depend on it: they are in the slabs.

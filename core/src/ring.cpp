@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "canary/ring.hpp"
 
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "canary/summary.hpp"
 
 #include "canary/detail/two_copy.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The writer's slow paths: attaching, binding a thread, claiming a thread's ring, and the
 // bookkeeping that lets fork() and thread exit hand rings back.
 #include "canary/writer.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The demo's runtime switches, shared by the master and every worker: an anonymous shared mapping
 // made before the workers are forked. POST /demo/control changes them for all workers at once.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-demo-server: the pre-forked worker pool canary-shm is built for. The master attaches,
 // binds the port and forks the workers; each worker accepts on the shared socket with a few
 // threads, routes and records every request through <canary/writer.hpp>. A worker that dies is
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
   using namespace canary::demo;
   CLI::App app{"A pre-forked HTTP server with the seed's seven endpoints, routed and recorded by canary-shm.",
                std::string(kTool)};
+  canary::tools::add_version_flag(app, "canary-demo-server");
   Options o;
   tools::add_segment_option(app, o.segment);
   std::string port = "8080", workers, threads = "4", error_rate = "0", crash_rate = "0", extra_latency = "0", work_us = "0";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The demo service: the seed's seven endpoints, each with a legacy and a canary handler, routed
 // and recorded through <canary/writer.hpp>, plus the seed's admin URL answered from the summary
 // the aggregator publishes in the segment.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The smallest worker pool that uses canary-shm: a master attaches and forks; each worker routes
 // and records its requests. docs/getting-started.md walks through it.
 //   canary-minimal-worker [SEGMENT [WORKERS [REQUESTS]]]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Routes and records one request in the segment named by argv[1]; prints the version it got.
 #include <canary/writer.hpp>
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds tests/consumer against this source tree and checks that its worker routes through a real
 # segment: at 100% the user is canary, and the request reaches the segment's counters.
 #   run.sh SOURCE_DIR WORK_DIR CANARY_CTL CANARY_SHM_DUMP CMAKE_GENERATOR CXX_COMPILER

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator: the one consumer of every ring. It drains rings into per-(version, endpoint)
 // window series every drain period, and every interval sums the slabs (the exact counts),
 // advances the windows, builds a snapshot for the admin API, publishes the summary in the

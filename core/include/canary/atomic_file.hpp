@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replacing a file so that a crash at any point leaves either the old or the new contents:
 // write a temporary beside it, fsync, rename over, fsync the directory.
 #pragma once

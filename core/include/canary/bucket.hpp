@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How a user id becomes a bucket. xxh3 mode: XXH3_64(id, seed = salt) % 10000, compared with the
 // share in basis points. md5 mode reproduces the Python service this replaces, bit for bit:
 // int(hashlib.md5(uid.encode()).hexdigest(), 16) % 100.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Little binary writer and bounds-checked reader for the aggregator's checkpoint file.
 #pragma once
 

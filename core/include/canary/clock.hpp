@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The two clocks the project uses: wall time for what people read (change times, heartbeats),
 // CLOCK_MONOTONIC milliseconds for intervals and the coarse clock stamped on ring records.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading and publishing the config block (layout.hpp describes the two-copy protocol).
 #pragma once
 

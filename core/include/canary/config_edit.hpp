@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Changes to a config, each validated on its own: the same rules for canary-ctl and the admin API.
 // Every function leaves `c` untouched when it returns an error.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The deployment's state machine, SPEC section 5's table: each command checks the current state,
 // edits the config, and says which event it makes. canary-ctl, the admin API and the aggregator's
 // decisions all go through these, inside update_config(), so a refused command changes nothing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Endpoint templates ("/api/v2/conversations/{session_id}/turn") and the matcher that maps a raw
 // request path to an endpoint id. The matcher is compiled once per config generation into fixed
 // arrays, so matching allocates nothing and its work is bounded by kMaxPathBytes.

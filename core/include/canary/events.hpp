@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The deployment event log in the segment (layout.hpp: EventEntry): the last 255 events, appended
 // by whoever changes the deployment (canary-ctl, the admin API, the aggregator's decisions) under
 // the config lock, read by anyone without tearing. The aggregator follows it to write JSON lines

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Text fields of the segment are fixed char arrays, NUL-padded. Readers never trust the NUL.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where each region and each slab or ring sits, computed from the four parameters a segment is
 // created with. Creator and attacher compute it the same way; an attacher that gets a different
 // answer than the header's region table refuses the segment as corrupt.

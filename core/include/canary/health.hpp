@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Failures the aggregator survives, counted so that none is silent: each kind keeps how many times
 // it happened, when it last did and what the error said. /metrics exports the totals, /status the
 // rest, and every failure is also a log line.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The slab's log-linear latency histogram (layout.hpp fixes its shape): which bucket a latency in
 // microseconds falls in, and the range each bucket covers.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's journal: one entry per interval with the latency samples it drained, appended
 // to --state-dir/NAME.journal, so that a kill -9 between two checkpoints loses at most the interval
 // it interrupted. A checkpoint covers everything up to its journal sequence and empties the file;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A latency histogram with a relative-error guarantee, kept beside each t-digest so that every
 // reported P50/P95/P99 is within 0.25% of the exact value (lower nearest rank, SPEC 5), whatever
 // the distribution: gaps, spikes, a tail clamped at a timeout.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The shared-memory segment's ABI. Every struct here lives in memory that processes built at
 // different times map at the same time, so each is fixed-size, 8-byte aligned at least, and pinned
 // with static_asserts on its size and field offsets. docs/segment-layout.md draws the same picture;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Is an aggregator running on this segment? Two signs: it holds the aggregator lock (the kernel
 // drops it when the process dies), and its heartbeat moves (a live process that stopped working
 // keeps the lock but not the heartbeat). Tools read both; neither needs write access.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Log lines on stderr for operators and their log shippers: one line per call, with a time, a
 // level, a message and key=value fields, in logfmt (the default) or JSON (--log-format json).
 //

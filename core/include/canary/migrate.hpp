@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `canary-ctl migrate`: a segment of the previous layout rebuilt as the current one under the same
 // name, so that upgrading canary-shm is not a restart of the service. The new segment carries the
 // old one's config: shares, endpoints and their flags, pins, salt, hash, ramp, fail-safe, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Locks the kernel drops when their holder dies: open-file-description locks on one byte of the
 // segment's file. They belong to an open file description, not to a process, so two threads that
 // each opened the file hold distinct locks, and a process killed with SIGKILL releases them all.

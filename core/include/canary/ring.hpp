@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-writer rings: each writer (process or thread) owns one single-producer ring; the aggregator
 // (or `canary-ctl reap` when none runs) is the one consumer. Ownership is a lock on the ring's
 // byte of the segment file, so the kernel ends it when the owner dies; every change of a ring's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Routing a request: which version serves this user on this endpoint. One Router per thread: it
 // keeps a compiled copy of the config and, on every call, compares the published generation with
 // the one it compiled (one acquire load). Only when that changes does it copy and recompile the

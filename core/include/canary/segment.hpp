@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A named POSIX shared-memory segment holding one canary-shm layout: create, attach, destroy.
 // Attaching validates everything in the header before anything else is read, and keeps its own
 // copy of the geometry, so later changes to the header by a faulty process cannot move a region.

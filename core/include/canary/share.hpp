@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The canary share: typed by people as a percentage with at most two decimals, stored as integer
 // basis points (0..10000) so that "5.25%" means exactly 525 buckets of 10000.
 #pragma once

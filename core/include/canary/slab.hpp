@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Counter slabs: where each count of a (version, endpoint) sits inside a slab, and the reader
 // that sums every slab into exact totals. Writers add (writer.hpp); only readers sum.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's files in its state directory, and the rules they all follow: created 0600 (a
 // checkpoint holds traffic figures), and either written whole or not at all.
 #pragma once

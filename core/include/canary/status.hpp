@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Errors of the slow paths (attach, create, config changes, parsing): a code a tool can map to an
 // exit status, and one line of text that names what is wrong. The hot path never produces these.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The summary the aggregator publishes in the segment every interval (layout.hpp: SummaryData),
 // read without tearing by anyone who maps the segment.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A merging t-digest (Dunning & Ertl, "Computing extremely accurate quantiles using t-digests",
 // 2019): latency samples are buffered, and each time the buffer fills, buffer and centroids are
 // sorted together and re-clustered in one pass so that every centroid spans at most one unit of

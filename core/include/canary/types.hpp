@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The small vocabulary shared by workers, the aggregator and the tools.
 #pragma once
 

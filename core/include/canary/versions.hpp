@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The version table of a config (layout.hpp: VersionEntry) and the bucket allotment behind it:
 // names, slots, shares. Every function that changes `c` leaves it untouched when it returns an
 // error, like config_edit.hpp's.

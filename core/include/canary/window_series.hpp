@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The latency digests and counts of one (version, endpoint) over the windows people look at:
 // 5 minutes, 1 hour, 6 hours, 24 hours, and `all` since the rollout started.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The header a worker includes. Three calls:
 //
 //   canary::attach();                                           // once, before or after fork()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "canary/fleet/fleet_config.hpp"
 
 #include <cstring>

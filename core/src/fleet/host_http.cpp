@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "canary/fleet/host_http.hpp"
 
 #include "canary/http/server.hpp"

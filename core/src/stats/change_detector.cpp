@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "canary/stats/change_detector.hpp"
 
 #include <algorithm>

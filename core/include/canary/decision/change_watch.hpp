@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The change detectors behind the absolute rollback triggers (stats/change_detector.hpp), one per
 // trigger and version: the error rate against rollback.max_error_rate, the unavailable rate
 // against 100% - rollback.min_availability, and the share of requests slower than

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aggregator's decisions. Every interval the engine judges the canary (judge.hpp) on two
 // stretches of data and acts through the config block:
 //

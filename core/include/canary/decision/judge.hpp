@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Judging a canary against its policy with confidence sequences (stats/confidence_sequence.hpp).
 // A trigger "holds" only when its breach is proven: the whole confidence interval is past the
 // threshold. The gate holds only when staying within it is proven. So re-checking every interval

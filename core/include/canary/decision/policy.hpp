@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decision policy: the SLO gate, the rollback triggers, the ramp, the fail-safe and the
 // webhooks (docs/policy.md has the YAML schema with a commented example). Defaults are the seed's
 // numbers and SPEC section 5's windows.

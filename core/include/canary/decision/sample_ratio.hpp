@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sample-ratio-mismatch check (SPEC section 10): does the observed split between the versions
 // match the configured share? A router bug, a worker that drops the canary's records, or a
 // canary that loses users shows up here before it biases any other decision.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Adding to the calling CPU's slab without a lock prefix, using restartable sequences.
 //
 // glibc 2.35+ registers an rseq area for every thread (at the thread pointer + __rseq_offset); the

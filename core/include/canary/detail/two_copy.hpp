@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publishing a struct that readers must never see half-written, and that a writer killed at any
 // instruction cannot wedge: two copies and a published generation (LMDB's two meta pages), each
 // copy guarded by a seqlock (odd while written). The writer fills the copy readers are not sent

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Word-by-word copies to and from shared memory through atomic accesses. A seqlock reader may read
 // words a writer is changing; doing it through atomics keeps that a defined (if discarded) read
 // rather than a data race, and ThreadSanitizer agrees.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // canary-fleet's HTTP side: the admin API of SPEC section 6 for the fleet (read-only here: the
 // fleet changes through etcd, with canary-ctl --etcd), with `?region=R` and `?host=H` views,
 // GET /api/v2/admin/canary/fleet (the hosts), /metrics and /healthz.

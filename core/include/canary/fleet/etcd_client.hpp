@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A client of etcd's v3 API through its JSON gateway (/v3/kv/..., /v3/lease/..., /v3/watch): the
 // one coordination service of fleet mode (SPEC section 11). Keys and values are bytes (base64 on
 // the wire); revisions and lease ids are etcd's int64s.

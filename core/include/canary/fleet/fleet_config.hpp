@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fleet's config as it lives in etcd (JSON at /canary/v1/DEPLOYMENT/config), and how a host
 // applies it to its segment. One config for every host; what differs by region is the share.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading and changing a fleet's config and policy in etcd. Every change is a compare-and-swap on
 // the config key's mod_revision (a concurrent change makes it read again and re-apply the edit,
 // which may then refuse); the controller adds its leadership to the compare, so a deposed leader

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A host's side of fleet mode (SPEC section 11), run inside canary-aggregator with --etcd:
 //
 //  - registers the host under a lease (hosts/HOST_ID: region, the URL the controller pulls from,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a fleet host adds to its aggregator's admin API: the interval feed the controller pulls
 // (GET /api/v2/admin/canary/fleet/intervals?after=EPOCH.SEQ, binary; the admin token when one is
 // set), the "fleet" object of /status, and the canary_fleet_* gauges of /metrics.

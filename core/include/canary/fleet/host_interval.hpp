@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a host hands the fleet controller for each of its aggregator's intervals (SPEC section 11):
 // the cumulative counts of every (version, endpoint) that has any, and the latencies drained in
 // that interval per version, as a t-digest and a sketch (mergeable, binary).

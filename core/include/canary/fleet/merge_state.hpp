@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the fleet's leader has merged: per host, how far it has read (the last interval, and the
 // host's cumulative counts per version then); per scope (each region, and "" for the whole fleet),
 // the counts and latencies of the current step and the counts since the controller's state began.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One interval of the fleet leader's work, apart from etcd: pull every host's new intervals, merge
 // them (merge_state.hpp), and judge each scope with the single-host engine's rules (judge.hpp).
 // The controller wraps it with the election, the config and the writes; canary-bench runs it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small blocking HTTP/1.1 client (Boost.Beast) for the project's outgoing calls: webhooks now,
 // etcd's JSON gateway later. One request per call, over http:// or https:// (the peer's
 // certificate is verified against the system's trust store, with the host name), with one

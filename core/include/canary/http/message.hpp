@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the project's HTTP servers hand a handler and take back: plain strings, so that handlers
 // need neither Boost.Beast's types nor its headers.
 #pragma once

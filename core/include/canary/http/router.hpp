@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Dispatch by method and path template: "/api/v2/admin/canary/{command}" matches a path of the
 // same number of segments, literal segments equal, each {name} any non-empty segment, which the
 // handler receives in order. Routes are tried in the order they were added, so a literal route

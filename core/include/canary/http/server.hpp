@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTP/1.1 server behind the admin API and the demo service (Boost.Beast, asynchronous; see
 // docs/design.md for why). Built for clients that cannot be trusted to behave:
 //

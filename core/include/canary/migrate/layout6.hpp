@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The config of layout 6, the layout before versions: what `canary-ctl migrate` reads. Frozen:
 // never change it (layout.hpp is the living one). Only the config is read; the header is the same
 // in both layouts, and counts are not carried over.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decisions as people and scripts read them: the status call, events in JSON lines, webhooks.
 #pragma once
 

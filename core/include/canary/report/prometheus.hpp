@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GET /metrics: the Prometheus text exposition (format 0.0.4) of an aggregator snapshot.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seed's metrics JSON (get_metrics_summary / get_endpoint_metrics), key for key and in its
 // string formats: "0.05%", "250.00", "+0.15%", "+8.00%", "420.00ms", "95.0%". Extra keys may be
 // added, never renamed. Built from an aggregator snapshot or from the summary in the segment.

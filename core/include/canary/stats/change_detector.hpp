@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sequential change detection for a rate that must stay at or below a limit p0 (an error rate, an
 // unavailable rate, the share of requests slower than a latency limit), for the absolute rollback
 // triggers. A confidence sequence restarted block after block needs more evidence the longer a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Confidence sequences: intervals that hold for every sample size at once, so a decision may be
 // re-checked every interval without inflating its error rate (a fixed-n test checked 3,600 times an
 // hour fails far more often than its alpha says).

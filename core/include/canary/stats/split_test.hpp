@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An always-valid test that units (users, here) fall on one side of a split with the expected
 // probability: the sample-ratio-mismatch test. Units come in strata, each with its own expected
 // probability p (one per ramp step); under the null every unit of a stratum is Bernoulli(p),
