@@ -106,6 +106,19 @@ json compare_json(const Compare& c) {
   return j;
 }
 
+// A POST to one member, with the TLS files of the options (and no auth: the caller adds it).
+http::ClientRequest post(const EtcdOptions& o, std::string url, std::string body) {
+  http::ClientRequest r;
+  r.method = "POST";
+  r.url = std::move(url);
+  r.body = std::move(body);
+  r.timeout = o.timeout;
+  r.ca_file = o.ca_file;
+  r.cert_file = o.cert_file;
+  r.key_file = o.key_file;
+  return r;
+}
+
 Expected<json> parse(const Expected<std::string>& body) {
   if (!body) return body.status();
   json j = json::parse(body.value(), nullptr, false);
@@ -156,19 +169,8 @@ Expected<std::string> EtcdClient::call(std::string_view path, const std::string&
 Expected<std::string> EtcdClient::call_once(std::string_view path, const std::string& body) {
   Status last{Errc::system, "no etcd endpoint"};
   for (std::size_t tried = 0; tried < options_.endpoints.size(); ++tried) {
-    http::ClientRequest request;
-    request.method = "POST";
-    request.url = endpoint() + std::string(path);
-    request.body = body;
-    request.timeout = options_.timeout;
-    request.ca_file = options_.ca_file;
-    request.cert_file = options_.cert_file;
-    request.key_file = options_.key_file;
-    if (!options_.user.empty()) {
-      if (token_.empty())
-        if (Status s = authenticate(); !s.ok()) return s;
-      request.headers.emplace_back("Authorization", token_);
-    }
+    http::ClientRequest request = post(options_, endpoint() + std::string(path), body);
+    if (Status s = authorize(request); !s.ok()) return s;
     auto answer = http::fetch(request);
     if (!answer) {
       // Unreachable or too slow: the next member may answer.
@@ -195,20 +197,21 @@ Expected<std::string> EtcdClient::call_once(std::string_view path, const std::st
 }
 
 Status EtcdClient::authenticate() {
-  http::ClientRequest request;
-  request.method = "POST";
-  request.url = endpoint() + "/v3/auth/authenticate";
-  request.body = json{{"name", options_.user}, {"password", options_.password}}.dump();
-  request.timeout = options_.timeout;
-  request.ca_file = options_.ca_file;
-  request.cert_file = options_.cert_file;
-  request.key_file = options_.key_file;
-  auto answer = http::fetch(request);
+  auto answer = http::fetch(post(options_, endpoint() + "/v3/auth/authenticate",
+                                 json{{"name", options_.user}, {"password", options_.password}}.dump()));
   if (!answer) return Status{Errc::system, "etcd " + answer.status().message()};
   const json j = json::parse(answer->body, nullptr, false);
   if (answer->status != 200 || !j.is_object() || !j.contains("token"))
     return Status{Errc::refused, "etcd refused user '" + options_.user + "': " + answer->body.substr(0, 200)};
   token_ = j["token"].get<std::string>();
+  return Status::Ok();
+}
+
+Status EtcdClient::authorize(http::ClientRequest& request) {
+  if (options_.user.empty()) return Status::Ok();
+  if (token_.empty())
+    if (Status s = authenticate(); !s.ok()) return s;
+  request.headers.emplace_back("Authorization", token_);
   return Status::Ok();
 }
 
@@ -282,19 +285,8 @@ Expected<WatchEnd> EtcdClient::watch(std::string_view prefix, std::int64_t from_
                                      const std::atomic<bool>& stop, std::chrono::milliseconds max_duration) {
   json create = range_request(prefix, true);
   if (from_revision > 0) create["start_revision"] = std::to_string(from_revision);
-  http::ClientRequest request;
-  request.method = "POST";
-  request.url = endpoint() + "/v3/watch";
-  request.body = json{{"create_request", create}}.dump();
-  request.timeout = options_.timeout;
-  request.ca_file = options_.ca_file;
-  request.cert_file = options_.cert_file;
-  request.key_file = options_.key_file;
-  if (!options_.user.empty()) {
-    if (token_.empty())
-      if (Status s = authenticate(); !s.ok()) return s;
-    request.headers.emplace_back("Authorization", token_);
-  }
+  http::ClientRequest request = post(options_, endpoint() + "/v3/watch", json{{"create_request", create}}.dump());
+  if (Status s = authorize(request); !s.ok()) return s;
 
   WatchEnd end{from_revision, false};
   std::string pending;  // a message split across reads

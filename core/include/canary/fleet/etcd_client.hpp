@@ -20,6 +20,10 @@
 
 #include "canary/status.hpp"
 
+namespace canary::http {
+struct ClientRequest;
+}
+
 namespace canary::fleet {
 
 struct EtcdOptions {
@@ -124,6 +128,8 @@ class EtcdClient {
   Expected<std::string> call(std::string_view path, const std::string& body);
   Expected<std::string> call_once(std::string_view path, const std::string& body);
   Status authenticate();
+  // Adds the auth token (authenticating first when there is none yet), with a user.
+  Status authorize(http::ClientRequest& request);
 
   EtcdOptions options_;
   std::size_t current_ = 0;
