@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "canary/decision/engine.hpp"
 
+#include "canary/decision/version_evidence.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -173,15 +175,8 @@ Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kSide
   e.sequence = s.sequence;
   e.window = window;
   for (std::uint32_t v = 0; v < kSides; ++v) {
-    const WindowCounts c = totals[v].since(s.baseline[v]);
     VersionEvidence& ve = v == static_cast<std::uint32_t>(Version::canary) ? e.canary : e.legacy;
-    ve.requests = c.requests;
-    ve.errors = c.errors + (policy_.rollback.count_4xx_as_errors ? c.client_errors : 0);
-    ve.unavailable = c.unavailable;
-    Samples* samples = &s.latency[v];
-    ve.latency_samples = samples->sketch.count();
-    ve.latency_relative_error = LatencySketch::kRelativeBound;
-    if (ve.latency_samples > 0) ve.latency_at = [samples](double fraction) { return samples->quantile(fraction) / 1000.0; };
+    ve = version_evidence(totals[v].since(s.baseline[v]), s.latency[v], policy_.rollback.count_4xx_as_errors);
   }
   return e;
 }

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
+#include "canary/decision/version_evidence.hpp"
 #include "canary/http/client.hpp"
-#include "canary/latency_sketch.hpp"
 
 namespace canary::fleet {
 
@@ -47,15 +47,7 @@ Evidence step_evidence(Stretch& s, const Policy& p) {
   e.sequence = s.sequence;
   e.window = "step";
   for (std::uint32_t v = 0; v < kFleetSides; ++v) {
-    VersionEvidence& ve = v == 1 ? e.canary : e.legacy;
-    const WindowCounts& c = s.counts[v];
-    ve.requests = c.requests;
-    ve.errors = c.errors + (p.rollback.count_4xx_as_errors ? c.client_errors : 0);
-    ve.unavailable = c.unavailable;
-    Samples* samples = &s.latency[v];
-    ve.latency_samples = samples->sketch.count();
-    ve.latency_relative_error = LatencySketch::kRelativeBound;
-    if (ve.latency_samples > 0) ve.latency_at = [samples](double q) { return samples->quantile(q) / 1000.0; };
+    (v == 1 ? e.canary : e.legacy) = version_evidence(s.counts[v], s.latency[v], p.rollback.count_4xx_as_errors);
   }
   return e;
 }
