@@ -142,7 +142,6 @@ Status apply_fleet_config(const FleetConfig& f, std::string_view region, ConfigD
     if (!index) return Status{Errc::invalid_argument, "pin of '" + user + "': no version '" + version + "'"};
     if (Status s = pin_user(c, user, *index); !s.ok()) return s;
   }
-  copy_text(c.changed_by, "fleet generation " + std::to_string(f.generation));
   config = c;
   return Status::Ok();
 }
