@@ -19,26 +19,14 @@
 #include <vector>
 
 #include "canary/http/client.hpp"
+#include "free_port.hpp"
 
 namespace canary::testing {
-
-// A port nothing listens on now (the kernel's choice for port 0).
-inline int unused_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 class EtcdCluster {
  public:
   EtcdCluster(const std::string& dir, int members) : dir_(dir) {
-    for (int i = 0; i < members; ++i) members_.push_back({unused_port(), unused_port(), -1});
+    for (int i = 0; i < members; ++i) members_.push_back({free_port(), free_port(), -1});
     for (int i = 0; i < members; ++i) start(i);
   }
   ~EtcdCluster() {

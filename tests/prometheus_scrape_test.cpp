@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "canary/segment.hpp"
+#include "free_port.hpp"
 #include "run_tool.hpp"
 #include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
@@ -34,6 +35,7 @@ namespace {
 
 using nlohmann::json;
 using testing::AggregatorProcess;
+using testing::free_port;
 using testing::run_tool;
 using namespace std::chrono_literals;
 
@@ -56,19 +58,6 @@ std::set<std::string> metric_names(const std::string& promql) {
     at = end - 1;
   }
   return names;
-}
-
-// A port nothing listens on right now, for a program that cannot be told "any free port".
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 class PrometheusScrape : public ::testing::Test {
