@@ -23,6 +23,7 @@
 #include "canary/fleet/fleet_store.hpp"
 #include "ctl_fleet.hpp"
 #include "ctl_status.hpp"
+#include "ctl_wait.hpp"
 #include "tool_common.hpp"
 
 namespace canary::tools {
@@ -223,6 +224,15 @@ int main(int argc, char** argv) {
   auto* destroy_cmd = app.add_subcommand("destroy", "remove the segment (not one a live aggregator holds)");
   destroy_cmd->add_flag("--even-if-live", destroy_even_if_live, "remove it even under a live aggregator");
   auto* status_cmd = app.add_subcommand("status", "print the config, state and endpoints as key: value lines");
+  bool status_json = false;
+  status_cmd->add_flag("--json", status_json, "one JSON object instead, with every event of the log");
+  WaitArgs wait_args;
+  auto* wait_cmd = app.add_subcommand(
+      "wait", "block until the rollout reaches a state: exit 0; 1 if it reaches another it stays in; 124 on timeout");
+  wait_cmd->add_option("--for", wait_args.states,
+                       "STATE[,STATE]: running, paused, rolled_back, promoted, inconclusive, awaiting_approval")
+      ->required();
+  wait_cmd->add_option("--timeout", wait_args.timeout, "give up after this long (90s, 10m); default: no limit");
   bool migrate_even_if_live = false;
   auto* migrate_cmd = app.add_subcommand(
       "migrate", "rebuild a segment of the previous layout (6) as this one, same name, config and state (workers re-attach)");
@@ -301,7 +311,7 @@ int main(int argc, char** argv) {
   for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd, switch_cmd})
     cmd->add_option("--reason", reason, "why, for the event log");
   for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd, share_cmd,
-                        add_cmd, remove_cmd})
+                        add_cmd, remove_cmd, wait_cmd})
     cmd->add_option("--version", target, "the candidate it acts on (optional when there is only one)");
 
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
@@ -312,7 +322,15 @@ int main(int argc, char** argv) {
     // segment (given --etcd, a fleet-managed one too).
     using FleetEdit = std::function<Status(fleet::FleetConfig&, const Policy&)>;
     auto on_fleet = [&](const char* action, const FleetEdit& edit) { return fleet_change(fleet_target, action, edit); };
+    if (*status_cmd && status_json)
+      return report_error(kTool, {Errc::invalid_argument,
+                                  "status --json reads a local segment; a fleet's is GET /api/v2/admin/canary/status on its controller"});
     if (*status_cmd) return fleet_status(fleet_target, std::cout);
+    if (*wait_cmd) {
+      if (!target.empty())
+        return report_error(kTool, {Errc::invalid_argument, "wait --version: a fleet deploys one candidate"});
+      return run_wait(wait_args, fleet_rollout_reader(fleet_target), std::chrono::milliseconds(500));
+    }
     if (*policy_set_cmd) return fleet_policy_set(fleet_target, policy_file);
     if (*start_cmd) {
       std::optional<std::uint32_t> bp;
@@ -393,7 +411,8 @@ int main(int argc, char** argv) {
     std::cout << "destroyed segment '" << segment << "'\n";
     return kExitOk;
   }
-  if (*status_cmd) return print_status(segment, std::cout);
+  if (*status_cmd) return status_json ? print_status_json(segment, std::cout) : print_status(segment, std::cout);
+  if (*wait_cmd) return run_wait(wait_args, segment_rollout_reader(segment, target), std::chrono::milliseconds(100));
   if (*migrate_cmd) {
     auto from = migrate_segment({segment, migrate_even_if_live});
     if (!from) return report_error(kTool, from.status());

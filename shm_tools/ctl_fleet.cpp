@@ -45,6 +45,17 @@ int fleet_change(const FleetTarget& target, const std::string& action,
   return kExitOk;
 }
 
+RolloutReader fleet_rollout_reader(const FleetTarget& target) {
+  return [target]() -> Expected<RolloutSeen> {
+    auto etcd = client_for(target);
+    if (!etcd) return etcd.status();
+    fleet::FleetStore store(*etcd, target.deployment);
+    auto stored = store.read_config();
+    if (!stored) return stored.status();
+    return RolloutSeen{std::string(to_string(stored->config.state)), stored->config.awaiting_approval};
+  };
+}
+
 int fleet_policy_set(const FleetTarget& target, const std::string& file) {
   std::ifstream in(file);
   if (!in) return report_error(kTool, {Errc::invalid_argument, "cannot read policy file '" + file + "'"});

@@ -11,6 +11,7 @@
 #include "canary/decision/policy.hpp"
 #include "canary/fleet/fleet_config.hpp"
 #include "canary/status.hpp"
+#include "ctl_wait.hpp"
 #include "etcd_flags.hpp"
 
 namespace canary::tools {
@@ -25,6 +26,8 @@ int fleet_change(const FleetTarget& target, const std::string& action,
                  const std::function<Status(fleet::FleetConfig&, const Policy&)>& edit);
 int fleet_status(const FleetTarget& target, std::ostream& out);
 int fleet_policy_set(const FleetTarget& target, const std::string& file);
+// `wait` on a fleet: its config's state, read from etcd.
+RolloutReader fleet_rollout_reader(const FleetTarget& target);
 
 // Empty when the local segment may be changed; else the refusal (it belongs to a fleet).
 Status refuse_if_fleet_managed(const std::string& segment, const std::string& action);

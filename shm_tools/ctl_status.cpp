@@ -15,6 +15,8 @@
 #include "canary/versions.hpp"
 #include "tool_common.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace canary::tools {
 
 namespace {
@@ -70,6 +72,16 @@ Expected<std::unique_ptr<ConfigData>> config_of(const Segment& segment) {
   return config;
 }
 
+double percent_of(std::uint32_t bp) { return bp / 100.0; }
+
+bool fleet_connected(const Segment& segment) {
+  // Fleet mode: the aggregator publishes whether it reaches etcd in its summary. Only a live
+  // aggregator is in the fleet: a dead one's last summary says nothing now.
+  auto summary = std::make_unique<SummaryData>();
+  return aggregator_liveness(segment).state == AggregatorState::alive && read_summary(segment, *summary) &&
+         summary->fleet_state == 1;
+}
+
 }  // namespace
 
 int print_versions(const std::string& name, std::ostream& out) {
@@ -116,15 +128,7 @@ int print_status(const std::string& name, std::ostream& out) {
       << "changed_by: " << text_of(c.changed_by) << '\n'
       << "changed_at: " << utc_text(c.changed_unix_ns) << '\n'
       << "versions: " << static_cast<unsigned>(c.version_count) << '\n';
-  if (c.fleet_managed) {
-    // Fleet mode: the aggregator publishes whether it reaches etcd in its summary.
-    auto summary = std::make_unique<SummaryData>();
-    // Only a live aggregator is in the fleet: a dead one's last summary says nothing now.
-    const bool connected = aggregator_liveness(segment).state == AggregatorState::alive && read_summary(segment, *summary) &&
-                           summary->fleet_state == 1;
-    out << "fleet_managed: true\n"
-        << "fleet_connected: " << (connected ? 1 : 0) << '\n';
-  }
+  if (c.fleet_managed) out << "fleet_managed: true\n" << "fleet_connected: " << (fleet_connected(segment) ? 1 : 0) << '\n';
   print_version_lines(c, out);
   out << "endpoints: " << c.endpoint_count << '\n';
   for (std::uint32_t id = 0; id < c.endpoint_count; ++id) {
@@ -150,6 +154,98 @@ int print_status(const std::string& name, std::ostream& out) {
         << format_share_percent(e.share_before_bp) << "% -> " << format_share_percent(e.share_after_bp) << "%: " << e.reason
         << '\n';
   }
+  return kExitOk;
+}
+
+int print_status_json(const std::string& name, std::ostream& out) {
+  using json = nlohmann::ordered_json;
+  auto attached = Segment::attach(name, Access::read_only);
+  if (!attached) return report_error("canary-ctl", attached.status());
+  const Segment& segment = *attached;
+  const SegmentParams& p = segment.geometry().params;
+  auto config = config_of(segment);
+  if (!config) return report_error("canary-ctl", config.status());
+  const ConfigData& c = **config;
+  const VersionEntry& first = c.versions[first_candidate(c)];
+
+  json ramp = json::array();
+  for (std::uint32_t i = 0; i < c.ramp_count && i < kMaxRampSteps; ++i) ramp.push_back(percent_of(c.ramp_bp[i]));
+  json doc = {
+      {"segment", name},
+      {"layout_version", segment.header().layout_version},
+      {"cpu_slots", p.cpu_slots},
+      {"endpoint_capacity", p.endpoint_capacity},
+      {"rings", p.ring_count},
+      {"ring_records", p.ring_records},
+      {"enabled", static_cast<bool>(c.enabled)},
+      {"canary_percentage", percent_of(first.share_bp)},
+      {"share_bp", first.share_bp},
+      {"hash", to_string(static_cast<HashMode>(c.hash_mode))},
+      {"salt", c.salt},
+      {"state", to_string(static_cast<DeploymentState>(first.state))},
+      {"state_reason", text_of(first.state_reason)},
+      {"awaiting_approval", static_cast<bool>(first.awaiting_approval)},
+      {"srm_detected", static_cast<bool>(first.srm_detected)},
+      {"ramp", ramp},
+      {"require_approval", static_cast<bool>(c.require_approval)},
+      {"ramp_step", first.ramp_step},
+      {"step_started_at", utc_text(first.step_started_unix_ns)},
+      {"fail_safe_after_ms", c.fail_safe_after_ms},
+      {"rollout_started_at", utc_text(c.rollout_started_unix_ns)},
+      {"generation", c.generation},
+      {"changed_by", text_of(c.changed_by)},
+      {"changed_at", utc_text(c.changed_unix_ns)},
+      {"fleet_managed", static_cast<bool>(c.fleet_managed)},
+      {"fleet_connected", c.fleet_managed ? json(fleet_connected(segment)) : json(nullptr)},
+  };
+  json versions = json::array();
+  for (std::uint32_t v = 0; v < c.version_count && v < kMaxVersions; ++v) {
+    const VersionEntry& e = c.versions[v];
+    json entry = {{"index", v}, {"name", version_name(c, v)}};
+    if (e.slot == kSlotRetired) {
+      entry["role"] = "removed";
+    } else {
+      entry["role"] = v == c.baseline ? "baseline" : "candidate";
+      entry["share_percent"] = percent_of(v == c.baseline ? baseline_share(c) : e.share_bp);
+      if (v != c.baseline) {
+        entry["state"] = to_string(static_cast<DeploymentState>(e.state));
+        entry["awaiting_approval"] = static_cast<bool>(e.awaiting_approval);
+        entry["srm_detected"] = static_cast<bool>(e.srm_detected);
+      }
+    }
+    versions.push_back(entry);
+  }
+  doc["versions"] = versions;
+  doc["switch"] = c.switched ? json{{"to", version_name(c, c.switch_to)}, {"from", version_name(c, c.switch_from)}} : json(nullptr);
+  json endpoints = json::array();
+  for (std::uint32_t id = 0; id < c.endpoint_count; ++id) {
+    json on = json::object();
+    for (std::uint32_t v : active_candidates(c)) on[std::string(version_name(c, v))] = endpoint_on(c.versions[v], id);
+    endpoints.push_back({{"id", id}, {"path", text_of(c.endpoints[id].path)}, {"versions", on}});
+  }
+  doc["endpoints"] = endpoints;
+  json pins = json::array();
+  for (std::uint32_t i = 0; i < c.override_count; ++i) {
+    const OverrideEntry& o = c.overrides[i];
+    // The segment keeps an id's first bytes; `truncated` says the id is longer.
+    pins.push_back({{"user", text_of(o.id_prefix)}, {"truncated", o.id_len > text_of(o.id_prefix).size()},
+                    {"version", version_name(c, o.version)}});
+  }
+  doc["pins"] = pins;
+  const AggregatorLiveness live = aggregator_liveness(segment);
+  doc["aggregator"] = {{"state", to_string(live.state)}, {"pid", live.pid}};
+  json events = json::array();
+  for (const Event& e : read_events(segment))
+    events.push_back({{"seq", e.seq},
+                      {"at", utc_text(e.unix_ns)},
+                      {"kind", to_string(e.kind)},
+                      {"version", e.version_name},
+                      {"share_before", percent_of(e.share_before_bp)},
+                      {"share_after", percent_of(e.share_after_bp)},
+                      {"actor", e.actor},
+                      {"reason", e.reason}});
+  doc["events"] = events;
+  out << doc.dump() << '\n';
   return kExitOk;
 }
 

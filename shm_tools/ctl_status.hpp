@@ -9,6 +9,8 @@
 namespace canary::tools {
 
 int print_status(const std::string& segment, std::ostream& out);
+// `canary-ctl status --json`: the same, and every event of the log, as one JSON object.
+int print_status_json(const std::string& segment, std::ostream& out);
 // `canary-ctl version list`: the version.N lines of status.
 int print_versions(const std::string& segment, std::ostream& out);
 

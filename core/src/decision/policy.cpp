@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "canary/decision/policy.hpp"
+#include "canary/duration.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -89,21 +90,12 @@ bool flag(const YAML::Node& n, const std::string& field) {
   return v;
 }
 
-// "500ms", "10s", "5m", "1h", "2d", or a number of seconds.
+// A duration (canary/duration.hpp) within [min_ms, max_ms].
 std::uint64_t duration_ms(const YAML::Node& n, const std::string& field, std::uint64_t min_ms, std::uint64_t max_ms) {
   const std::string text = n.IsScalar() ? n.Scalar() : "";
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  const std::string unit = text.substr(digits);
-  std::uint64_t value = 0;
-  const bool parsed = digits > 0 && digits <= 9 &&
-                      std::from_chars(text.data(), text.data() + digits, value).ec == std::errc();
-  const std::uint64_t scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60'000
-                            : unit == "h"    ? 3'600'000
-                            : unit == "d"    ? 86'400'000
-                                             : 0;
-  if (!parsed || scale == 0) fail(n, field, "'" + text + "' is not a duration such as 30s, 5m or 1h");
-  const std::uint64_t ms = value * scale;
+  const std::optional<std::uint64_t> parsed = parse_duration_ms(text);
+  if (!parsed) fail(n, field, "'" + text + "' is not a duration such as 30s, 5m or 1h");
+  const std::uint64_t ms = *parsed;
   if (ms < min_ms || ms > max_ms)
     fail(n, field, "'" + text + "' must be from " + std::to_string(min_ms / 1000.0).substr(0, 5) + " s to " +
                        std::to_string(max_ms / 1000) + " s");
