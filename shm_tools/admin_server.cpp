@@ -16,6 +16,7 @@
 #include "canary/deployment.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/report/decision_json.hpp"
+#include "canary/report/process_metrics.hpp"
 #include "canary/report/prometheus.hpp"
 #include "canary/report/seed_json.hpp"
 #include "canary/segment.hpp"
@@ -176,6 +177,7 @@ http::Router AdminServer::routes() {
     const std::uint64_t heartbeat = agg->segment().aggregator().heartbeat_unix_ns.load(std::memory_order_relaxed);
     std::string text = report::prometheus_text(*snap, heartbeat, agg->health());
     if (fleet_metrics) text += fleet_metrics();
+    text += report::build_and_process_metrics();
     return Response{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text), {}};
   });
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tool_common.hpp"
 
+#include "canary/build_info.hpp"
 #include "canary/layout.hpp"
 
 #include <pwd.h>
@@ -43,8 +44,8 @@ CLI::Option* add_segment_option(CLI::App& app, std::string& name) {
 }
 
 std::string version_text(std::string_view tool) {
-  const std::string revision = CANARY_REVISION;
-  return std::string(tool) + " " + CANARY_VERSION + " (layout " + std::to_string(kLayoutVersion) +
+  const std::string revision(build_revision());
+  return std::string(tool) + " " + std::string(build_version()) + " (layout " + std::to_string(kLayoutVersion) +
          (revision.empty() ? "" : ", " + revision) + ")";
 }
 

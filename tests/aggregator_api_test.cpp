@@ -234,8 +234,18 @@ TEST_F(AggregatorApi, MetricsPassPromtoolAndCarryTheSpecFamilies) {
        {"canary_requests_total{", "canary_unavailable_total{", "canary_request_duration_seconds_bucket{",
         "canary_request_duration_seconds_sum{", "canary_request_duration_seconds_count{",
         "canary_request_duration_digest_seconds{", "canary_ring_dropped_records_total", "canary_share_ratio 0.05",
-        "canary_deployment_state{state=\"running\"} 1", "canary_aggregator_last_drain_timestamp_seconds"})
+        "canary_deployment_state{state=\"running\"} 1", "canary_aggregator_last_drain_timestamp_seconds",
+        "canary_build_info{version=\"" CANARY_PROJECT_VERSION "\",", "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ", "process_virtual_memory_bytes ", "process_open_fds ", "process_max_fds ",
+        "process_start_time_seconds "})
     EXPECT_NE(r->body.find(family), std::string::npos) << family;
+  // One unit per name: the checks' values are ratios, seconds or requests, never percent or ms.
+  if (r->body.find("canary_gate_holds ") != std::string::npos) {
+    EXPECT_NE(r->body.find("canary_decision_check_value_ratio{"), std::string::npos);
+    EXPECT_NE(r->body.find("canary_decision_check_threshold_seconds{kind=\"trigger\",check=\"canary_p95_ms\""),
+              std::string::npos);
+  }
+  EXPECT_EQ(r->body.find("canary_decision_check_value{"), std::string::npos);
   EXPECT_NE(r->body.find("quantile=\"0.95\""), std::string::npos);
   EXPECT_NE(r->body.find("code=\"2xx\""), std::string::npos);
   EXPECT_EQ(http.Get("/healthz")->status, 200);

@@ -187,20 +187,20 @@ TEST_F(AggregatorFailures, SighupReloadsTheValidPolicyAndKeepsTheOldOneOtherwise
   std::ofstream(policy) << "rollback: {max_error_rate: 5}\n";
   AggregatorProcess agg(name, {"--policy", policy});
   ASSERT_TRUE(agg.started()) << agg.output();
-  const std::string threshold = "canary_decision_check_threshold{kind=\"trigger\",check=\"canary_error_rate\",window=\"change\"}";
-  ASSERT_TRUE(wait_for([&] { return metric(agg.port(), threshold) == 5; }, 5s)) << get(agg.port(), "/metrics");
+  const std::string threshold = "canary_decision_check_threshold_ratio{kind=\"trigger\",check=\"canary_error_rate\",window=\"change\"}";
+  ASSERT_TRUE(wait_for([&] { return metric(agg.port(), threshold) == 0.05; }, 5s)) << get(agg.port(), "/metrics");
 
   std::ofstream(policy) << "rollback: {max_error_rate: 7.5}\n";
   kill(agg.pid(), SIGHUP);
   EXPECT_TRUE(agg.wait_for_output("SIGHUP: policy reloaded", 5s)) << agg.output();
-  EXPECT_TRUE(wait_for([&] { return metric(agg.port(), threshold) == 7.5; }, 5s));
+  EXPECT_TRUE(wait_for([&] { return metric(agg.port(), threshold) == 0.075; }, 5s));
 
   std::ofstream(policy) << "rollback: {max_error_rate: lots}\n";
   kill(agg.pid(), SIGHUP);
   EXPECT_TRUE(agg.wait_for_output("SIGHUP: the policy file was refused", 5s)) << agg.output();
   EXPECT_NE(agg.output().find("rollback.max_error_rate"), std::string::npos);
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(metric(agg.port(), threshold), 7.5);
+  EXPECT_EQ(metric(agg.port(), threshold), 0.075);
   EXPECT_EQ(agg.stop(), 0) << "SIGHUP must not have killed it";
 }
 

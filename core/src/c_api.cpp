@@ -8,6 +8,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "canary/build_info.hpp"
 #include "canary/writer.hpp"
 
 namespace {
@@ -137,6 +138,6 @@ int canary_writer_stats(canary_stats* out) {
 
 int canary_abi_version(void) { return CANARY_ABI_VERSION; }
 
-const char* canary_library_version(void) { return CANARY_VERSION; }
+const char* canary_library_version(void) { return canary::build_version().data(); }  // a literal: NUL-terminated
 
 }  // extern "C"

@@ -119,6 +119,7 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
   out.push_back(errors);
 
   Check latency = base("canary_p95_ms", e, r.max_p95_ms);
+  latency.unit = CheckUnit::milliseconds;
   latency.test = describe(o, "lower confidence bound of the canary P95 from order statistics (ms)", alpha);
   latency.canary_samples = c.latency_samples;
   latency.value = p95_estimate(c);
@@ -160,6 +161,7 @@ void add_relative(const Policy& p, const Evidence& e, double alpha, const JudgeO
 
   if (c.latency_samples == 0 && l.latency_samples == 0) return;  // an endpoint's counts only
   Check slower = base("p95_increase", e, g.max_p95_increase);
+  slower.unit = CheckUnit::ratio;
   slower.test = describe(o, "canary P95 lower bound over legacy P95 upper bound, minus 1", alpha);
   slower.canary_samples = c.latency_samples;
   slower.legacy_samples = l.latency_samples;
@@ -225,6 +227,7 @@ void add_endpoint(const Policy& p, const Evidence& step, const EndpointEvidence&
     if (out[i].name != "canary_p95_ms") continue;
     // The order statistics are the totals'; here, the share of requests over the limit.
     Check& slow = out[i];
+    slow.unit = CheckUnit::percent;
     const double limit = kOverQuantile;
     slow.test = describe(o, "lower confidence bound of the share of canary requests slower than max_p95_ms (%)", alpha);
     slow.threshold = 100 * limit;
@@ -258,6 +261,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   out.push_back(increase);
 
   Check slower = base("p95_increase", e, g.max_p95_increase);
+  slower.unit = CheckUnit::ratio;
   slower.test = describe(o, "canary P95 upper bound over legacy P95 lower bound, minus 1", alpha);
   slower.canary_samples = c.latency_samples;
   slower.legacy_samples = l.latency_samples;
@@ -271,6 +275,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   out.push_back(slower);
 
   Check enough = base("canary_requests", e, static_cast<double>(g.min_canary_requests));
+  enough.unit = CheckUnit::count;
   enough.test = "count";
   enough.value = static_cast<double>(c.requests);
   enough.bound = enough.value;

@@ -3,6 +3,7 @@
 
 #include "canary/http/server.hpp"
 #include "canary/report/decision_json.hpp"
+#include "canary/report/process_metrics.hpp"
 
 namespace canary::fleet {
 
@@ -136,7 +137,8 @@ http::Router controller_routes(const FleetController& controller) {
     return reply({{"status", "ok"}, {"leader", v.leader}});
   }));
   r.add("GET", "/metrics", with_view([](const http::Request&, const FleetView& v) {
-    return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", fleet_metrics(v), {}};
+    return http::Response{200, "text/plain; version=0.0.4; charset=utf-8",
+                          fleet_metrics(v) + report::build_and_process_metrics(), {}};
   }));
   r.add("GET", "/api/v2/admin/canary/fleet", with_view([reply](const http::Request&, const FleetView& v) {
     return reply(fleet_hosts_json(v));

@@ -3,6 +3,7 @@
 
 #include "canary/versions.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -202,26 +203,51 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     out << "canary_gate_holds " << (d.judgement.gate_holds ? 1 : 0) << '\n';
     family(out, "canary_rollback_proven", "gauge", "1 when a rollback trigger is proven to hold.");
     out << "canary_rollback_proven " << (d.judgement.rollback ? 1 : 0) << '\n';
+    // One unit per name: each check's value, bound and threshold in its base unit (percentages
+    // as ratios, milliseconds as seconds), under a name that ends in it.
+    struct Unit {
+      CheckUnit unit;
+      const char* suffix;
+      double divisor;  // a division, so that 5% is exactly the 0.05 a reader types
+    };
+    const Unit units[] = {{CheckUnit::percent, "ratio", 100},
+                          {CheckUnit::ratio, "ratio", 1},
+                          {CheckUnit::milliseconds, "seconds", 1000},
+                          {CheckUnit::count, "requests", 1}};
     struct Series {
       const char* name;
       const char* help;
     };
     const Series series[] = {
-        {"canary_decision_check_value", "The point estimate a gate or trigger check is about."},
-        {"canary_decision_check_bound", "The confidence bound the check compares with its threshold."},
-        {"canary_decision_check_threshold", "The check's threshold from the policy."},
-        {"canary_decision_check_holds", "1 when the check holds: a trigger's breach, or the gate's compliance, is proven."},
+        {"canary_decision_check_value", "The point estimate a gate or trigger check is about"},
+        {"canary_decision_check_bound", "The confidence bound the check compares with its threshold"},
+        {"canary_decision_check_threshold", "The check's threshold from the policy"},
     };
-    for (std::size_t f = 0; f < std::size(series); ++f) {
-      family(out, series[f].name, "gauge", series[f].help);
-      auto emit = [&](const char* kind, const Check& k) {
-        const double v = f == 0 ? k.value : f == 1 ? k.bound : f == 2 ? k.threshold : (k.holds ? 1.0 : 0.0);
-        out << series[f].name << "{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window << '"'
-            << endpoint_label(k) << "} " << number(v) << '\n';
-      };
-      for (const Check& k : d.judgement.gate) emit("gate", k);
-      for (const Check& k : d.judgement.triggers) emit("trigger", k);
+    for (const char* suffix : {"ratio", "seconds", "requests"}) {
+      for (std::size_t f = 0; f < std::size(series); ++f) {
+        const std::string name = std::string(series[f].name) + "_" + suffix;
+        bool announced = false;
+        auto emit = [&](const char* kind, const Check& k) {
+          const Unit* u = std::find_if(std::begin(units), std::end(units), [&](const Unit& x) { return x.unit == k.unit; });
+          if (u == std::end(units) || std::string_view(u->suffix) != suffix) return;
+          if (!announced) family(out, name.c_str(), "gauge", (std::string(series[f].help) + " (" + suffix + ").").c_str());
+          announced = true;
+          const double v = f == 0 ? k.value : f == 1 ? k.bound : k.threshold;
+          out << name << "{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window << '"'
+              << endpoint_label(k) << "} " << number(v / u->divisor) << '\n';
+        };
+        for (const Check& k : d.judgement.gate) emit("gate", k);
+        for (const Check& k : d.judgement.triggers) emit("trigger", k);
+      }
     }
+    family(out, "canary_decision_check_holds", "gauge",
+           "1 when the check holds: a trigger's breach, or the gate's compliance, is proven.");
+    auto holds = [&](const char* kind, const Check& k) {
+      out << "canary_decision_check_holds{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window << '"'
+          << endpoint_label(k) << "} " << (k.holds ? 1 : 0) << '\n';
+    };
+    for (const Check& k : d.judgement.gate) holds("gate", k);
+    for (const Check& k : d.judgement.triggers) holds("trigger", k);
     family(out, "canary_decision_check_samples", "gauge", "The samples behind a check, by version.");
     auto samples = [&](const char* kind, const Check& k) {
       for (auto [version, n] : {std::pair{"canary", k.canary_samples}, {"legacy", k.legacy_samples}})

@@ -39,8 +39,12 @@ struct Evidence {
   std::string window;  // "5m", "step": for people
 };
 
+// What a check's value, bound and threshold are in: /metrics exports each in its base unit.
+enum class CheckUnit : std::uint8_t { percent, milliseconds, ratio, count };
+
 struct Check {
   std::string name;       // "canary_error_rate", "error_rate_increase", ...
+  CheckUnit unit = CheckUnit::percent;
   std::string window;     // which evidence it was judged on: "step", "rolling", "change"
   std::string endpoint;   // the endpoint judged on its own; empty: the version's totals
   std::string test;       // the test and its alpha
