@@ -149,7 +149,12 @@ bool claim_thread_ring(ThreadWriter& t, bool count_drop = true) noexcept;
 std::uint32_t atomic_slab_for_current_cpu() noexcept;
 
 inline ThreadWriter& thread_writer() noexcept {
-  ThreadWriter& t = t_writer;
+  ThreadWriter* thread = &t_writer;
+  // An empty asm that "changes" the pointer: the compiler keeps the address in a register instead
+  // of computing it again after each call it makes. In libcanary.so every computation is a TLS
+  // descriptor call (a few ns); in an executable it is one instruction either way.
+  asm("" : "+r"(thread));
+  ThreadWriter& t = *thread;
   // acquire: pairs with attach()'s release, so g_process's fields are the ones of this epoch.
   const std::uint64_t epoch = g_process.epoch.load(std::memory_order_acquire);
   if (t.epoch != epoch) [[unlikely]]
