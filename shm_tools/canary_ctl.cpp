@@ -2,6 +2,8 @@
 // canary-ctl: create, inspect and change a canary-shm segment. Every change goes through
 // update_config(), so it is validated first, serialized with every other writer, and seen by each
 // worker's next request; a refused change leaves the config exactly as it was.
+#include <sys/statvfs.h>
+
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -12,6 +14,7 @@
 #include "canary/clock.hpp"
 #include "canary/deployment.hpp"
 #include "canary/endpoint_template.hpp"
+#include "canary/geometry.hpp"
 #include "canary/liveness.hpp"
 #include "canary/migrate.hpp"
 #include "canary/summary.hpp"
@@ -38,7 +41,26 @@ struct InitArgs {
   std::string percentage = "5", hash = "xxh3", salt = "0";
   bool disabled = false;
   bool no_seed_endpoints = false;
+  bool dry_run = false;
 };
+
+// What `init --dry-run` prints: the segment's size for these parameters, and whether /dev/shm
+// (64 MB by default in a container) has room for it.
+int print_planned_size(const std::string& segment, SegmentParams params) {
+  if (params.cpu_slots == 0) params.cpu_slots = possible_cpu_count();
+  const std::uint64_t size = compute_geometry(params).total_size;
+  std::cout << "segment '" << segment << "' would take " << size << " bytes (" << (size + (1 << 20) - 1) / (1 << 20)
+            << " MiB): " << params.cpu_slots << " CPU slots, " << params.endpoint_capacity << " endpoint slots, "
+            << params.ring_count << " rings of " << params.ring_records << " records\n";
+  struct statvfs fs {};
+  if (statvfs("/dev/shm", &fs) == 0) {
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    std::cout << "/dev/shm has " << free_bytes / (1 << 20) << " MiB free: "
+              << (free_bytes >= size ? "it fits" : "it does NOT fit (raise the container's --shm-size, or use fewer --rings or --cpus)")
+              << '\n';
+  }
+  return kExitOk;
+}
 
 Expected<mode_t> parse_mode(std::string_view text) {
   std::uint32_t mode = 0;
@@ -106,6 +128,7 @@ int run_init(const std::string& segment, const InitArgs& a, bool fleet_given) {
 
   auto config = make_initial_config(init, options.params.endpoint_capacity);
   if (!config) return report_error(kTool, config.status());
+  if (a.dry_run) return print_planned_size(segment, options.params);
   auto created = Segment::create(options, *config);
   if (!created) return report_error(kTool, created.status());
   const auto& h = created->header();
@@ -219,6 +242,7 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--salt", init.salt, "xxh3 seed (default 0)");
   init_cmd->add_flag("--disabled", init.disabled, "start with the canary disabled");
   init_cmd->add_flag("--no-seed-endpoints", init.no_seed_endpoints, "register no endpoints");
+  init_cmd->add_flag("--dry-run", init.dry_run, "print the size the segment would take and whether /dev/shm has room; create nothing");
 
   bool destroy_even_if_live = false;
   auto* destroy_cmd = app.add_subcommand("destroy", "remove the segment (not one a live aggregator holds)");

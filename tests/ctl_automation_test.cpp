@@ -137,3 +137,41 @@ TEST_F(CtlAutomationTest, WaitRefusesBadInputWithTwoAndOneLine) {
 
 }  // namespace
 }  // namespace canary
+
+namespace canary {
+namespace {
+
+TEST(CtlInitSize, DryRunPrintsTheSizeInitCreatesAndCreatesNothing) {
+  const std::string name = testing::unique_segment_name("ctl-dry");
+  const std::vector<std::string> params = {"--cpus", "3", "--rings", "8", "--ring-records", "4096", "--endpoints", "16"};
+  std::vector<std::string> dry = {"--segment", name, "init", "--dry-run"};
+  dry.insert(dry.end(), params.begin(), params.end());
+  const auto planned = run_tool(CANARY_CTL_PATH, dry);
+  ASSERT_EQ(planned.exit_code, 0) << planned.err;
+  EXPECT_FALSE(Segment::attach(name, Access::read_only)) << "--dry-run created the segment";
+  std::vector<std::string> init = {"--segment", name, "init"};
+  init.insert(init.end(), params.begin(), params.end());
+  const auto created = run_tool(CANARY_CTL_PATH, init);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  auto segment = Segment::attach(name, Access::read_only);
+  ASSERT_TRUE(segment);
+  const std::string size = std::to_string(segment->header().total_size) + " bytes";
+  EXPECT_NE(planned.out.find("would take " + size), std::string::npos) << planned.out;
+  EXPECT_NE(created.out.find(size), std::string::npos) << created.out;
+  (void)Segment::destroy(name);
+}
+
+TEST(CtlInitSize, ASegmentLargerThanDevShmIsRefusedBeforeAnythingChanges) {
+  // The largest parameters make about 600 GB: more than any /dev/shm a test machine has. Created
+  // sparse, it would kill the first worker that touched a page past the free space (SIGBUS).
+  const std::string name = testing::unique_segment_name("ctl-huge");
+  const auto r = run_tool(CANARY_CTL_PATH, {"--segment", name, "init", "--cpus", "4096", "--rings", "4096",
+                                            "--ring-records", "4194304", "--endpoints", "128"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("MiB free"), std::string::npos) << r.err;
+  EXPECT_FALSE(Segment::attach(name, Access::read_only));
+}
+
+}  // namespace
+}  // namespace canary

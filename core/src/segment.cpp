@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -138,6 +139,29 @@ void write_header(SegmentHeader& h, const SegmentGeometry& g) {
 
 }  // namespace
 
+namespace {
+
+// The segment is a sparse file in /dev/shm: creating one larger than the free space succeeds, and
+// the first worker to touch a page past it dies of SIGBUS. So a segment that does not fit is
+// refused here, in one line, before anything changes (a segment it replaces counts as free).
+Status check_room(const std::string& name, std::uint64_t size, bool replacing) {
+  struct statvfs fs {};
+  if (statvfs("/dev/shm", &fs) != 0) return Status::Ok();  // no /dev/shm to ask: shm_open decides
+  std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  struct stat existing {};
+  if (replacing && stat(("/dev/shm/" + name).c_str(), &existing) == 0)
+    free_bytes += static_cast<std::uint64_t>(existing.st_blocks) * 512;
+  if (size <= free_bytes) return Status::Ok();
+  constexpr std::uint64_t kMiB = 1 << 20;
+  return Status{Errc::invalid_argument,
+                "cannot create " + quoted(name) + ": it needs " + std::to_string((size + kMiB - 1) / kMiB) + " MiB and /dev/shm has " +
+                    std::to_string(free_bytes / kMiB) +
+                    " MiB free (a container's default is 64 MB: raise --shm-size, or use fewer --cpus, --rings or --endpoints; "
+                    "canary-ctl init --dry-run shows the size)"};
+}
+
+}  // namespace
+
 Expected<Segment> Segment::create(const CreateOptions& options, const ConfigData& initial) {
   if (std::string why = check_segment_name(options.name); !why.empty()) return Status{Errc::invalid_argument, why};
   SegmentParams params = options.params;
@@ -149,6 +173,7 @@ Expected<Segment> Segment::create(const CreateOptions& options, const ConfigData
     return Status{Errc::invalid_argument, std::string("initial config: ") + why};
 
   const SegmentGeometry geometry = compute_geometry(params);
+  if (Status s = check_room(options.name, geometry.total_size, options.replace_existing); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
   impl->name = options.name;
   impl->access = Access::read_write;
