@@ -179,22 +179,9 @@ http::Router make_routes(Control& control, const std::string& segment_name) {
   r.add("GET", "/api/v2/admin/canary/metrics", [segment_name](const Request& req, const Captures&) {
     const std::optional<Window> window = req.has_param("window") ? parse_window(req.param("window")) : Window::all;
     if (!window) return http::error_response(400, "window must be one of 5m, 1h, 6h, 24h, all", "window");
-    Expected<Segment> segment = Segment::attach(segment_name, Access::read_only);
-    auto summary = std::make_unique<SummaryData>();
-    auto config = std::make_unique<ConfigData>();
-    if (!segment || !read_summary(*segment, *summary))
-      return http::error_response(503, "no aggregator has published a summary in the segment yet");
-    const bool named = read_config(segment->config(), *config, segment->geometry().params.endpoint_capacity).ok;
-    const auto w = static_cast<std::size_t>(*window);
-    json body = report::metrics_json(
-        report::shown_versions(named ? config.get() : nullptr,
-                               [&](std::uint32_t v) { return report::from_summary(summary->totals[w][v]); }),
-        *window);
-    // The published summary has the quantiles but not the digest's sample count.
-    for (const char* version : {"legacy", "canary"}) body[version].erase("latency_samples");
-    if (body.contains("versions"))
-      for (auto& [name, block] : body["versions"].items()) block.erase("latency_samples");
-    return Response{200, "application/json", body.dump(2) + "\n", {}};
+    const std::optional<json> body = report::published_metrics_json(segment_name, *window);
+    if (!body) return http::error_response(503, "no aggregator has published a summary in the segment yet");
+    return Response{200, "application/json", body->dump(2) + "\n", {}};
   });
 
   // The demo's switches: a canary regression, recording on or off, simulated work.

@@ -3,9 +3,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
+#include "canary/config.hpp"
 #include "canary/fixed_text.hpp"
+#include "canary/segment.hpp"
 #include "canary/share.hpp"
+#include "canary/summary.hpp"
 #include "canary/versions.hpp"
 
 namespace canary::report {
@@ -139,6 +143,23 @@ std::vector<NamedWindow> shown_versions(const ConfigData* c, const std::function
     if (v != c->baseline && v != first) order.push_back(v);
   for (std::uint32_t v : order) out.push_back({std::string(version_name(*c, v)), window_of(v)});
   return out;
+}
+
+std::optional<nlohmann::json> published_metrics_json(const std::string& segment_name, Window window) {
+  Expected<Segment> segment = Segment::attach(segment_name, Access::read_only);
+  auto summary = std::make_unique<SummaryData>();
+  auto config = std::make_unique<ConfigData>();
+  if (!segment || !read_summary(*segment, *summary)) return std::nullopt;
+  const bool named = read_config(segment->config(), *config, segment->geometry().params.endpoint_capacity).ok;
+  const auto w = static_cast<std::size_t>(window);
+  nlohmann::json body = metrics_json(
+      shown_versions(named ? config.get() : nullptr, [&](std::uint32_t v) { return from_summary(summary->totals[w][v]); }),
+      window);
+  // The published summary has the quantiles but not the digest's sample count.
+  for (const char* version : {"legacy", "canary"}) body[version].erase("latency_samples");
+  if (body.contains("versions"))
+    for (auto& [name, block] : body["versions"].items()) block.erase("latency_samples");
+  return body;
 }
 
 nlohmann::json endpoints_json(const AggregatorSnapshot& s, Window window) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ nlohmann::json metrics_json(const std::vector<NamedWindow>& versions, Window win
 // Every version slot in use (retired ones too: their counts stay), named from the config; without
 // a config, legacy and canary.
 std::vector<NamedWindow> shown_versions(const ConfigData* c, const std::function<VersionWindow(std::uint32_t)>& window_of);
+
+// The metrics JSON from the summary the aggregator publishes in a segment (what any worker can
+// serve as /api/v2/admin/canary/metrics without HTTP to the aggregator); nullopt when the segment
+// has no summary yet (no aggregator ran) or cannot be opened.
+std::optional<nlohmann::json> published_metrics_json(const std::string& segment_name, Window window);
 
 // {TEMPLATE: {"legacy": {...}, "canary": {...}}} for every registered endpoint, and `other` when
 // it had traffic.
