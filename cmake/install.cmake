@@ -3,6 +3,8 @@
 # (find_package(canary-shm)) and the pkg-config module (canary-shm.pc).
 include(CMakePackageConfigHelpers)
 set(CANARY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/canary-shm)
+# Where Debian puts a package's docs: share/doc/canary-shm (GNUInstallDirs would say canary_shm).
+set(CANARY_DOCDIR ${CMAKE_INSTALL_DATAROOTDIR}/doc/canary-shm)
 
 install(DIRECTORY core/include/canary DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
 
@@ -41,5 +43,5 @@ foreach(tool canary-ctl canary-shm-dump canary-loadgen canary-aggregator canary-
   endif()
 endforeach()
 
-install(FILES README.md CHANGELOG.md LICENSE NOTICE DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
-install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
+install(FILES README.md CHANGELOG.md LICENSE NOTICE DESTINATION ${CANARY_DOCDIR} COMPONENT runtime)
+install(DIRECTORY docs/ DESTINATION ${CANARY_DOCDIR} COMPONENT runtime)

@@ -15,14 +15,20 @@ configure() {
 }
 
 echo "== release build, all tests (the sustained-load test alone, 30 s)"
-configure build
+configure build -DCANARY_BUILD_PYTHON=ON
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== Python: pip install ./python into a virtual environment of Debian's python3, then pytest"
+rm -rf build/venv
+/usr/bin/python3 -m venv --system-site-packages build/venv
+CANARY_CMAKE_BUILD_DIR="$PWD/build" build/venv/bin/pip install --quiet --no-build-isolation ./python
+CANARY_BUILD_DIR="$PWD/build" build/venv/bin/python -m pytest -q -p no:cacheprovider python/tests
 
 echo "== AddressSanitizer + UBSan: library, tools and tests (not the sustained load, the simulation, the consumer build, nor the fleet end-to-end tests)"
 configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=address,undefined -DCANARY_BUILD_BENCH=OFF
 cmake --build build-asan -j "$jobs"
-ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "load|simulation|consumer|fleet"
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "load|simulation|consumer|fleet|package"
 
 echo "== ThreadSanitizer: threaded tests"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=thread -DCANARY_BUILD_BENCH=OFF
