@@ -113,12 +113,13 @@ std::string fleet_metrics(const FleetView& v) {
   for (const ScopeView& s : v.scopes)
     for (std::uint32_t i = 0; i < kFleetSides; ++i)
       line("canary_errors_total", "region=\"" + s.scope + "\",version=\"" + kSideNames[i] + "\"", static_cast<double>(s.total[i].errors));
-  family("canary_step_latency_p95_ms", "gauge", "P95 latency over the current step, by region and version.");
+  // Base units, one per name: seconds and ratios.
+  family("canary_step_latency_p95_seconds", "gauge", "P95 latency over the current step, by region and version.");
   for (const ScopeView& s : v.scopes)
     for (std::uint32_t i = 0; i < kFleetSides; ++i)
-      line("canary_step_latency_p95_ms", "region=\"" + s.scope + "\",version=\"" + kSideNames[i] + "\"", s.p95_ms[i]);
-  family("canary_share_percent", "gauge", "The candidate's share, by region.");
-  for (const ScopeView& s : v.scopes) line("canary_share_percent", "region=\"" + s.scope + "\"", s.share_bp / 100.0);
+      line("canary_step_latency_p95_seconds", "region=\"" + s.scope + "\",version=\"" + kSideNames[i] + "\"", s.p95_ms[i] / 1000);
+  family("canary_share_ratio", "gauge", "The candidate's share, by region (0.05 is 5%).");
+  for (const ScopeView& s : v.scopes) line("canary_share_ratio", "region=\"" + s.scope + "\"", s.share_bp / 10000.0);
   return out;
 }
 
