@@ -28,13 +28,18 @@ configure_and_build() {
   fi
 }
 
+# A worker's project needs none of the aggregator's or the tools' libraries: they are hidden
+# from the vendored builds, which must still configure and build.
+without_tool_libraries=(-DCMAKE_DISABLE_FIND_PACKAGE_yaml-cpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
+  -DCMAKE_DISABLE_FIND_PACKAGE_CLI11=ON)
+
 case $mode in
-  subdirectory) configure_and_build -DCANARY_SOURCE_DIR="$source_dir" ;;
+  subdirectory) configure_and_build -DCANARY_SOURCE_DIR="$source_dir" "${without_tool_libraries[@]}" ;;
   fetchcontent)
     # What a release tarball holds: the source tree without its git directory and build trees.
     tar -C "$source_dir" --exclude='./.git' --exclude='./build*' --exclude='./python/build' \
       -czf "$work_dir/canary-shm.tar.gz" .
-    configure_and_build -DCANARY_TARBALL="$work_dir/canary-shm.tar.gz" ;;
+    configure_and_build -DCANARY_TARBALL="$work_dir/canary-shm.tar.gz" "${without_tool_libraries[@]}" ;;
   package)
     install_tree
     configure_and_build -DCMAKE_PREFIX_PATH="$work_dir/prefix" ;;
