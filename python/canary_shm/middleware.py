@@ -41,8 +41,8 @@ def _user_from_json(body: bytes) -> Optional[str]:
     return user if isinstance(user, str) else None
 
 
-class CanaryASGIMiddleware:
-    """ASGI middleware (FastAPI: `app.add_middleware(CanaryASGIMiddleware)`)."""
+class _Middleware:
+    """What both middlewares take: the app, the segment, a user-id reader and the paths left alone."""
 
     def __init__(self, app, segment: Optional[str] = None, user_id: Optional[Callable[[dict, bytes], Optional[str]]] = None,
                  exclude_prefixes: tuple = DEFAULT_EXCLUDED):
@@ -52,6 +52,10 @@ class CanaryASGIMiddleware:
         # Attaching here serves both gunicorn models: with preload_app the master attaches and the
         # workers inherit the mapping; without it, each worker attaches when it loads the app.
         _native.attach(segment)
+
+
+class CanaryASGIMiddleware(_Middleware):
+    """ASGI middleware (FastAPI: `app.add_middleware(CanaryASGIMiddleware)`)."""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("path", "").startswith(self.exclude_prefixes):
@@ -113,15 +117,8 @@ async def _buffer_body(receive):
     return body, replay
 
 
-class CanaryWSGIMiddleware:
+class CanaryWSGIMiddleware(_Middleware):
     """WSGI middleware (Flask: `app.wsgi_app = CanaryWSGIMiddleware(app.wsgi_app)`)."""
-
-    def __init__(self, app, segment: Optional[str] = None, user_id: Optional[Callable[[dict, bytes], Optional[str]]] = None,
-                 exclude_prefixes: tuple = DEFAULT_EXCLUDED):
-        self.app = app
-        self.user_id = user_id
-        self.exclude_prefixes = tuple(exclude_prefixes)
-        _native.attach(segment)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith(self.exclude_prefixes):
