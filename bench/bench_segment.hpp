@@ -57,4 +57,18 @@ inline const std::vector<std::string>& user_ids() {
   return ids;
 }
 
+// One request path for each of the seven seed templates.
+inline const std::vector<std::string>& seed_paths() {
+  static const std::vector<std::string> paths = {
+      "/api/v2/recommend/personalized",
+      "/api/v2/recommend/compare",
+      "/api/v2/conversations/start",
+      "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a/turn",
+      "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a",
+      "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a/close",
+      "/api/v2/conversations?page=2",
+  };
+  return paths;
+}
+
 }  // namespace canary::bench

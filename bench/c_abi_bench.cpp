@@ -15,17 +15,6 @@
 namespace canary::bench {
 namespace {
 
-// One request path for each of the seven seed templates.
-const std::string kPaths[] = {
-    "/api/v2/recommend/personalized",
-    "/api/v2/recommend/compare",
-    "/api/v2/conversations/start",
-    "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a/turn",
-    "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a",
-    "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a/close",
-    "/api/v2/conversations?page=2",
-};
-
 // As in record_bench.cpp: every 4096 records the thread's ring is freed, so that both measure the
 // push and not the full-ring drop. The C side's writer is libcanary.so's own: its ring is found by
 // the index canary_writer_stats() gives.
@@ -48,9 +37,10 @@ void BM_CxxRouteRecord(benchmark::State& state) {
     return;
   }
   const auto& ids = user_ids();
+  const auto& paths = seed_paths();
   std::uint64_t i = 0;
   for (auto _ : state) {
-    const Decision d = route(ids[i & 1023], std::string_view(kPaths[i % 7]));
+    const Decision d = route(ids[i & 1023], std::string_view(paths[i % 7]));
     record(d.endpoint, Method::get, d.user_hash, d.version, (i & 255) == 0 ? 503 : 200, 1000 + (i & 1023));
     if ((++i & 4095) == 0) release_cxx_ring();
   }
@@ -63,11 +53,12 @@ void BM_CRouteRecord(benchmark::State& state) {
     return;
   }
   const auto& ids = user_ids();
+  const auto& paths = seed_paths();
   std::uint64_t i = 0;
   canary_decision d;
   for (auto _ : state) {
     const std::string& id = ids[i & 1023];
-    const std::string& path = kPaths[i % 7];
+    const std::string& path = paths[i % 7];
     canary_route(id.data(), id.size(), path.data(), path.size(), &d);
     canary_record(&d, CANARY_METHOD_GET, (i & 255) == 0 ? 503 : 200, 1000 + (i & 1023));
     if ((++i & 4095) == 0) release_c_ring();

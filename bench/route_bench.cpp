@@ -70,16 +70,7 @@ BENCHMARK(BM_RouteXxh3EightVersions);
 void BM_RoutePath(benchmark::State& state) {
   Router& router = bound_router();
   const auto& ids = user_ids();
-  // One request path for each of the seven seed templates.
-  const std::string paths[] = {
-      "/api/v2/recommend/personalized",
-      "/api/v2/recommend/compare",
-      "/api/v2/conversations/start",
-      "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a/turn",
-      "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a",
-      "/api/v2/conversations/5f0c2b7e-9d1a-4c3e-8a2b-1e4f6d7c8b9a/close",
-      "/api/v2/conversations?page=2",
-  };
+  const auto& paths = seed_paths();
   std::size_t i = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(router.route(ids[i & 1023], std::string_view(paths[i % 7])));
