@@ -3,6 +3,7 @@
 
 #include "canary/summary.hpp"
 
+#include <functional>
 #include <memory>
 
 #include "canary/clock.hpp"
@@ -82,25 +83,18 @@ bool fleet_connected(const Segment& segment) {
          summary->fleet_state == 1;
 }
 
-}  // namespace
-
-int print_versions(const std::string& name, std::ostream& out) {
+// Attaches read-only, reads the config and runs `show` on both; a missing segment or a corrupt
+// config is reported instead.
+int show_segment(const std::string& name, const std::function<int(const Segment&, const ConfigData&)>& show) {
   auto attached = Segment::attach(name, Access::read_only);
   if (!attached) return report_error("canary-ctl", attached.status());
   auto config = config_of(*attached);
   if (!config) return report_error("canary-ctl", config.status());
-  print_version_lines(**config, out);
-  return kExitOk;
+  return show(*attached, **config);
 }
 
-int print_status(const std::string& name, std::ostream& out) {
-  auto attached = Segment::attach(name, Access::read_only);
-  if (!attached) return report_error("canary-ctl", attached.status());
-  const Segment& segment = *attached;
+int status_text(const std::string& name, const Segment& segment, const ConfigData& c, std::ostream& out) {
   const SegmentParams& p = segment.geometry().params;
-  auto config = config_of(segment);
-  if (!config) return report_error("canary-ctl", config.status());
-  const ConfigData& c = **config;
   // The first candidate's figures keep the two-version keys; every version follows as version.N.
   const VersionEntry& first = c.versions[first_candidate(c)];
 
@@ -157,15 +151,9 @@ int print_status(const std::string& name, std::ostream& out) {
   return kExitOk;
 }
 
-int print_status_json(const std::string& name, std::ostream& out) {
+int status_json(const std::string& name, const Segment& segment, const ConfigData& c, std::ostream& out) {
   using json = nlohmann::ordered_json;
-  auto attached = Segment::attach(name, Access::read_only);
-  if (!attached) return report_error("canary-ctl", attached.status());
-  const Segment& segment = *attached;
   const SegmentParams& p = segment.geometry().params;
-  auto config = config_of(segment);
-  if (!config) return report_error("canary-ctl", config.status());
-  const ConfigData& c = **config;
   const VersionEntry& first = c.versions[first_candidate(c)];
 
   json ramp = json::array();
@@ -247,6 +235,23 @@ int print_status_json(const std::string& name, std::ostream& out) {
   doc["events"] = events;
   out << doc.dump() << '\n';
   return kExitOk;
+}
+
+}  // namespace
+
+int print_versions(const std::string& name, std::ostream& out) {
+  return show_segment(name, [&](const Segment&, const ConfigData& c) {
+    print_version_lines(c, out);
+    return kExitOk;
+  });
+}
+
+int print_status(const std::string& name, std::ostream& out) {
+  return show_segment(name, [&](const Segment& s, const ConfigData& c) { return status_text(name, s, c, out); });
+}
+
+int print_status_json(const std::string& name, std::ostream& out) {
+  return show_segment(name, [&](const Segment& s, const ConfigData& c) { return status_json(name, s, c, out); });
 }
 
 }  // namespace canary::tools
