@@ -25,10 +25,10 @@ rm -rf build/venv
 CANARY_CMAKE_BUILD_DIR="$PWD/build" build/venv/bin/pip install --quiet --no-build-isolation ./python
 CANARY_BUILD_DIR="$PWD/build" build/venv/bin/python -m pytest -q -p no:cacheprovider python/tests
 
-echo "== AddressSanitizer + UBSan: library, tools and tests (not the sustained load, the simulation, the consumer build, nor the fleet end-to-end tests)"
+echo "== AddressSanitizer + UBSan: library, tools and tests (not the sustained load, the simulations, the consumer builds, nor the rollouts and fleets end to end)"
 configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=address,undefined -DCANARY_BUILD_BENCH=OFF
 cmake --build build-asan -j "$jobs"
-ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "load|simulation|consumer|fleet|package"
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE "load|simulation|consumer|fleet|e2e|package"
 
 echo "== ThreadSanitizer: threaded tests"
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCANARY_SANITIZE=thread -DCANARY_BUILD_BENCH=OFF
