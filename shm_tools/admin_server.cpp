@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "admin_config.hpp"
+#include "admin_experiments.hpp"
 #include "canary/clock.hpp"
 #include "canary/config_edit.hpp"
 #include "canary/deployment.hpp"
@@ -328,6 +329,8 @@ http::Router AdminServer::routes() {
       return switch_to(cfg, *v, cr.reason, e);
     }, [] { return "to"; });
   }));
+
+  add_experiment_routes(r, agg->segment(), mutating);
 
   // The deployment's commands: SPEC 5's state table.
   r.add("POST", "/api/v2/admin/canary/{command}", mutating([agg, change](const Request& req, const Captures& c) {

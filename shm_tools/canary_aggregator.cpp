@@ -132,6 +132,9 @@ int main(int argc, char** argv) {
   std::string state_dir, token_file, tls_cert, tls_key, policy_file;
   app.add_flag("--create", create, "create the segment (canary-ctl init defaults) when it does not exist");
   app.add_option("--interval-ms", interval, "summaries, windows and slab sums every N ms (default 1000)");
+  std::string experiment_users = "1000000";
+  app.add_option("--experiment-users", experiment_users,
+                 "at most this many users with experiment state, over all experiments (default 1000000, about 90 MB)");
   app.add_option("--drain-ms", drain, "drain the rings every N ms (default 10)");
   app.add_option("--policy", policy_file, "the decision policy, YAML (default: the seed's numbers; docs/policy.md); SIGHUP reloads it");
   app.add_option("--state-dir", state_dir, "directory for the checkpoint, the journal and the events log (default: none)");
@@ -161,6 +164,9 @@ int main(int argc, char** argv) {
   if (!interval_ms) return report_error(kTool, interval_ms.status());
   if (!drain_ms) return report_error(kTool, drain_ms.status());
   if (!checkpoint_s) return report_error(kTool, checkpoint_s.status());
+  auto max_users = parse_bounded(experiment_users, "--experiment-users", 1, 100'000'000);
+  if (!max_users) return report_error(kTool, max_users.status());
+  options.experiment_users = *max_users;
   options.interval_ms = static_cast<std::uint32_t>(*interval_ms);
   options.drain_ms = static_cast<std::uint32_t>(*drain_ms);
   options.checkpoint_s = static_cast<std::uint32_t>(*checkpoint_s);

@@ -24,6 +24,7 @@
 #include "canary/share.hpp"
 #include "canary/versions.hpp"
 #include "canary/fleet/fleet_store.hpp"
+#include "ctl_experiment.hpp"
 #include "ctl_fleet.hpp"
 #include "ctl_status.hpp"
 #include "ctl_wait.hpp"
@@ -334,6 +335,8 @@ int main(int argc, char** argv) {
   auto* srm_clear_cmd = app.add_subcommand("srm-clear", "clear a sample-ratio mismatch once its cause is found (the test starts again)");
   for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd, switch_cmd})
     cmd->add_option("--reason", reason, "why, for the event log");
+  ExperimentArgs experiment_args;
+  add_experiment_commands(app, experiment_args);
   for (CLI::App* cmd : {start_cmd, promote_cmd, rollback_cmd, pause_cmd, resume_cmd, approve_cmd, srm_clear_cmd, share_cmd,
                         add_cmd, remove_cmd, wait_cmd})
     cmd->add_option("--version", target, "the candidate it acts on (optional when there is only one)");
@@ -356,6 +359,8 @@ int main(int argc, char** argv) {
       return run_wait(wait_args, fleet_rollout_reader(fleet_target), std::chrono::milliseconds(500));
     }
     if (*policy_set_cmd) return fleet_policy_set(fleet_target, policy_file);
+    if (*experiment_args.command)
+      return report_error(kTool, {Errc::invalid_argument, "experiments are single-host in this release: run them without --etcd"});
     if (*start_cmd) {
       std::optional<std::uint32_t> bp;
       std::optional<std::uint64_t> new_salt;
@@ -445,6 +450,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*reap_cmd) return run_reap(segment);
+  if (*experiment_args.command) return run_experiment_command(experiment_args, segment);
   if (*start_cmd) {
     StartOptions options;
     if (!start_share.empty()) {

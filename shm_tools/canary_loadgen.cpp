@@ -37,6 +37,7 @@ struct Args {
   std::string legacy_latency = "250:0.5", canary_latency = "230:0.5";
   std::string versions, error_rates, latencies;  // the many-version flags: NAME=VALUE,...
   std::string replay;
+  std::string experiment, conversion;  // --experiment NAME --conversion ARM=RATE,...
 };
 
 // Writes all of `data` to a pipe; a worker's one report.
@@ -66,6 +67,7 @@ bool read_all(int fd, void* data, std::size_t size) {
 struct SegmentFacts {
   std::vector<std::string> templates;
   std::vector<std::string> versions;  // by index
+  std::vector<ExperimentEntry> experiments;
 };
 
 Expected<SegmentFacts> segment_facts(const Segment& segment) {
@@ -75,7 +77,38 @@ Expected<SegmentFacts> segment_facts(const Segment& segment) {
   SegmentFacts facts;
   for (std::uint32_t id = 1; id < c->endpoint_count; ++id) facts.templates.emplace_back(text_of(c->endpoints[id].path));
   for (std::uint32_t v = 0; v < c->version_count && v < kMaxVersions; ++v) facts.versions.emplace_back(version_name(*c, v));
+  facts.experiments.assign(std::begin(c->experiments), std::end(c->experiments));
   return facts;
+}
+
+// --experiment NAME --conversion ARM=RATE,...: a running experiment with a metric, rates by arm.
+Status experiment_load(const Args& a, const SegmentFacts& facts, SyntheticLoad& load) {
+  if (a.experiment.empty()) {
+    if (!a.conversion.empty()) return {Errc::invalid_argument, "--conversion needs --experiment"};
+    return Status::Ok();
+  }
+  for (std::size_t x = 0; x < facts.experiments.size(); ++x) {
+    const ExperimentEntry& e = facts.experiments[x];
+    if (e.state == static_cast<std::uint8_t>(ExperimentState::free) || text_of(e.name) != a.experiment) continue;
+    if (e.state != static_cast<std::uint8_t>(ExperimentState::running))
+      return {Errc::refused, "experiment '" + a.experiment + "' is not running (canary-ctl experiment start " + a.experiment + ")"};
+    if (e.metric_count == 0 && !a.conversion.empty())
+      return {Errc::invalid_argument, "experiment '" + a.experiment + "' declares no metric for --conversion to record"};
+    std::vector<std::string> arms;
+    for (std::uint32_t i = 0; i < e.arm_count; ++i) arms.emplace_back(text_of(e.arms[i].name));
+    load.experiment = static_cast<int>(x);
+    for (const std::string& item : split_list(a.conversion)) {
+      const std::size_t eq = item.find('=');
+      const auto it = std::find(arms.begin(), arms.end(), item.substr(0, eq));
+      if (eq == std::string::npos || it == arms.end())
+        return {Errc::invalid_argument, "--conversion: '" + item.substr(0, 40) + "' must be ARM=RATE with ARM one of the experiment's arms"};
+      auto rate = parse_fraction(item.substr(eq + 1), "--conversion");
+      if (!rate) return rate.status();
+      load.conversion[it - arms.begin()] = *rate;
+    }
+    return Status::Ok();
+  }
+  return {Errc::invalid_argument, "--experiment: no experiment named '" + a.experiment.substr(0, 40) + "'"};
 }
 
 // --versions a,b,c: each must be one of the segment's versions (routing decides who gets which).
@@ -115,6 +148,8 @@ int run(const std::string& segment_name, const Args& a) {
   }
   load.templates = facts.templates;
   std::vector<ReplayRow> rows;
+  if (!a.replay.empty() && !a.experiment.empty())
+    return report_error(kTool, {Errc::invalid_argument, "--experiment drives synthetic load, not --replay"});
   if (!a.replay.empty()) {
     auto read = read_replay_file(a.replay, facts.versions);
     if (!read) return report_error(kTool, read.status());
@@ -167,6 +202,7 @@ int run(const std::string& segment_name, const Args& a) {
         load.latency[v] = *l;
         return Status::Ok();
       });
+    if (s.ok()) s = experiment_load(a, facts, load);
     if (!s.ok()) return report_error(kTool, s);
   }
   if (!attach(segment_name)) return report_error(kTool, {Errc::system, "cannot attach the writer"});
@@ -226,6 +262,7 @@ int run(const std::string& segment_name, const Args& a) {
       {"ring_full_drops", total.ring_full_drops},
       {"workers_without_ring", total.had_no_ring},
   };
+  if (!a.experiment.empty()) out["experiment"] = {{"name", a.experiment}, {"exposures", total.exposures}, {"conversions", total.conversions}};
   std::cout << out.dump(2) << '\n';
   return failed == 0 ? kExitOk : kExitError;
 }
@@ -256,6 +293,8 @@ int main(int argc, char** argv) {
   app.add_option("--versions", a.versions, "the versions the load is meant for, e.g. legacy,canary,canary2 (each must exist; routing decides)");
   app.add_option("--error-rates", a.error_rates, "NAME=FRACTION,... per version (beside --legacy/--canary-error-rate)");
   app.add_option("--latencies-ms", a.latencies, "NAME=MEDIAN[:SIGMA],... per version (beside --legacy/--canary-latency-ms)");
+  app.add_option("--experiment", a.experiment, "also drive this running experiment: expose every request of its users");
+  app.add_option("--conversion", a.conversion, "ARM=RATE,...: the share of each arm's users who convert (its first metric)");
   app.add_option("--replay", a.replay, "record the rows of this CSV file instead (endpoint,method,user_id,version,status_code,response_time_ms)");
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   return run(segment, a);

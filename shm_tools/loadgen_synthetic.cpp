@@ -45,6 +45,15 @@ std::uint32_t error_status(std::mt19937_64& rng, double unavailable_share) {
   return unavailable[rng() % std::size(unavailable)];
 }
 
+// A uniform draw in [0, 1) fixed by the user: whether they convert is a property of the user, so
+// the per-user conversion rate is the arm's rate however many requests they send.
+double user_draw(std::uint64_t user_hash) {
+  std::uint64_t z = user_hash + 0x9E3779B97F4A7C15ull;  // splitmix64's finalizer
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1p-53;
+}
+
 }  // namespace
 
 Expected<Lognormal> parse_lognormal(std::string_view text, std::string_view what) {
@@ -94,6 +103,17 @@ GroundTruth run_synthetic(const SyntheticLoad& load, std::uint32_t worker) {
     const auto latency_us = static_cast<std::uint64_t>(std::llround(latency[v](rng)));
     record(d.endpoint, method, d.user_hash, d.version, status, latency_us);
     truth.add(d.version, method, status, latency_us);
+    if (load.experiment >= 0) {
+      const Assignment a = arm(static_cast<ExperimentId>(load.experiment), std::string_view(user, static_cast<std::size_t>(end - user)));
+      if (a.in_experiment) {
+        expose(a);
+        ++truth.exposures;
+        if (user_draw(a.user_hash) < load.conversion[a.arm]) {
+          record_event(a, 0, 1.0);
+          ++truth.conversions;
+        }
+      }
+    }
   }
   const WriterStats stats = writer_stats();
   truth.ring_full_drops = stats.ring_full_drops;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "canary/layout.hpp"
 #include "canary/status.hpp"
 #include "loadgen_truth.hpp"
 
@@ -27,6 +28,10 @@ struct SyntheticLoad {
   Lognormal latency[kMaxVersions] = {{250, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}, {230, 0.5}};
   double rate = 0;  // requests per second per worker; 0: as fast as possible
   std::vector<std::string> templates;  // the registered templates requests are spread over
+  // --experiment: every request of a user in the experiment is exposed; a user converts (the
+  // experiment's first metric, value 1) with their arm's rate, decided once per user.
+  int experiment = -1;  // the slot; -1: none
+  double conversion[kMaxArms] = {};
 };
 
 // "250" or "250:0.4"; median in (0, 3600000] ms, sigma in [0, 5].

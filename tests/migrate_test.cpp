@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// canary-ctl migrate's core: a layout-6 segment (written here byte for byte as that layout had
-// it) rebuilt as the current layout under the same name, routing every user as before, and a live
+// canary-ctl migrate's core: layout-6 and layout-7 segments (written here byte for byte as those
+// layouts had them) rebuilt as the current layout under the same name, routing every user as before, and a live
 // writer attaching to the new one by itself.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -21,7 +21,9 @@
 #include "canary/detail/xxhash.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/migrate.hpp"
+#include "canary/config_edit.hpp"
 #include "canary/migrate/layout6.hpp"
+#include "canary/migrate/layout7.hpp"
 #include "canary/router.hpp"
 #include "canary/segment.hpp"
 #include "canary/versions.hpp"
@@ -80,9 +82,11 @@ Version old_route(const layout6::ConfigData& c, const std::string& user, Endpoin
   return xxh3_bucket(user_hash(user, c.salt)) < c.share_bp ? Version::canary : Version::legacy;
 }
 
-// A layout-6 segment as its creator left it: header, then the config block, published.
-void write_layout6_segment(const std::string& name, layout6::ConfigData& config) {
-  constexpr std::uint64_t kConfigSize = (sizeof(layout6::ConfigBlock) + kPageSize - 1) / kPageSize * kPageSize;
+// An old segment as its creator left it: header, then the config block, published.
+template <class OldConfig>
+void write_old_segment(const std::string& name, OldConfig& config, std::uint32_t layout) {
+  using Block = TwoCopyBlock<OldConfig>;
+  constexpr std::uint64_t kConfigSize = (sizeof(Block) + kPageSize - 1) / kPageSize * kPageSize;
   constexpr std::uint64_t kSize = kPageSize + kConfigSize;
   const int fd = shm_open(("/" + name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   ASSERT_GE(fd, 0);
@@ -90,7 +94,7 @@ void write_layout6_segment(const std::string& name, layout6::ConfigData& config)
   void* map = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ASSERT_NE(map, MAP_FAILED);
   auto& h = *static_cast<SegmentHeader*>(map);
-  h.layout_version = layout6::kLayoutVersion;
+  h.layout_version = layout;
   h.header_size = kPageSize;
   h.total_size = kSize;
   h.cpu_slots = 2, h.endpoint_capacity = 16, h.ring_count = 8, h.ring_records = 1024;
@@ -98,11 +102,15 @@ void write_layout6_segment(const std::string& name, layout6::ConfigData& config)
   h.ring_record_size = sizeof(RingRecord);
   h.region_count = 5;
   h.regions[0] = {kPageSize, kConfigSize};
-  auto& block = *reinterpret_cast<layout6::ConfigBlock*>(static_cast<std::byte*>(map) + kPageSize);
+  auto& block = *reinterpret_cast<Block*>(static_cast<std::byte*>(map) + kPageSize);
   detail::publish_two_copy(block, config);
   h.magic.store(kSegmentMagic, std::memory_order_release);
   munmap(map, kSize);
   close(fd);
+}
+
+void write_layout6_segment(const std::string& name, layout6::ConfigData& config) {
+  write_old_segment(name, config, layout6::kLayoutVersion);
 }
 
 class Migrate : public ::testing::Test {
@@ -181,6 +189,46 @@ TEST_F(Migrate, AWorkerRunningBeforeTheMigrationAttachesToTheNewSegmentByItself)
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: never attached, 2: routed canary before the migration";
   close(report[0]);
   close(report[1]);
+}
+
+TEST_F(Migrate, ALayout7SegmentKeepsItsVersionsPinsAndRoutingAndGainsAnEmptyExperimentTable) {
+  // A layout-7 config is the first bytes of today's: three versions, shares, a pin.
+  auto current = make_initial_config({}, 16);
+  ASSERT_TRUE(current.ok());
+  ConfigData& c = *current;
+  ASSERT_TRUE(add_version(c, "v-two", 700).ok());
+  ASSERT_TRUE(allot_share(c, kFirstCandidate, 1500).ok());
+  ASSERT_TRUE(pin_user(c, "alice", 2u).ok());
+  auto old = std::make_unique<layout7::ConfigData>();
+  std::memcpy(static_cast<void*>(old.get()), &c, sizeof(*old));
+  ASSERT_NO_FATAL_FAILURE(write_old_segment(name, *old, layout7::kLayoutVersion));
+  EXPECT_EQ(Segment::attach(name, Access::read_only).status().code(), Errc::other_version);
+
+  auto from = migrate_segment({name, false});
+  ASSERT_TRUE(from.ok()) << from.status().message();
+  EXPECT_EQ(*from, 7u);
+  auto attached = Segment::attach(name, Access::read_only);
+  ASSERT_TRUE(attached.ok()) << attached.status().message();
+  auto after = std::make_unique<ConfigData>();
+  ASSERT_TRUE(read_config(attached->config(), *after, 16).ok);
+  EXPECT_EQ(after->version_count, 3);
+  EXPECT_EQ(text_of(after->versions[2].name), "v-two");
+  for (const ExperimentEntry& e : after->experiments) EXPECT_EQ(e.state, 0);
+
+  // Every user routes as the layout-7 config routed them (the same bytes, compiled the same way).
+  auto reference = std::make_unique<ConfigBlock>();
+  publish_config(*reference, c);
+  auto before_router = std::make_unique<Router>();
+  before_router->bind(reference.get(), 16);
+  auto after_router = std::make_unique<Router>();
+  after_router->bind(&attached->config(), 16);
+  int differ = 0;
+  for (int u = 0; u < 100'000; ++u) {
+    const std::string user = "user-" + std::to_string(u);
+    differ += before_router->route(user, EndpointId{1}).version != after_router->route(user, EndpointId{1}).version ? 1 : 0;
+  }
+  EXPECT_EQ(differ, 0);
+  EXPECT_EQ(after_router->route("alice", EndpointId{1}).version, Version{2});
 }
 
 TEST_F(Migrate, NothingToMigrateIsSaidInOneLine) {

@@ -9,6 +9,7 @@
 
 #include "canary/clock.hpp"
 #include "canary/config.hpp"
+#include "canary/experiment/definition.hpp"
 #include "canary/log.hpp"
 #include "canary/segment.hpp"
 #include "canary/summary.hpp"
@@ -43,7 +44,8 @@ Aggregator::Aggregator(Segment& segment, RingConsumer consumer, const Aggregator
       options_(options),
       capacity_(segment.geometry().params.endpoint_capacity),
       engine_(std::make_unique<DecisionEngine>(segment, options.policy, options.interval_ms)),
-      base_policy_(options.policy) {}
+      base_policy_(options.policy),
+      experiments_(options.experiment_users) {}
 
 Aggregator::~Aggregator() = default;
 
@@ -100,8 +102,37 @@ void Aggregator::publish_clock() const {
   area.heartbeat_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
 }
 
+void Aggregator::sync_experiments() {
+  // acquire: pairs with publish_config's release; a new generation's copy is complete.
+  const std::uint64_t published = segment_->config().published.load(std::memory_order_acquire);
+  if (published == experiments_generation_) return;
+  auto config = std::make_unique<ConfigData>();
+  if (!read_config(segment_->config(), *config, capacity_).ok) return;  // the next drain tries again
+  std::uint64_t drops[kMaxExperiments];
+  experiment::drops_from(*segment_, drops);
+  experiments_.sync(*config, drops);
+  experiments_generation_ = published;
+}
+
+void Aggregator::enforce_experiment_guardrails(const ConfigData& config) {
+  for (const std::string& name : experiment::unguarded(config)) {
+    const std::string reason = "stopped by the aggregator: an arm's version was rolled back or removed";
+    const Status s = update_config(*segment_, "canary-aggregator (experiment guardrail)", [&](ConfigData& c) {
+      return experiment::stop(c, name, reason, unix_now_ns());
+    });
+    if (s.ok())
+      log(LogLevel::warn, "experiment stopped: an arm's version was rolled back or removed",
+          {{"segment", segment_->name()}, {"experiment", name}});
+    else
+      log(LogLevel::error, "could not stop an experiment whose arm's version was rolled back",
+          {{"segment", segment_->name()}, {"experiment", name}, {"error", s.message()}});
+  }
+}
+
 std::uint64_t Aggregator::drain() {
+  sync_experiments();
   const DrainStats stats = consumer_.drain([this](const RingRecord& r) {
+    if (r.kind != kRecordRequest) return experiments_.add(r);
     series_[key(r.version, r.endpoint_id)].add(r.latency_us);
     feed_engines(r);
   });
@@ -173,10 +204,12 @@ void Aggregator::apply_pending_policy() {
 void Aggregator::tick() {
   apply_pending_policy();
   // Rings of writers that died since the last interval: their records count, then the ring is free.
+  sync_experiments();
   const ReclaimStats reclaimed = consumer_.reclaim_dead([this](const RingRecord& r) {
+    ++drained_;
+    if (r.kind != kRecordRequest) return experiments_.add(r);
     series_[key(r.version, r.endpoint_id)].add(r.latency_us);
     feed_engines(r);
-    ++drained_;
   });
   if (reclaimed.unanswered > 0)
     log(LogLevel::warn, "writers died with requests in flight: each counted as unavailable (status 0)",
@@ -211,6 +244,7 @@ void Aggregator::tick() {
       if (e) e->tick(now, cumulative, capacity_, *config);
   }
   drain_if_due();
+  if (have_config) enforce_experiment_guardrails(*config);
   snap->decision = engine_->status();
   snap->decisions[kFirstCandidate] = snap->decision;
   for (std::uint32_t v = 0; v < kMaxVersions; ++v)
@@ -262,6 +296,16 @@ void Aggregator::tick() {
   snap->drained_records = drained_;
   snap->invalid_records = invalid_;
   snap->last_drain_unix_ns = segment_->aggregator().last_drain_unix_ns.load(std::memory_order_relaxed);
+  {
+    sync_experiments();
+    auto results = std::make_shared<ExperimentResultsData>();
+    std::uint64_t drops[kMaxExperiments];
+    experiment::drops_from(*segment_, drops);
+    experiments_.fill(*results, drops);
+    results->generated_unix_ns = snap->taken_unix_ns;
+    experiment::publish_results(*segment_, *results);
+    snap->experiments = std::move(results);
+  }
   deliver_events();
   constexpr std::size_t kShownEvents = 20;
   snap->recent_events = read_events(*segment_);

@@ -10,6 +10,7 @@
 #include "canary/clock.hpp"
 #include "canary/detail/two_copy.hpp"
 #include "canary/endpoint_template.hpp"
+#include "canary/experiment/definition.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/ofd_lock.hpp"
 #include "canary/segment.hpp"
@@ -67,6 +68,7 @@ const char* config_problem(const ConfigData& c, std::uint32_t endpoint_capacity,
       (c.version_count != 2 || c.baseline != kBaseline || c.versions[kFirstCandidate].share_bp % 100 != 0))
     return "md5 mode takes one candidate and whole percents only";
   if (c.override_count > kMaxOverrides) return "override count out of range";
+  if (const char* why = experiment::experiments_problem(c)) return why;
   const EndpointEntry& other = c.endpoints[kOtherEndpoint];
   if (text_of(other.path) != kOtherEndpointName || !other.registered || other.reserved_flag)
     return "endpoint 0 is not 'other'";

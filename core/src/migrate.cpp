@@ -16,6 +16,7 @@
 #include "canary/fixed_text.hpp"
 #include "canary/geometry.hpp"
 #include "canary/migrate/layout6.hpp"
+#include "canary/migrate/layout7.hpp"
 #include "canary/ofd_lock.hpp"
 #include "canary/segment.hpp"
 #include "canary/versions.hpp"
@@ -101,6 +102,30 @@ Expected<ConfigData> config_from_layout6(const layout6::ConfigData& old, std::ui
   return *c;
 }
 
+Expected<ConfigData> config_from_layout7(const layout7::ConfigData& old, std::uint32_t endpoint_capacity) {
+  auto c = std::make_unique<ConfigData>();  // the experiment table starts empty
+  std::memcpy(static_cast<void*>(c.get()), &old, sizeof old);
+  set_text(c->changed_by, "canary-ctl migrate (from layout 7)");
+  if (const char* why = config_problem(*c, endpoint_capacity, /*check_checksum=*/false))
+    return Status{Errc::corrupt, std::string("the layout-7 config does not convert: ") + why};
+  return *c;
+}
+
+namespace {
+
+// The old config, read under the old segment's config lock, as a current one.
+template <class OldConfig, class Convert>
+Expected<ConfigData> read_and_convert(const std::byte* config_region, std::uint32_t capacity, Convert&& convert,
+                                      const std::string& name) {
+  const auto& block = *reinterpret_cast<const TwoCopyBlock<OldConfig>*>(config_region);
+  auto old = std::make_unique<OldConfig>();
+  if (detail::read_two_copy(block, *old, kConfigReadAttempts, [&](const OldConfig& c) { return convert(c, capacity).ok(); }) == 0)
+    return Status{Errc::corrupt, "segment " + quoted(name) + "'s config has no valid copy"};
+  return convert(*old, capacity);
+}
+
+}  // namespace
+
 Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
   const std::string& name = options.name;
   OldFile old;
@@ -120,15 +145,17 @@ Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
     return Status{Errc::corrupt, "segment " + quoted(name) + " is not a canary-shm segment (or not ready)"};
   if (h.layout_version == kLayoutVersion)
     return Status{Errc::refused, "segment " + quoted(name) + " is already layout " + std::to_string(kLayoutVersion) + ": nothing to migrate"};
-  if (h.layout_version != layout6::kLayoutVersion)
-    return Status{Errc::refused, "segment " + quoted(name) + " is layout " + std::to_string(h.layout_version) +
-                                     "; migrate reads layout 6 only (re-create older ones with canary-ctl init --force)"};
+  const std::uint32_t from = h.layout_version;
+  if (from != layout6::kLayoutVersion && from != layout7::kLayoutVersion)
+    return Status{Errc::refused, "segment " + quoted(name) + " is layout " + std::to_string(from) +
+                                     "; migrate reads layouts 6 and 7 (re-create older ones with canary-ctl init --force)"};
+  const std::size_t old_block_size = from == layout6::kLayoutVersion ? sizeof(layout6::ConfigBlock) : sizeof(layout7::ConfigBlock);
   SegmentParams params{h.cpu_slots, h.endpoint_capacity, h.ring_count, h.ring_records};
   if (std::string why = check_params(params); !why.empty())
     return Status{Errc::corrupt, "segment " + quoted(name) + ": " + why};
   const RegionEntry config_region = h.regions[static_cast<std::uint32_t>(RegionId::config)];
   if (h.total_size != old.size || config_region.offset < sizeof(SegmentHeader) || config_region.offset % kPageSize != 0 ||
-      config_region.size < sizeof(layout6::ConfigBlock) || config_region.offset + config_region.size > old.size)
+      config_region.size < old_block_size || config_region.offset + config_region.size > old.size)
     return Status{Errc::corrupt, "segment " + quoted(name) + " has a header that does not match its size"};
   if (byte_is_locked(old.fd, kAggregatorLockByte) && !options.even_if_live)
     return Status{Errc::refused, "segment " + quoted(name) + " is held by a live aggregator; stop it first (or pass --even-if-live)"};
@@ -140,12 +167,10 @@ Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
     int fd;
     ~Unlock() { unlock_byte(fd, kConfigLockByte); }
   } unlock{old.fd};
-  const auto& block = *reinterpret_cast<const layout6::ConfigBlock*>(static_cast<const std::byte*>(old.map) + config_region.offset);
-  auto old_config = std::make_unique<layout6::ConfigData>();
-  if (detail::read_two_copy(block, *old_config, kConfigReadAttempts,
-                            [&](const layout6::ConfigData& c) { return plausible(c, params.endpoint_capacity); }) == 0)
-    return Status{Errc::corrupt, "segment " + quoted(name) + "'s config has no valid copy"};
-  auto converted = config_from_layout6(*old_config, params.endpoint_capacity);
+  const std::byte* old_config = static_cast<const std::byte*>(old.map) + config_region.offset;
+  auto converted = from == layout6::kLayoutVersion
+                       ? read_and_convert<layout6::ConfigData>(old_config, params.endpoint_capacity, config_from_layout6, name)
+                       : read_and_convert<layout7::ConfigData>(old_config, params.endpoint_capacity, config_from_layout7, name);
   if (!converted) return converted.status();
 
   CreateOptions create;
@@ -156,7 +181,7 @@ Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
   create.replace_existing = true;
   auto created = Segment::create(create, *converted);
   if (!created) return created.status();
-  return layout6::kLayoutVersion;
+  return from;
 }
 
 }  // namespace canary

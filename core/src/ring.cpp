@@ -35,6 +35,7 @@ int claim_ring(const RingsView& rings, int lock_fd, pid_t owner_pid) {
     ring.claimed_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
     ring.first_position.store(ring.head.load(std::memory_order_relaxed), std::memory_order_relaxed);
     ring.drops.store(0, std::memory_order_relaxed);
+    for (auto& drops : ring.experiment_drops) drops.store(0, std::memory_order_relaxed);
     // The consumer zeroes a dead owner's marks when it frees the ring; zero them again so that a
     // corrupt segment cannot hand this owner marks it never made.
     for (auto& by_endpoint : ring.in_flight)
@@ -132,6 +133,11 @@ void RingConsumer::make_free(std::uint32_t i) {
   segment_->rings_header().retired_full_drops.fetch_add(ring.drops.load(std::memory_order_relaxed),
                                                         std::memory_order_relaxed);
   ring.drops.store(0, std::memory_order_relaxed);
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    segment_->rings_header().retired_experiment_drops[x].fetch_add(ring.experiment_drops[x].load(std::memory_order_relaxed),
+                                                                    std::memory_order_relaxed);
+    ring.experiment_drops[x].store(0, std::memory_order_relaxed);
+  }
   // release: the positions above are visible to the next claimer (acquire).
   ring.state.store(kRingFree, std::memory_order_release);
   segment_->rings_header().reclaimed_rings.fetch_add(1, std::memory_order_relaxed);

@@ -21,6 +21,7 @@ void Router::bind(const ConfigBlock* block, std::uint32_t endpoint_capacity,
     for (std::uint8_t& flags : endpoint_versions_) flags = 0;
     pin_count_ = 0;
     matcher_ = TemplateMatcher{};
+    experiments_ = ExperimentTable{};
   }
   block_ = block;
   endpoint_capacity_ = endpoint_capacity;
@@ -72,6 +73,7 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
     pins_[pin_count_++] = Pin{o.id_hash_low, o.id_hash_high, o.version};
   }
   matcher_.compile(c);
+  experiments_.compile(c);
   if (c.fail_safe_after_ms != fail_safe_after_ms_) {
     fail_safe_after_ms_ = c.fail_safe_after_ms;
     calls_until_clock_ = 1;  // judge the heartbeat on the next call
@@ -81,6 +83,12 @@ void Router::refresh_slow(std::uint64_t published) noexcept {
   // The copy read may be newer than `published` (a writer published again meanwhile); recording
   // the older number only costs one more refresh when the newer one is seen.
   generation_ = published;
+}
+
+Version Router::experiment_version(std::string_view user_id, EndpointId endpoint) noexcept {
+  if (!enabled_ || endpoint == kOtherEndpoint || fail_safe_engaged()) return baseline_;
+  const auto v = experiments_.version_for(user_id, endpoint);
+  return v ? static_cast<Version>(*v) : baseline_;
 }
 
 void Router::check_heartbeat() noexcept {

@@ -17,6 +17,9 @@ constexpr std::array<std::string_view, kEventKindCount> kEventNames = {
     "srm_detected", "srm_cleared", "switched", "switched_back"};
 constexpr std::array<std::string_view, kStatusClassCount> kClassNames = {"0",   "1xx", "2xx",    "3xx",
                                                                           "4xx", "5xx", "invalid"};
+constexpr std::array<std::string_view, kExperimentStateCount> kExperimentStateNames = {"free", "draft", "running",
+                                                                                      "stopped", "concluded"};
+constexpr std::array<std::string_view, kMetricKindCount> kMetricKindNames = {"conversion", "sum", "count"};
 
 template <class Enum, std::size_t N>
 std::string_view name_of(const std::array<std::string_view, N>& names, Enum e) {
@@ -31,6 +34,14 @@ std::string_view to_string(DeploymentState s) { return name_of(kStateNames, s); 
 std::string_view to_string(Method m) { return name_of(kMethodNames, m); }
 std::string_view to_string(StatusClass c) { return name_of(kClassNames, c); }
 std::string_view to_string(EventKind k) { return name_of(kEventNames, k); }
+std::string_view to_string(ExperimentState s) { return name_of(kExperimentStateNames, s); }
+std::string_view to_string(MetricKind k) { return name_of(kMetricKindNames, k); }
+
+std::optional<MetricKind> parse_metric_kind(std::string_view s) {
+  for (std::size_t i = 0; i < kMetricKindNames.size(); ++i)
+    if (s == kMetricKindNames[i]) return static_cast<MetricKind>(i);
+  return std::nullopt;
+}
 
 std::optional<Version> parse_version(std::string_view s) {
   for (std::size_t i = 0; i < 2; ++i)

@@ -25,16 +25,19 @@ std::string names_of(const ConfigData& c, const std::vector<std::uint32_t>& indi
 
 }  // namespace
 
-std::string version_name_problem(std::string_view name) {
-  if (name.empty()) return "version name is empty";
+std::string name_problem(std::string_view what, std::string_view name) {
+  const auto label = [&] { return std::string(what); };  // built only for a message
+  if (name.empty()) return label() + " is empty";
   if (name.size() > kMaxVersionNameBytes)
-    return "version name '" + std::string(name.substr(0, 40)) + "' is " + std::to_string(name.size()) +
+    return label() + " '" + std::string(name.substr(0, 40)) + "' is " + std::to_string(name.size()) +
            " bytes; the limit is " + std::to_string(kMaxVersionNameBytes);
   for (char ch : name)
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-      return "version name '" + std::string(name) + "' has a character outside [a-z0-9._-]";
+      return label() + " '" + std::string(name) + "' has a character outside [a-z0-9._-]";
   return {};
 }
+
+std::string version_name_problem(std::string_view name) { return name_problem("version name", name); }
 
 std::string_view version_name(const ConfigData& c, std::uint32_t index) {
   return index < kMaxVersions ? text_of(c.versions[index].name) : std::string_view("unknown");

@@ -196,6 +196,22 @@ bool claim_thread_ring(ThreadWriter& t, bool count_drop) noexcept {
   return true;
 }
 
+void experiment_record_lost(ThreadWriter& t, ExperimentId experiment) noexcept {
+  if (t.ring == nullptr) {
+    // relaxed: a count; other processes add to it too, so it takes an atomic add (a rare path).
+    g_process.rings.header().experiment_no_ring_drops[experiment].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // relaxed, and no lock prefix: this producer is the only writer of its ring's counts.
+  std::atomic<std::uint64_t>& drops = t.ring->experiment_drops[experiment];
+  drops.store(drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void experiment_record_invalid() noexcept {
+  // relaxed: a count for writer_stats().
+  g_process.invalid_experiment_records.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::uint32_t atomic_slab_for_current_cpu() noexcept {
   const int cpu = sched_getcpu();
   const std::uint32_t n = g_process.cpu_slots;
@@ -266,6 +282,7 @@ WriterStats writer_stats() noexcept {
   WriterStats s;
   s.attach_failures = detail::g_process.attach_failures.load(std::memory_order_relaxed);
   s.in_flight_other_thread = detail::g_process.in_flight_other_thread.load(std::memory_order_relaxed);
+  s.invalid_experiment_records = detail::g_process.invalid_experiment_records.load(std::memory_order_relaxed);
   s.attached = t.recording;
   s.rseq = t.use_rseq;
   if (t.ring != nullptr) {

@@ -20,6 +20,7 @@
 #include "canary/decision/engine.hpp"
 #include "canary/decision/policy.hpp"
 #include "canary/events.hpp"
+#include "canary/experiment/tracker.hpp"
 #include "canary/health.hpp"
 #include "canary/interval_journal.hpp"
 #include "canary/layout.hpp"
@@ -38,6 +39,7 @@ struct AggregatorOptions {
   std::string state_dir;             // where the checkpoint and the journal go; empty: none
   std::uint32_t checkpoint_s = 10;
   Policy policy;                     // the decisions' thresholds, ramp and fail-safe
+  std::uint64_t experiment_users = experiment::kDefaultMaxUsers;  // the experiments' memory bound
 };
 
 // One version (of one endpoint, or of all) over one window.
@@ -67,6 +69,7 @@ struct AggregatorSnapshot {
   // Every active candidate's, by version index (the baseline's and inactive slots' are null).
   std::shared_ptr<const DecisionStatus> decisions[kMaxVersions];
   std::vector<Event> recent_events;  // oldest first, from the segment's event log
+  std::shared_ptr<const ExperimentResultsData> experiments;  // the totals published this interval
 
   const VersionWindow& endpoint(Window w, Version v, EndpointId e) const {
     return endpoints[static_cast<std::size_t>(w)][static_cast<std::size_t>(v) * endpoint_capacity + e];
@@ -144,6 +147,11 @@ class Aggregator {
   void match_engines(const ConfigData& config);
   Policy candidate_policy(std::size_t candidates) const;
   void publish_clock() const;
+  // Follows a new config generation into the experiment tracker before records are counted, so
+  // the first records after a `start` count (one acquire load when nothing changed).
+  void sync_experiments();
+  // Stops running experiments whose version-bound arm lost its version (rolled back, removed).
+  void enforce_experiment_guardrails(const ConfigData& config);
   void deliver_events();
   void checkpoint_or_complain();
   void apply_pending_policy();
@@ -171,6 +179,8 @@ class Aggregator {
   std::function<void(const Event&)> event_listener_;
   std::function<void(IntervalData&)> interval_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
+  experiment::Tracker experiments_;
+  std::uint64_t experiments_generation_ = 0;  // the config generation the tracker follows
   std::chrono::steady_clock::time_point last_drain_ = std::chrono::steady_clock::now();
   std::uint64_t last_checkpoint_ms_ = 0;
   std::unique_ptr<IntervalJournal> journal_;  // with a state dir

@@ -17,7 +17,7 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 7;  // 7: a baseline and up to 7 candidate versions
+inline constexpr std::uint32_t kLayoutVersion = 8;  // 7: up to 8 versions; 8: A/B experiments
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -158,6 +158,60 @@ static_assert(offsetof(VersionEntry, srm_detected) == 75);
 static_assert(offsetof(VersionEntry, state_reason) == 80);
 static_assert(kMaxEndpoints <= 128, "endpoints_on holds 128 bits");
 
+// One A/B experiment (SPEC section 10a). Arms are assigned by user with the experiment's own salt,
+// so an arm is independent of the user's version and of their arms in other experiments. A slot
+// keeps its experiment for the life of the segment (created_unix_ns tells a new one from an old).
+inline constexpr std::uint32_t kMaxExperiments = 8;
+inline constexpr std::uint32_t kMaxArms = 8;
+inline constexpr std::uint32_t kMaxExperimentMetrics = 4;
+inline constexpr std::uint8_t kArmNoVersion = 0xFF;  // a plain flag: the arm routes nowhere
+
+struct ArmEntry {
+  char name[32];  // as a version name
+  std::uint16_t share_bp;  // of the experiment's users; the arms' shares sum to 10000
+  std::uint8_t version;    // a version index the arm routes to, or kArmNoVersion
+  std::uint8_t reserved[5];
+};
+static_assert(sizeof(ArmEntry) == 40);
+static_assert(offsetof(ArmEntry, share_bp) == 32);
+static_assert(offsetof(ArmEntry, version) == 34);
+
+struct MetricEntry {
+  char name[32];
+  std::uint8_t kind;  // MetricKind
+  std::uint8_t reserved[7];
+};
+static_assert(sizeof(MetricEntry) == 40);
+
+struct ExperimentEntry {
+  char name[32];  // empty while the slot is free
+  std::uint64_t salt;
+  std::uint64_t created_unix_ns;
+  std::uint64_t started_unix_ns;  // the last `start`; 0: never started
+  std::uint64_t ended_unix_ns;    // the last `stop` or `conclude`
+  std::uint64_t endpoints_on[2];  // bit e: a version-bound arm routes on endpoint e; none set: every endpoint
+  std::uint16_t exposure_bp;      // the share of users in the experiment at all
+  std::uint8_t state;             // ExperimentState
+  std::uint8_t arm_count;         // 2..kMaxArms; arms[0] is control
+  std::uint8_t metric_count;      // 0..kMaxExperimentMetrics
+  std::uint8_t concluded_arm;     // concluded: the arm every user gets
+  std::uint8_t reserved0[2];
+  ArmEntry arms[kMaxArms];
+  MetricEntry metrics[kMaxExperimentMetrics];
+  char reason[120];  // why it is in its state, for people
+};
+static_assert(sizeof(ExperimentEntry) == 688);
+static_assert(offsetof(ExperimentEntry, salt) == 32);
+static_assert(offsetof(ExperimentEntry, endpoints_on) == 64);
+static_assert(offsetof(ExperimentEntry, exposure_bp) == 80);
+static_assert(offsetof(ExperimentEntry, state) == 82);
+static_assert(offsetof(ExperimentEntry, arm_count) == 83);
+static_assert(offsetof(ExperimentEntry, metric_count) == 84);
+static_assert(offsetof(ExperimentEntry, concluded_arm) == 85);
+static_assert(offsetof(ExperimentEntry, arms) == 88);
+static_assert(offsetof(ExperimentEntry, metrics) == 408);
+static_assert(offsetof(ExperimentEntry, reason) == 568);
+
 struct ConfigData {
   std::uint64_t generation;
   std::uint64_t changed_unix_ns;
@@ -190,8 +244,11 @@ struct ConfigData {
   std::uint8_t bucket_owner[kMaxShareBp];
   OverrideEntry overrides[kMaxOverrides];
   EndpointEntry endpoints[kMaxEndpoints];
+  // Layout 8: everything above is layout 7's config, byte for byte (migrate copies it).
+  std::uint64_t reserved2;
+  ExperimentEntry experiments[kMaxExperiments];
 };
-static_assert(sizeof(ConfigData) == 49232);
+static_assert(sizeof(ConfigData) == 49232 + 8 + 8 * 688);
 static_assert(sizeof(ConfigData) % 8 == 0, "copied word by word");
 static_assert(offsetof(ConfigData, generation) == 0);
 static_assert(offsetof(ConfigData, changed_unix_ns) == 8);
@@ -217,6 +274,8 @@ static_assert(offsetof(ConfigData, versions) == 192);
 static_assert(offsetof(ConfigData, bucket_owner) == 2368);
 static_assert(offsetof(ConfigData, overrides) == 12368);
 static_assert(offsetof(ConfigData, endpoints) == 16464);
+static_assert(offsetof(ConfigData, experiments) == 49240);
+inline constexpr std::size_t kLayout7ConfigBytes = 49232;
 
 // A struct published with two copies and a generation (detail/two_copy.hpp): `seq` is odd while a
 // writer fills `data`; readers check it before and after copying.
@@ -239,9 +298,9 @@ struct TwoCopyBlock {
 
 using ConfigCopy = SeqlockCopy<ConfigData>;
 using ConfigBlock = TwoCopyBlock<ConfigData>;
-static_assert(sizeof(ConfigCopy) == 49296);
+static_assert(sizeof(ConfigCopy) == 64 + sizeof(ConfigData));
 static_assert(offsetof(ConfigCopy, data) == kCacheLine);
-static_assert(sizeof(ConfigBlock) == 98656);
+static_assert(sizeof(ConfigBlock) == 64 + 2 * sizeof(ConfigCopy));
 static_assert(offsetof(ConfigBlock, copies) == kCacheLine);
 
 // ---------------------------------------------------------------------------------------------
@@ -307,11 +366,17 @@ struct RingsHeader {
   std::atomic<std::uint64_t> crashed_in_flight;
   // In-flight counts of dead rings too large to be real (a corrupt segment), ignored.
   std::atomic<std::uint64_t> invalid_in_flight;
-  std::uint8_t reserved[kPageSize - 48];
+  // Experiment records lost, per experiment slot: by writers that found no free ring (atomic adds,
+  // on that rare path), and the full-ring drops of rings since freed (added by their consumer).
+  std::atomic<std::uint64_t> experiment_no_ring_drops[kMaxExperiments];
+  std::atomic<std::uint64_t> retired_experiment_drops[kMaxExperiments];
+  std::uint8_t reserved[kPageSize - 48 - 128];
 };
 static_assert(sizeof(RingsHeader) == kPageSize);
 static_assert(offsetof(RingsHeader, crashed_in_flight) == 32);
 static_assert(offsetof(RingsHeader, invalid_in_flight) == 40);
+static_assert(offsetof(RingsHeader, experiment_no_ring_drops) == 48);
+static_assert(offsetof(RingsHeader, retired_experiment_drops) == 112);
 static_assert(offsetof(RingsHeader, reaped_records) == 8);
 static_assert(offsetof(RingsHeader, reclaimed_rings) == 16);
 static_assert(offsetof(RingsHeader, retired_full_drops) == 24);
@@ -336,7 +401,10 @@ struct RingControl {
   // producer (acquire) never overwrites a slot the consumer is still reading.
   std::atomic<std::uint64_t> tail;
   std::uint64_t reserved2[15];
-  std::uint64_t reserved3[24];
+  // Line 5: experiment records this owner dropped because the ring was full, per experiment slot
+  // (a subset of `drops`). Written only by the producer, like drops.
+  std::atomic<std::uint64_t> experiment_drops[kMaxExperiments];
+  std::uint64_t reserved3[16];
   // Lines 8-71: requests this owner has begun (canary::begin) and not yet recorded, per (version,
   // endpoint). Written only by the owner, with plain relaxed stores; read by the consumer once the
   // owner is dead (then they no longer move) or zeroed by the owner when its thread ends normally.
@@ -351,6 +419,15 @@ static_assert(offsetof(RingControl, first_position) == 24);
 static_assert(offsetof(RingControl, head) == 64);
 static_assert(offsetof(RingControl, drops) == 72);
 static_assert(offsetof(RingControl, tail) == 192);
+static_assert(offsetof(RingControl, experiment_drops) == 320);
+
+// A request (kind kRecordRequest), or an experiment's exposure or outcome event. The two
+// experiment kinds use the same slots under other meanings (ring.hpp's accessors name them):
+// coarse_ms holds the value's bits (a double), version the experiment slot, method the arm and
+// endpoint_id the metric; user_hash is the experiment's hash of the user.
+inline constexpr std::uint8_t kRecordRequest = 0;
+inline constexpr std::uint8_t kRecordExposure = 1;
+inline constexpr std::uint8_t kRecordEvent = 2;
 
 struct RingRecord {
   std::uint64_t user_hash;
@@ -360,7 +437,8 @@ struct RingRecord {
   std::uint16_t endpoint_id;
   std::uint8_t version;  // index into ConfigData::versions
   std::uint8_t method;   // Method
-  std::uint8_t reserved[6];
+  std::uint8_t kind;     // kRecordRequest, kRecordExposure, kRecordEvent
+  std::uint8_t reserved[5];
 };
 static_assert(sizeof(RingRecord) == 32);
 static_assert(offsetof(RingRecord, coarse_ms) == 8);
@@ -369,6 +447,7 @@ static_assert(offsetof(RingRecord, status_code) == 20);
 static_assert(offsetof(RingRecord, endpoint_id) == 22);
 static_assert(offsetof(RingRecord, version) == 24);
 static_assert(offsetof(RingRecord, method) == 25);
+static_assert(offsetof(RingRecord, kind) == 26);
 
 // ---------------------------------------------------------------------------------------------
 // Aggregator region: written only by the live aggregator (the holder of kAggregatorLockByte).
@@ -435,10 +514,57 @@ static_assert(offsetof(SummaryData, endpoints) == 2624);
 using SummaryBlock = TwoCopyBlock<SummaryData>;
 static_assert(sizeof(SummaryBlock) == 64 + 2 * (64 + sizeof(SummaryData)));
 
-// The aggregator region: the area above, then at kSummaryOffset the published summary.
+// The experiments' sufficient statistics, published every interval (layout 8): per arm, the users
+// the aggregator has seen, their exposures, and per metric the sum and the sum of squares of the
+// users' values. Any reader computes the same results from them (experiment/results.hpp).
+struct ArmMetricTotals {
+  double sum;
+  double sum_squares;
+  std::uint64_t events;
+};
+static_assert(sizeof(ArmMetricTotals) == 24);
+
+struct ArmTotals {
+  std::uint64_t users;
+  std::uint64_t exposures;
+  ArmMetricTotals metrics[kMaxExperimentMetrics];
+};
+static_assert(sizeof(ArmTotals) == 112);
+
+struct ExperimentTotals {
+  std::uint64_t created_unix_ns;   // the experiment these are of (ExperimentEntry::created_unix_ns); 0: none
+  std::uint64_t records_dropped;   // exposures and events writers lost (ring full, no ring)
+  std::uint64_t users_untracked;   // records of users beyond the aggregator's memory bound, not counted
+  std::uint64_t records_ignored;   // records while not running, or for a metric it does not declare
+  std::uint64_t arm_mismatches;    // records of a user under another arm than their first, not counted
+  std::uint64_t reserved[3];
+  ArmTotals arms[kMaxArms];
+};
+static_assert(sizeof(ExperimentTotals) == 64 + 896);
+static_assert(offsetof(ExperimentTotals, arms) == 64);
+
+struct ExperimentResultsData {
+  std::uint64_t generation;
+  std::uint64_t generated_unix_ns;
+  std::uint64_t checksum;       // XXH3-64 of the struct with this field zero
+  std::uint64_t users_tracked;  // every experiment's, against users_limit
+  std::uint64_t users_limit;
+  std::uint64_t reserved[3];
+  ExperimentTotals experiments[kMaxExperiments];
+};
+static_assert(sizeof(ExperimentResultsData) == 64 + 8 * 960);
+static_assert(offsetof(ExperimentResultsData, checksum) == 16);
+static_assert(offsetof(ExperimentResultsData, experiments) == 64);
+
+using ExperimentResultsBlock = TwoCopyBlock<ExperimentResultsData>;
+
+// The aggregator region: the area above, at kSummaryOffset the published summary, and at
+// kExperimentResultsOffset the experiments' totals.
 inline constexpr std::uint64_t kSummaryOffset = kPageSize;
+inline constexpr std::uint64_t kExperimentResultsOffset = 160 * 1024;
 inline constexpr std::uint64_t kAggregatorRegionSize = 256 * 1024;
-static_assert(kSummaryOffset + sizeof(SummaryBlock) <= kAggregatorRegionSize);
+static_assert(kSummaryOffset + sizeof(SummaryBlock) <= kExperimentResultsOffset);
+static_assert(kExperimentResultsOffset + sizeof(ExperimentResultsBlock) <= kAggregatorRegionSize);
 // ---------------------------------------------------------------------------------------------
 // Events region: the last deployment events (starts, ramp steps, rollbacks, ...), a ring of
 // fixed-size entries appended by config writers under the config lock. An entry's seq is 0 while

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -16,6 +18,26 @@
 namespace canary {
 
 class Segment;
+
+// The experiment kinds' fields under their own names (layout.hpp: RingRecord).
+inline std::uint32_t record_experiment(const RingRecord& r) { return r.version; }
+inline std::uint32_t record_arm(const RingRecord& r) { return r.method; }
+inline std::uint32_t record_metric(const RingRecord& r) { return r.endpoint_id; }
+inline double record_value(const RingRecord& r) { return std::bit_cast<double>(r.coarse_ms); }
+
+// Every field of the record's kind within its range (a consumer skips, and counts, the others).
+inline bool valid_record(const RingRecord& r, std::uint32_t endpoint_capacity) {
+  switch (r.kind) {
+    case kRecordRequest:
+      return r.version < kMaxVersions && r.method < kMethodCount && r.endpoint_id < endpoint_capacity;
+    case kRecordExposure:
+    case kRecordEvent:
+      return record_experiment(r) < kMaxExperiments && record_arm(r) < kMaxArms &&
+             record_metric(r) < kMaxExperimentMetrics && std::isfinite(record_value(r));
+    default:
+      return false;
+  }
+}
 
 // Where the rings are, from a validated geometry.
 struct RingsView {
@@ -124,7 +146,7 @@ DrainStats RingConsumer::drain_ring(std::uint32_t i, Sink& sink) {
   const RingRecord* slots = rings_.slots(i);
   for (std::uint64_t pos = tail; pos != head; ++pos) {
     const RingRecord record = slots[pos & mask];
-    if (record.version >= kMaxVersions || record.method >= kMethodCount || record.endpoint_id >= endpoint_capacity_) {
+    if (!valid_record(record, endpoint_capacity_)) {
       ++stats.invalid;
       continue;
     }

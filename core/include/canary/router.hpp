@@ -11,6 +11,7 @@
 
 #include "canary/bucket.hpp"
 #include "canary/endpoint_template.hpp"
+#include "canary/experiment/assignment.hpp"
 #include "canary/layout.hpp"
 #include "canary/types.hpp"
 
@@ -45,6 +46,10 @@ class Router {
       // The baseline's bit is always set: it serves whatever a candidate does not.
       if ((endpoint_versions_[endpoint] >> v) & 1) d.version = static_cast<Version>(v);
     }
+    // A running experiment with an arm bound to a version routes the users the canary leaves on
+    // the baseline (one predictable branch when no experiment does).
+    if (experiments_.routes_versions() && d.version == baseline_) [[unlikely]]
+      d.version = experiment_version(user_id, endpoint);
     return d;
   }
 
@@ -83,6 +88,16 @@ class Router {
     return matcher_.match(raw_path);
   }
 
+  // The user's arm in an experiment (experiment/assignment.hpp), and the compiled table.
+  Assignment assign(ExperimentId experiment, std::string_view user_id) noexcept {
+    refresh();
+    return experiments_.assign(experiment, user_id);
+  }
+  const ExperimentTable& experiments() noexcept {
+    refresh();
+    return experiments_;
+  }
+
   // The config read route() does: has a new generation been published?
   void refresh() noexcept {
     if (block_ == nullptr) return;
@@ -105,6 +120,7 @@ class Router {
   };
 
   void refresh_slow(std::uint64_t published) noexcept;
+  Version experiment_version(std::string_view user_id, EndpointId endpoint) noexcept;
   void check_heartbeat() noexcept;
 
   // The fail-safe (off unless the policy sets fail_safe_after_ms): everyone legacy while the
@@ -153,7 +169,8 @@ class Router {
   std::uint32_t pin_count_ = 0;
   Pin pins_[kMaxOverrides] = {};
   TemplateMatcher matcher_;
-  ConfigData scratch_{};  // where refresh_slow copies the config to; 48 KB, so not on the stack
+  ExperimentTable experiments_;
+  ConfigData scratch_{};  // where refresh_slow copies the config to; 54 KB, so not on the stack
 };
 
 }  // namespace canary

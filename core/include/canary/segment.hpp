@@ -65,6 +65,9 @@ class Segment {
   SummaryBlock& summary() const {
     return *reinterpret_cast<SummaryBlock*>(region(RegionId::aggregator) + kSummaryOffset);
   }
+  ExperimentResultsBlock& experiment_results() const {
+    return *reinterpret_cast<ExperimentResultsBlock*>(region(RegionId::aggregator) + kExperimentResultsOffset);
+  }
   std::byte* region(RegionId id) const { return base() + geometry().region(id).offset; }
 
   template <class T>

@@ -42,6 +42,15 @@ enum class EventKind : std::uint8_t {
 };
 inline constexpr std::uint32_t kEventKindCount = 14;
 
+// An A/B experiment's life (SPEC section 10a): created as a draft; running assigns arms; stopped
+// sends everyone to control and keeps the results; concluded sends everyone to one arm.
+enum class ExperimentState : std::uint8_t { free = 0, draft, running, stopped, concluded };
+inline constexpr std::uint32_t kExperimentStateCount = 5;
+// conversion: a user's value is 1 once any event came (0 before); sum: the total of the values;
+// count: the number of events.
+enum class MetricKind : std::uint8_t { conversion = 0, sum, count };
+inline constexpr std::uint32_t kMetricKindCount = 3;
+
 enum class Method : std::uint8_t { get = 0, post, put, patch, del, other };
 inline constexpr std::uint32_t kMethodCount = 6;
 
@@ -73,6 +82,9 @@ std::string_view to_string(DeploymentState s);
 std::string_view to_string(Method m);
 std::string_view to_string(EventKind k);
 std::string_view to_string(StatusClass c);  // "0", "1xx" .. "5xx", "invalid"
+std::string_view to_string(ExperimentState s);
+std::string_view to_string(MetricKind k);
+std::optional<MetricKind> parse_metric_kind(std::string_view s);
 
 std::optional<Version> parse_version(std::string_view s);
 std::optional<HashMode> parse_hash_mode(std::string_view s);

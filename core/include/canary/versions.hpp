@@ -23,7 +23,8 @@
 
 namespace canary {
 
-// Empty when `name` is 1-31 bytes of [a-z0-9._-], else why not.
+// Empty when `name` is 1-31 bytes of [a-z0-9._-], else why not ("WHAT 'x' has ...").
+std::string name_problem(std::string_view what, std::string_view name);
 std::string version_name_problem(std::string_view name);
 
 std::string_view version_name(const ConfigData& c, std::uint32_t index);

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -77,6 +78,7 @@ struct WriterStats {
   bool rseq = false;     // this thread adds with restartable sequences
   int ring = -1;         // this thread's ring, -1 if none
   std::uint64_t ring_full_drops = 0;  // this thread's ring
+  std::uint64_t invalid_experiment_records = 0;  // this process: out-of-range slots or a non-finite value
 };
 WriterStats writer_stats() noexcept;
 
@@ -122,6 +124,7 @@ struct ProcessWriter {
   std::atomic<bool> attached{false};
   std::atomic<std::uint64_t> attach_failures{0};
   std::atomic<std::uint64_t> in_flight_other_thread{0};
+  std::atomic<std::uint64_t> invalid_experiment_records{0};
 };
 inline constinit ProcessWriter g_process;
 
@@ -190,32 +193,73 @@ inline void slab_add_pair(const ThreadWriter& t, const ProcessWriter& p, std::ui
   atomic_add_pair(reinterpret_cast<std::uint64_t*>(base + offset), latency_us);
 }
 
-// Writes the fields straight into the slot: building a RingRecord on the stack and copying it
-// made the copy's 16-byte loads wait on the narrow stores before them (a store-forwarding stall
-// that was half the cost of a record).
-inline void ring_push(ThreadWriter& t, std::uint64_t user_hash, std::uint64_t coarse_ms, std::uint64_t latency_us,
-                      std::uint32_t status_code, EndpointId endpoint, std::uint32_t version, std::uint32_t method) noexcept {
-  if (t.ring == nullptr && !claim_thread_ring(t)) return;
+// The slot the next record goes to, or nullptr when it is lost: no ring could be claimed
+// (counted in no_ring_drops by the claim), or the ring is full (counted in the ring's drops).
+inline RingRecord* next_slot(ThreadWriter& t) noexcept {
+  if (t.ring == nullptr && !claim_thread_ring(t)) return nullptr;
   if (t.head - t.tail_seen > t.mask) {
     // acquire: the consumer's reads of the slots it released happen before we overwrite them.
     t.tail_seen = t.ring->tail.load(std::memory_order_acquire);
     if (t.head - t.tail_seen > t.mask) {
       // relaxed, and no lock prefix: this producer is the only writer of its drop count.
       t.ring->drops.store(t.ring->drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      return;
+      return nullptr;
     }
   }
-  RingRecord& slot = t.slots[t.head & t.mask];
-  slot.user_hash = user_hash;
-  slot.coarse_ms = coarse_ms;
-  slot.latency_us = latency_us > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(latency_us);
-  slot.status_code = status_code > UINT16_MAX ? UINT16_MAX : static_cast<std::uint16_t>(status_code);
-  slot.endpoint_id = endpoint;
-  slot.version = static_cast<std::uint8_t>(version);
-  slot.method = static_cast<std::uint8_t>(method);
-  // release: the record's bytes are visible before the consumer (acquire) sees the new head. A
-  // writer killed before this store leaves a half-written slot that no consumer ever reads.
-  t.ring->head.store(++t.head, std::memory_order_release);
+  return &t.slots[t.head & t.mask];
+}
+
+// release: the record's bytes are visible before the consumer (acquire) sees the new head. A
+// writer killed before this store leaves a half-written slot that no consumer ever reads.
+inline void publish_slot(ThreadWriter& t) noexcept { t.ring->head.store(++t.head, std::memory_order_release); }
+
+// Writes the fields straight into the slot: building a RingRecord on the stack and copying it
+// made the copy's 16-byte loads wait on the narrow stores before them (a store-forwarding stall
+// that was half the cost of a record).
+inline void ring_push(ThreadWriter& t, std::uint64_t user_hash, std::uint64_t coarse_ms, std::uint64_t latency_us,
+                      std::uint32_t status_code, EndpointId endpoint, std::uint32_t version, std::uint32_t method) noexcept {
+  RingRecord* slot = next_slot(t);
+  if (slot == nullptr) return;
+  slot->user_hash = user_hash;
+  slot->coarse_ms = coarse_ms;
+  slot->latency_us = latency_us > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(latency_us);
+  slot->status_code = status_code > UINT16_MAX ? UINT16_MAX : static_cast<std::uint16_t>(status_code);
+  slot->endpoint_id = endpoint;
+  slot->version = static_cast<std::uint8_t>(version);
+  slot->method = static_cast<std::uint8_t>(method);
+  slot->kind = kRecordRequest;
+  publish_slot(t);
+}
+
+// An exposure or an outcome event (layout.hpp: RingRecord's experiment kinds). One lost is also
+// counted under its experiment, so its results can say how many are missing.
+void experiment_record_lost(ThreadWriter& t, ExperimentId experiment) noexcept;
+void experiment_record_invalid() noexcept;
+
+inline void experiment_push(std::uint8_t kind, ExperimentId experiment, std::uint8_t arm, std::uint64_t user_hash,
+                            std::uint8_t metric, double value) noexcept {
+  ThreadWriter& t = thread_writer();
+  if (!t.recording) return;  // not attached: fail open
+  // A NaN or infinite value would poison every sum after it: refused here, counted.
+  if (experiment >= kMaxExperiments || arm >= kMaxArms || metric >= kMaxExperimentMetrics || !(value - value == 0))
+      [[unlikely]] {
+    experiment_record_invalid();
+    return;
+  }
+  RingRecord* slot = next_slot(t);
+  if (slot == nullptr) [[unlikely]] {
+    experiment_record_lost(t, experiment);
+    return;
+  }
+  slot->user_hash = user_hash;
+  slot->coarse_ms = std::bit_cast<std::uint64_t>(value);
+  slot->latency_us = 0;
+  slot->status_code = 0;
+  slot->endpoint_id = metric;
+  slot->version = experiment;
+  slot->method = arm;
+  slot->kind = kind;
+  publish_slot(t);
 }
 
 }  // namespace detail
@@ -317,6 +361,54 @@ inline void record(InFlight& request, Method method, std::uint32_t status_code, 
   }
   // A new epoch since begin(): the old ring was released, its marks zeroed with it.
   request.ring = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A/B experiments (SPEC section 10a, docs/experiments.md). A user's arm:
+//
+//   canary::Assignment a = canary::arm(experiment, user_id);   // deterministic, per experiment salt
+//   if (a.in_experiment) canary::expose(a);                      // the request used the assignment
+//   ...
+//   canary::record_event(a, clicks, 1.0);                        // an outcome, any time later
+//
+// Experiments and metrics are slots of the config; find_experiment() and find_metric() resolve
+// their names once. A user outside a running experiment gets arm 0 (control; a concluded one's
+// chosen arm) and in_experiment false: nothing to expose or record.
+
+inline std::optional<ExperimentId> find_experiment(std::string_view name) noexcept {
+  return detail::thread_writer().router.experiments().find(name);
+}
+inline std::optional<std::uint8_t> find_metric(ExperimentId experiment, std::string_view metric) noexcept {
+  return detail::thread_writer().router.experiments().find_metric(experiment, metric);
+}
+inline std::string_view arm_name(ExperimentId experiment, std::uint8_t arm) noexcept {
+  return detail::thread_writer().router.experiments().arm_name(experiment, arm);
+}
+
+inline Assignment arm(ExperimentId experiment, std::string_view user_id) noexcept {
+  return detail::thread_writer().router.assign(experiment, user_id);
+}
+// By name: a lookup over at most kMaxExperiments names first; resolve it once where it matters.
+inline Assignment arm(std::string_view experiment, std::string_view user_id) noexcept {
+  const auto id = find_experiment(experiment);
+  return id ? arm(*id, user_id) : Assignment{};
+}
+
+inline void expose(ExperimentId experiment, std::uint8_t arm, std::uint64_t user_hash) noexcept {
+  detail::experiment_push(kRecordExposure, experiment, arm, user_hash, 0, 1.0);
+}
+inline void expose(const Assignment& a) noexcept {
+  if (a.in_experiment) expose(a.experiment, a.arm, a.user_hash);
+}
+
+// conversion: the user converted (counted once per user); sum: adds `value` to the user's total;
+// count: one more event (value ignored).
+inline void record_event(ExperimentId experiment, std::uint8_t arm, std::uint64_t user_hash, std::uint8_t metric,
+                         double value) noexcept {
+  detail::experiment_push(kRecordEvent, experiment, arm, user_hash, metric, value);
+}
+inline void record_event(const Assignment& a, std::uint8_t metric, double value = 1.0) noexcept {
+  if (a.in_experiment) record_event(a.experiment, a.arm, a.user_hash, metric, value);
 }
 
 }  // namespace canary

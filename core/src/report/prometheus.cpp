@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "canary/report/prometheus.hpp"
 
+#include "canary/experiment/results.hpp"
 #include "canary/versions.hpp"
 
 #include <algorithm>
@@ -53,6 +54,69 @@ std::string bucket_label(std::uint64_t us) {
 
 void family(std::ostringstream& out, const char* name, const char* type, const char* help) {
   out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+// SPEC section 10a: each experiment's arms, metrics and verdicts, from the totals this interval
+// published (the same numbers as GET .../experiments/NAME).
+void experiments_text(std::ostringstream& out, const ConfigData& config, const ExperimentResultsData& published) {
+  std::vector<experiment::Results> all;
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x)
+    if (config.experiments[x].state != static_cast<std::uint8_t>(ExperimentState::free))
+      all.push_back(experiment::compute(config, x, experiment::totals_for(config, x, &published)));
+  family(out, "canary_experiment_users_tracked", "gauge", "Users the aggregator keeps experiment state for, over all experiments.");
+  out << "canary_experiment_users_tracked " << published.users_tracked << '\n';
+  family(out, "canary_experiment_users_limit", "gauge", "The bound on users with experiment state (--experiment-users).");
+  out << "canary_experiment_users_limit " << published.users_limit << '\n';
+  if (all.empty()) return;
+  family(out, "canary_experiment_state", "gauge", "1 for each experiment's current state.");
+  for (const auto& r : all)
+    for (std::uint32_t st = 1; st < kExperimentStateCount; ++st)
+      out << "canary_experiment_state{experiment=\"" << r.name << "\",state=\"" << to_string(static_cast<ExperimentState>(st))
+          << "\"} " << (static_cast<std::uint32_t>(r.state) == st ? 1 : 0) << '\n';
+  struct Counter {
+    const char* name;
+    const char* help;
+    std::uint64_t ExperimentTotals::*field;
+  };
+  for (const Counter& c : {Counter{"canary_experiment_records_dropped_total", "Exposures and events writers lost (ring full, no ring).",
+                                   &ExperimentTotals::records_dropped},
+                           Counter{"canary_experiment_users_untracked_total", "Records of users beyond the memory bound, not counted.",
+                                   &ExperimentTotals::users_untracked},
+                           Counter{"canary_experiment_records_ignored_total", "Records while not running or for an undeclared metric.",
+                                   &ExperimentTotals::records_ignored},
+                           Counter{"canary_experiment_arm_mismatches_total", "Records of a user under another arm than their first.",
+                                   &ExperimentTotals::arm_mismatches}}) {
+    family(out, c.name, "counter", c.help);
+    for (const auto& r : all) out << c.name << "{experiment=\"" << r.name << "\"} " << r.totals.*c.field << '\n';
+  }
+  family(out, "canary_experiment_srm_detected", "gauge", "1 when the arms' split of users is proven off their shares.");
+  for (const auto& r : all) out << "canary_experiment_srm_detected{experiment=\"" << r.name << "\"} " << (r.srm.detected ? 1 : 0) << '\n';
+  family(out, "canary_experiment_users", "gauge", "Users seen in each arm.");
+  for (const auto& r : all)
+    for (const auto& a : r.arms) out << "canary_experiment_users{experiment=\"" << r.name << "\",arm=\"" << a.name << "\"} " << a.users << '\n';
+  family(out, "canary_experiment_exposures_total", "counter", "Exposures recorded in each arm.");
+  for (const auto& r : all)
+    for (const auto& a : r.arms)
+      out << "canary_experiment_exposures_total{experiment=\"" << r.name << "\",arm=\"" << a.name << "\"} " << a.exposures << '\n';
+  const auto per_metric = [&](const char* name, const char* help, const auto& value) {
+    family(out, name, "gauge", help);
+    for (const auto& r : all)
+      for (const auto& a : r.arms)
+        for (const auto& m : a.metrics)
+          out << name << "{experiment=\"" << r.name << "\",arm=\"" << a.name << "\",metric=\"" << m.name << "\"} "
+              << number(value(m)) << '\n';
+  };
+  per_metric("canary_experiment_metric_mean", "Each metric's mean per user, by arm.", [](const auto& m) { return m.mean; });
+  per_metric("canary_experiment_difference_lower", "The always-valid interval of the arm's mean minus control's: lower bound.",
+             [](const auto& m) { return m.judgement.difference.lower; });
+  per_metric("canary_experiment_difference_upper", "The always-valid interval of the arm's mean minus control's: upper bound.",
+             [](const auto& m) { return m.judgement.difference.upper; });
+  family(out, "canary_experiment_verdict", "gauge", "1 for each arm and metric's verdict: control_better, treatment_better, not_yet_proven.");
+  for (const auto& r : all)
+    for (std::size_t i = 1; i < r.arms.size(); ++i)
+      for (const auto& m : r.arms[i].metrics)
+        out << "canary_experiment_verdict{experiment=\"" << r.name << "\",arm=\"" << r.arms[i].name << "\",metric=\"" << m.name
+            << "\",verdict=\"" << experiment::to_string(m.judgement.verdict) << "\"} 1\n";
 }
 
 }  // namespace
@@ -288,6 +352,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   out << "canary_aggregator_last_drain_timestamp_seconds " << number(static_cast<double>(s.last_drain_unix_ns) / 1e9) << '\n';
   family(out, "canary_aggregator_heartbeat_timestamp_seconds", "gauge", "The aggregator's last heartbeat.");
   out << "canary_aggregator_heartbeat_timestamp_seconds " << number(static_cast<double>(heartbeat_unix_ns) / 1e9) << '\n';
+  if (s.config && s.experiments) experiments_text(out, *s.config, *s.experiments);
   return out.str();
 }
 

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+// The aggregator's side of experiments: every exposure and outcome event drained from the rings
+// lands here, per experiment and per user, so that a conversion counts a user once and a sum is a
+// total per user. What it publishes are the sufficient statistics (layout.hpp: ExperimentTotals);
+// experiment/results.hpp turns them into intervals and verdicts.
+//
+// Memory is bounded: at most `max_users` users over all experiments (about 80 bytes each, see
+// docs/experiments.md). Records of users beyond it are not counted, and counted as untracked.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "canary/layout.hpp"
+
+namespace canary {
+class Segment;
+}
+
+namespace canary::experiment {
+
+inline constexpr std::uint64_t kDefaultMaxUsers = 1'000'000;
+
+class Tracker {
+ public:
+  explicit Tracker(std::uint64_t max_users = kDefaultMaxUsers) : max_users_(max_users) {}
+
+  // Follows the config's table: a slot whose experiment is new (another created_unix_ns) starts
+  // from nothing; a freed slot's users are let go. `drops_now` is the segment's cumulative count
+  // of lost records per slot (drops_from()), so a new experiment counts only its own.
+  void sync(const ConfigData& config, const std::uint64_t (&drops_now)[kMaxExperiments]);
+  // An exposure or event record (valid_record() said so).
+  void add(const RingRecord& r);
+  // The totals as of now, for publishing.
+  void fill(ExperimentResultsData& out, const std::uint64_t (&drops_now)[kMaxExperiments]) const;
+
+  std::uint64_t users() const { return users_; }
+  std::uint64_t max_users() const { return max_users_; }
+
+ private:
+  struct User {
+    std::uint8_t arm = 0;
+    std::uint8_t converted = 0;  // bit m: converted on metric m
+    double values[kMaxExperimentMetrics] = {};
+  };
+  struct Slot {
+    std::uint64_t created_unix_ns = 0;
+    ExperimentState state = ExperimentState::free;
+    std::uint8_t metric_count = 0;
+    MetricKind kinds[kMaxExperimentMetrics] = {};
+    std::unordered_map<std::uint64_t, User> users;
+    ExperimentTotals totals{};
+    std::uint64_t drops_base = 0;
+    bool warned_full = false;
+  };
+  User* user_for(Slot& slot, std::uint32_t experiment, const RingRecord& r);
+
+  std::uint64_t max_users_;
+  std::uint64_t users_ = 0;
+  Slot slots_[kMaxExperiments];
+};
+
+// The segment's count of lost exposure and event records per experiment slot: full rings (live
+// and freed) and writers without a ring.
+void drops_from(const Segment& segment, std::uint64_t (&out)[kMaxExperiments]);
+
+// Publishing and reading the totals in the segment (two copies, like the summary).
+void publish_results(Segment& segment, ExperimentResultsData& next) noexcept;
+bool read_results(const Segment& segment, ExperimentResultsData& out) noexcept;
+
+}  // namespace canary::experiment

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "canary/experiment/tracker.hpp"
+
+#include <algorithm>
+
+#include "canary/detail/two_copy.hpp"
+#include "canary/fixed_text.hpp"
+#include "canary/log.hpp"
+#include "canary/ring.hpp"
+#include "canary/segment.hpp"
+
+namespace canary::experiment {
+
+void Tracker::sync(const ConfigData& config, const std::uint64_t (&drops_now)[kMaxExperiments]) {
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    const ExperimentEntry& e = config.experiments[x];
+    Slot& slot = slots_[x];
+    const auto state = static_cast<ExperimentState>(e.state);
+    const std::uint64_t created = state == ExperimentState::free ? 0 : e.created_unix_ns;
+    if (created != slot.created_unix_ns) {
+      users_ -= slot.users.size();
+      slot = Slot{};
+      slot.created_unix_ns = created;
+      slot.totals.created_unix_ns = created;
+      slot.drops_base = drops_now[x];
+    }
+    slot.state = state;
+    slot.metric_count = e.metric_count;
+    for (std::uint32_t m = 0; m < kMaxExperimentMetrics; ++m) slot.kinds[m] = static_cast<MetricKind>(e.metrics[m].kind);
+  }
+}
+
+Tracker::User* Tracker::user_for(Slot& slot, std::uint32_t experiment, const RingRecord& r) {
+  const std::uint32_t arm = record_arm(r);
+  if (auto it = slot.users.find(r.user_hash); it != slot.users.end()) {
+    if (it->second.arm == arm) return &it->second;
+    ++slot.totals.arm_mismatches;  // a worker's bug or a salt change: counted, not mixed in
+    return nullptr;
+  }
+  if (users_ >= max_users_) {
+    ++slot.totals.users_untracked;
+    if (!slot.warned_full) {
+      slot.warned_full = true;
+      log(LogLevel::error, "experiment users beyond the aggregator's bound are not counted (--experiment-users)",
+          {{"experiment_slot", experiment}, {"max_users", max_users_}});
+    }
+    return nullptr;
+  }
+  ++users_;
+  ++slot.totals.arms[arm].users;
+  User& u = slot.users[r.user_hash];
+  u.arm = static_cast<std::uint8_t>(arm);
+  return &u;
+}
+
+void Tracker::add(const RingRecord& r) {
+  const std::uint32_t x = record_experiment(r);
+  Slot& slot = slots_[x];
+  const bool declared = r.kind == kRecordExposure || record_metric(r) < slot.metric_count;
+  // Only a running experiment counts; a record in flight across a stop is counted as ignored.
+  if (slot.state != ExperimentState::running || !declared || record_arm(r) >= kMaxArms) {
+    ++slot.totals.records_ignored;
+    return;
+  }
+  User* user = user_for(slot, x, r);
+  if (user == nullptr) return;
+  ArmTotals& arm = slot.totals.arms[user->arm];
+  if (r.kind == kRecordExposure) {
+    ++arm.exposures;
+    return;
+  }
+  const std::uint32_t m = record_metric(r);
+  ArmMetricTotals& t = arm.metrics[m];
+  ++t.events;
+  double& x_old = user->values[m];
+  double x_new = x_old;
+  switch (slot.kinds[m]) {
+    case MetricKind::conversion:
+      if (record_value(r) <= 0 || (user->converted >> m) & 1) return;
+      user->converted |= static_cast<std::uint8_t>(1u << m);
+      x_new = 1;
+      break;
+    case MetricKind::sum: x_new = x_old + record_value(r); break;
+    case MetricKind::count: x_new = x_old + 1; break;
+  }
+  // The arm's sums follow each user's value as it changes: one user counts once, whatever number
+  // of events made their value.
+  t.sum += x_new - x_old;
+  t.sum_squares += x_new * x_new - x_old * x_old;
+  x_old = x_new;
+}
+
+void Tracker::fill(ExperimentResultsData& out, const std::uint64_t (&drops_now)[kMaxExperiments]) const {
+  out.users_tracked = users_;
+  out.users_limit = max_users_;
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    out.experiments[x] = slots_[x].totals;
+    out.experiments[x].records_dropped = drops_now[x] - std::min(drops_now[x], slots_[x].drops_base);
+  }
+}
+
+void drops_from(const Segment& segment, std::uint64_t (&out)[kMaxExperiments]) {
+  const RingsView rings = RingsView::of(segment);
+  const RingsHeader& h = rings.header();
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x)
+    // relaxed: counts, read for display.
+    out[x] = h.experiment_no_ring_drops[x].load(std::memory_order_relaxed) +
+             h.retired_experiment_drops[x].load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < rings.count; ++i) {
+    const RingControl& ring = rings.control(i);
+    for (std::uint32_t x = 0; x < kMaxExperiments; ++x) out[x] += ring.experiment_drops[x].load(std::memory_order_relaxed);
+  }
+}
+
+void publish_results(Segment& segment, ExperimentResultsData& next) noexcept {
+  detail::publish_two_copy(segment.experiment_results(), next);
+}
+
+bool read_results(const Segment& segment, ExperimentResultsData& out) noexcept {
+  const ExperimentResultsBlock& block = segment.experiment_results();
+  // acquire: pairs with the publisher's release; 0 means nothing was ever published.
+  if (block.published.load(std::memory_order_acquire) == 0) return false;
+  return detail::read_two_copy(block, out, 4, [](const ExperimentResultsData& d) { return d.generated_unix_ns != 0; }) != 0;
+}
+
+}  // namespace canary::experiment
