@@ -173,6 +173,40 @@ TEST_F(DemoServer, TheSeedsAdminUrlOnTheDemoPortAnswersWhatTheAggregatorPublishe
   EXPECT_NE(body(r)["error"].get<std::string>().find("window"), std::string::npos);
 }
 
+// SPEC section 10a's worked example: personalized recommendations under a running experiment
+// expose each user's arm, and the simulated clicks (every control user, no treatment user) come
+// out as the results' means.
+TEST_F(DemoServer, PersonalizedRecommendationsExposeTheUsersArmAndRecordClicks) {
+  ASSERT_EQ(ctl({"experiment", "create", "reco", "--arms", "control:50,treatment:50", "--metric", "clicks:conversion"}).exit_code, 0);
+  ASSERT_EQ(ctl({"experiment", "start", "reco"}).exit_code, 0);
+  auto aggregator = std::make_unique<AggregatorProcess>(name, std::vector<std::string>{"--interval-ms", "100"});
+  ASSERT_TRUE(aggregator->started()) << aggregator->output();
+  auto server = serve({"--click-rates", "1,0"});
+  httplib::Client http("127.0.0.1", server->port());
+  int arms[2] = {0, 0};
+  for (int u = 0; u < 300; ++u) {
+    const json b = body(http.Post("/api/v2/recommend/personalized", R"({"user_id": "u)" + std::to_string(u) + R"("})", "application/json"));
+    ASSERT_TRUE(b.contains("experiments")) << b.dump();
+    ++arms[b["experiments"]["reco"] == "control" ? 0 : 1];
+  }
+  json r;
+  httplib::Client admin("127.0.0.1", aggregator->port());
+  for (int i = 0; i < 50; ++i, std::this_thread::sleep_for(100ms)) {
+    r = body(admin.Get("/api/v2/admin/canary/experiments/reco"));
+    if (r.is_object() && r["arms"][0]["users"].get<int>() + r["arms"][1]["users"].get<int>() == 300) break;
+  }
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["arms"][0]["users"], arms[0]);
+  EXPECT_EQ(r["arms"][1]["users"], arms[1]);
+  EXPECT_EQ(r["arms"][0]["exposures"], arms[0]);
+  EXPECT_EQ(r["arms"][0]["metrics"]["clicks"]["mean"], 1.0);
+  EXPECT_EQ(r["arms"][1]["metrics"]["clicks"]["mean"], 0.0);
+  EXPECT_EQ(r["arms"][1]["verdict"], "control_better") << r.dump(2);
+  const auto refused = run_tool(CANARY_DEMO_SERVER_PATH, {"--segment", name, "--click-rates", "1,2"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("--click-rates"), std::string::npos) << refused.err;
+}
+
 // SPEC section 10's done-when: a version added on a running demo gets about its share of users
 // without a restart, and the metrics JSON on the demo port shows it.
 TEST_F(DemoServer, AVersionAddedWhileItRunsGetsItsShareAndShowsInTheMetrics) {

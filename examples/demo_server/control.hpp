@@ -22,6 +22,9 @@ struct Control {
   std::atomic<std::uint32_t> canary_extra_latency_ms{0};   // added to every canary request
   std::atomic<std::uint32_t> recording{1};                 // 0: skip record() (the overhead test)
   std::atomic<std::uint32_t> work_us{0};                   // simulated work of every request
+  // Simulated users of /api/v2/recommend/personalized who click, per million, by experiment arm
+  // (control first): each click is a `clicks` event of the experiment (docs/experiments.md).
+  std::atomic<std::uint32_t> click_ppm[8] = {};
 };
 
 // nullptr when the kernel refuses the mapping.

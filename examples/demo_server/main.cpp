@@ -149,6 +149,9 @@ int main(int argc, char** argv) {
                  "inject a crash: this share of canary requests abort() their worker (0-1; the master starts another)");
   app.add_option("--canary-extra-latency-ms", extra_latency, "inject a regression: added to every canary request");
   app.add_option("--work-us", work_us, "simulated work of every request, microseconds");
+  std::string click_rates;
+  app.add_option("--click-rates", click_rates,
+                 "RATE,RATE,...: the share of each experiment arm's users who click (control first; docs/experiments.md)");
   app.add_flag("--no-record", no_record, "start with recording off (POST /demo/control turns it on)");
   if (int rc = tools::parse_command_line(app, argc, argv); rc >= 0) return rc;
 
@@ -164,6 +167,14 @@ int main(int argc, char** argv) {
   if (!rate) return tools::report_error(kTool, rate.status());
   auto crash = tools::parse_fraction(crash_rate, "--canary-crash-rate");
   if (!crash) return tools::report_error(kTool, crash.status());
+  std::vector<double> clicks;
+  for (const std::string& item : tools::split_list(click_rates)) {
+    auto fraction = tools::parse_fraction(item, "--click-rates");
+    if (!fraction) return tools::report_error(kTool, fraction.status());
+    clicks.push_back(*fraction);
+  }
+  if (clicks.size() > kMaxArms)
+    return tools::report_error(kTool, {Errc::invalid_argument, "--click-rates: at most " + std::to_string(kMaxArms) + " arms"});
   o.port = *port_n;
   o.workers = *workers_n;
   o.threads = *threads_n;
@@ -175,5 +186,6 @@ int main(int argc, char** argv) {
   control->canary_extra_latency_ms = static_cast<std::uint32_t>(*extra_n);
   control->work_us = static_cast<std::uint32_t>(*work_n);
   control->recording = no_record ? 0 : 1;
+  for (std::size_t a = 0; a < clicks.size(); ++a) control->click_ppm[a] = static_cast<std::uint32_t>(clicks[a] * 1e6);
   return serve(o, *control);
 }

@@ -83,6 +83,23 @@ std::string known_versions() {
   return names.empty() ? "legacy or canary" : names;
 }
 
+// The personalized recommendations under every running experiment: the user's arm is exposed and,
+// as the demo's simulated users do, a click recorded with the arm's rate (--click-rates) when the
+// experiment declares a `clicks` metric. The arms are returned for people to see.
+json run_experiments(const std::string& user, Control& control, std::mt19937& rng) {
+  json arms = json::object();
+  for (ExperimentId x = 0; x < kMaxExperiments; ++x) {
+    const Assignment a = arm(x, user);
+    if (!a.in_experiment) continue;
+    expose(a);
+    arms[std::string(experiment_name(x))] = std::string(arm_name(x, a.arm));
+    const auto clicks = find_metric(x, "clicks");
+    const std::uint32_t ppm = control.click_ppm[a.arm].load(std::memory_order_relaxed);
+    if (clicks && ppm != 0 && rng() % 1'000'000 < ppm) record_event(a, *clicks, 1.0);
+  }
+  return arms;
+}
+
 Response serve(const std::string& endpoint, Control& control, const Request& req, const Captures& captures) {
   const UserOrError user = user_of(req);
   Decision decision = route(user.user, std::string_view(req.path));
@@ -121,6 +138,10 @@ Response serve(const std::string& endpoint, Control& control, const Request& req
   } else {
     res.status = 200;
     body = answer(endpoint, decision.version, captures);
+    if (endpoint == "/api/v2/recommend/personalized" && !user.user.empty()) {
+      json experiments = run_experiments(user.user, control, rng);
+      if (!experiments.empty()) body["experiments"] = std::move(experiments);
+    }
   }
   const std::string_view named = version_name(decision.version);
   const std::string shown(named.empty() ? to_string(decision.version) : named);  // unattached: "legacy"

@@ -381,6 +381,9 @@ inline std::optional<ExperimentId> find_experiment(std::string_view name) noexce
 inline std::optional<std::uint8_t> find_metric(ExperimentId experiment, std::string_view metric) noexcept {
   return detail::thread_writer().router.experiments().find_metric(experiment, metric);
 }
+inline std::string_view experiment_name(ExperimentId experiment) noexcept {
+  return detail::thread_writer().router.experiments().name(experiment);
+}
 inline std::string_view arm_name(ExperimentId experiment, std::uint8_t arm) noexcept {
   return detail::thread_writer().router.experiments().arm_name(experiment, arm);
 }
