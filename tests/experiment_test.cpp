@@ -275,5 +275,48 @@ TEST(ExperimentRecords, WorkersRecordsCountOncePerUserWhereTheMetricSays) {
   EXPECT_EQ(results->experiments[*id].arms[0].exposures + results->experiments[*id].arms[1].exposures, 10u);
 }
 
+// The per-user state the aggregator writes beside its checkpoint: read back whole, and a damaged
+// copy is refused without changing anything.
+TEST(ExperimentRecords, TheTrackersStateReadsBackWholeAndADamagedCopyChangesNothing) {
+  auto c = config_with(500);
+  ASSERT_TRUE(experiment::create(*c, spec("reco", "control:50,treatment:50", {"revenue:sum"}), 7).ok());
+  ASSERT_TRUE(experiment::start(*c, "reco", 8).ok());
+  std::uint64_t drops[kMaxExperiments] = {};
+  experiment::Tracker saved(100);
+  saved.sync(*c, drops);
+  for (std::uint64_t u = 1; u <= 40; ++u) {
+    RingRecord r{};
+    r.kind = kRecordEvent;
+    r.user_hash = u;
+    r.method = static_cast<std::uint8_t>(u % 2);
+    r.coarse_ms = std::bit_cast<std::uint64_t>(static_cast<double>(u));
+    saved.add(r);
+  }
+  ByteWriter out;
+  saved.save(out);
+  auto want = std::make_unique<ExperimentResultsData>(), got = std::make_unique<ExperimentResultsData>();
+  saved.fill(*want, drops);
+
+  experiment::Tracker restored(100);
+  restored.sync(*c, drops);
+  ByteReader in(out.out());
+  ASSERT_TRUE(restored.load(in).ok());
+  restored.fill(*got, drops);
+  EXPECT_EQ(std::memcmp(want.get(), got.get(), sizeof(ExperimentResultsData)), 0);
+  EXPECT_EQ(restored.users(), 40u);
+
+  experiment::Tracker damaged(100);
+  damaged.sync(*c, drops);
+  const std::string cut = out.out().substr(0, out.out().size() - 5);
+  ByteReader short_in(cut);
+  EXPECT_FALSE(damaged.load(short_in).ok());
+  EXPECT_EQ(damaged.users(), 0u);
+  experiment::Tracker small(10);  // a bound below what was saved
+  small.sync(*c, drops);
+  ByteReader again(out.out());
+  EXPECT_FALSE(small.load(again).ok());
+  EXPECT_EQ(small.users(), 0u);
+}
+
 }  // namespace
 }  // namespace canary

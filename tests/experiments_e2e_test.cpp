@@ -13,6 +13,7 @@
 
 #include "canary/segment.hpp"
 #include "raw_http.hpp"
+#include "scratch_dir.hpp"
 #include "run_tool.hpp"
 #include "scratch_segment.hpp"
 #include "server_process.hpp"
@@ -144,6 +145,39 @@ TEST_F(Experiments, AnArmBoundToAVersionRoutesThereAndStopsWhenTheVersionIsRolle
   EXPECT_EQ(r["state"], "stopped") << r.dump(2);
   EXPECT_NE(r["reason"].get<std::string>().find("rolled back"), std::string::npos);
   for (int u = 0; u < 50; ++u) EXPECT_EQ(ctl({"route", "--user", "user-" + std::to_string(u), "--path", "/api/v2/recommend/personalized"}).out, "legacy\n");
+}
+
+// The per-user state survives a restart: with --state-dir a stopped aggregator writes it, the next
+// one restores it, and a user seen before is not counted again.
+TEST_F(Experiments, AnAggregatorRestartKeepsEveryUserOnce) {
+  testing::ScratchDir state{"exp-state"};
+  ASSERT_EQ(ctl({"experiment", "create", "reco", "--arms", "control:50,treatment:50", "--metric", "revenue:sum"}).exit_code, 0);
+  ASSERT_EQ(ctl({"experiment", "start", "reco"}).exit_code, 0);
+  json before;
+  {
+    AggregatorProcess agg(name, {"--interval-ms", "200", "--state-dir", state.path});
+    ASSERT_TRUE(agg.started()) << agg.output();
+    const auto run = loadgen({"--requests", "3000", "--users", "500", "--rate", "5000", "--experiment", "reco"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const std::uint64_t exposures = json::parse(run.out)["experiment"]["exposures"].get<std::uint64_t>();
+    before = results_when(agg, "reco", [&](const json& j) {
+      return j["arms"][0]["exposures"].get<std::uint64_t>() + j["arms"][1]["exposures"].get<std::uint64_t>() == exposures;
+    });
+    EXPECT_EQ(agg.stop(), 0);
+  }
+  ASSERT_GT(before["arms"][0]["users"].get<int>() + before["arms"][1]["users"].get<int>(), 490);
+  AggregatorProcess agg(name, {"--interval-ms", "200", "--state-dir", state.path});
+  ASSERT_TRUE(agg.started()) << agg.output();
+  // The same 500 users again: none is new, every exposure adds.
+  ASSERT_EQ(loadgen({"--requests", "3000", "--users", "500", "--rate", "5000", "--experiment", "reco"}).exit_code, 0);
+  const std::uint64_t exposed_before =
+      before["arms"][0]["exposures"].get<std::uint64_t>() + before["arms"][1]["exposures"].get<std::uint64_t>();
+  const json after = results_when(agg, "reco", [&](const json& j) {
+    return j["arms"][0]["exposures"].get<std::uint64_t>() + j["arms"][1]["exposures"].get<std::uint64_t>() >= 2 * exposed_before;
+  });
+  EXPECT_EQ(after["arms"][0]["users"], before["arms"][0]["users"]) << after.dump(2);
+  EXPECT_EQ(after["arms"][1]["users"], before["arms"][1]["users"]);
+  EXPECT_EQ(after["arms"][0]["exposures"].get<std::uint64_t>() + after["arms"][1]["exposures"].get<std::uint64_t>(), 2 * exposed_before);
 }
 
 TEST_F(Experiments, CtlRefusesBadInputInOneLine) {

@@ -65,6 +65,13 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
     const Status restored = a->load_checkpoint();
     a->checkpoint_status_ = restored.ok() ? "restored from " + a->checkpoint_path() : restored.message();
     a->journal_ = std::make_unique<IntervalJournal>(options.state_dir + "/" + segment.name() + ".journal");
+    // The experiments the config has now first, so only their own users come back.
+    a->sync_experiments();
+    if (const Status s = a->load_experiments(); s.ok())
+      a->checkpoint_status_ += "; experiments restored from " + a->experiments_path();
+    else if (s.code() != Errc::missing)
+      log(LogLevel::error, "experiment state not restored: running experiments count from now",
+          {{"segment", segment.name()}, {"error", s.message()}});
   }
   if (a->series_.empty()) {
     // No checkpoint: windows start now, from the cumulative counts the slabs hold; `all` counts
@@ -371,6 +378,10 @@ void Aggregator::checkpoint_or_complain() {
     return;
   }
   health_.last_checkpoint_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+  if (Status s = save_experiments(); !s.ok()) {
+    health_.checkpoint.record(s.message());
+    log(LogLevel::error, "experiment state not saved", {{"segment", segment_->name()}, {"error", s.message()}});
+  }
   // Everything journaled so far is in the checkpoint now.
   if (journal_) {
     if (Status s = journal_->reset(); !s.ok()) {

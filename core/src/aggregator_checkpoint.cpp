@@ -20,7 +20,50 @@ constexpr std::string_view kMagic = "CANARYCK";
 // sketches beside the digests
 constexpr std::uint64_t kFormat = 7;  // 7: a baseline and up to 7 candidates, an engine each
 
+// The experiments' per-user state, in a file of its own: it can be tens of megabytes, so it is
+// written only when something was counted since the last write.
+constexpr std::string_view kExperimentsMagic = "CANARYEX";
+constexpr std::uint64_t kExperimentsFormat = 1;
+
 }  // namespace
+
+std::string Aggregator::experiments_path() const { return options_.state_dir + "/" + segment_->name() + ".experiments"; }
+
+Status Aggregator::save_experiments() {
+  if (!experiments_.changed()) return Status::Ok();
+  const SegmentHeader& h = segment_->header();
+  ByteWriter out;
+  out.out().append(kExperimentsMagic);
+  out.u64(kExperimentsFormat);
+  out.u64(h.created_unix_ns);
+  out.u64(h.creator_pid);
+  experiments_.save(out);
+  out.u64(XXH3_64bits(out.out().data(), out.out().size()));
+  if (Status s = write_file_atomically(experiments_path(), out.out()); !s.ok()) return s;
+  experiments_.mark_saved();
+  return Status::Ok();
+}
+
+Status Aggregator::load_experiments() {
+  const std::string path = experiments_path();
+  auto file = read_whole_file(path);
+  if (!file) return {file.status().code(), file.status().code() == Errc::missing ? "no experiment state at " + path : file.status().message()};
+  const std::string& bytes = *file;
+  auto refuse = [&](const char* why) { return Status{Errc::corrupt, "experiment state " + path + " ignored: " + why}; };
+  if (bytes.size() < kExperimentsMagic.size() + 8 || std::string_view(bytes).substr(0, kExperimentsMagic.size()) != kExperimentsMagic)
+    return refuse("not an experiment state file");
+  std::uint64_t stored_sum = 0;
+  std::memcpy(&stored_sum, bytes.data() + bytes.size() - 8, 8);
+  if (stored_sum != XXH3_64bits(bytes.data(), bytes.size() - 8)) return refuse("checksum mismatch");
+  ByteReader in(std::string_view(bytes).substr(kExperimentsMagic.size(), bytes.size() - kExperimentsMagic.size() - 8));
+  std::uint64_t format = 0, created = 0, pid = 0;
+  if (!in.u64(format) || format != kExperimentsFormat) return refuse("another format");
+  const SegmentHeader& h = segment_->header();
+  if (!in.u64(created) || !in.u64(pid) || created != h.created_unix_ns || pid != h.creator_pid)
+    return refuse("written for another segment");
+  if (Status s = experiments_.load(in); !s.ok()) return {s.code(), path + ": " + s.message()};
+  return Status::Ok();
+}
 
 std::string Aggregator::checkpoint_path() const { return options_.state_dir + "/" + segment_->name() + ".checkpoint"; }
 

@@ -158,6 +158,10 @@ class Aggregator {
   void publish(const AggregatorSnapshot& s);
   Status load_checkpoint();
   std::string checkpoint_path() const;
+  // The experiments' per-user state beside the checkpoint (SEGMENT.experiments in the state dir).
+  std::string experiments_path() const;
+  Status save_experiments();
+  Status load_experiments();
   // The samples of the interval being closed (before the series fold them), for the journal.
   std::string journal_entry(std::uint64_t now_ms, const SlabTotals& slabs);
   void append_journal(const std::string& entry);

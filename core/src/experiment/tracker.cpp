@@ -2,6 +2,8 @@
 #include "canary/experiment/tracker.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "canary/detail/two_copy.hpp"
 #include "canary/fixed_text.hpp"
@@ -56,6 +58,7 @@ Tracker::User* Tracker::user_for(Slot& slot, std::uint32_t experiment, const Rin
 void Tracker::add(const RingRecord& r) {
   const std::uint32_t x = record_experiment(r);
   Slot& slot = slots_[x];
+  changed_ = true;
   const bool declared = r.kind == kRecordExposure || record_metric(r) < slot.metric_count;
   // Only a running experiment counts; a record in flight across a stop is counted as ignored.
   if (slot.state != ExperimentState::running || !declared || record_arm(r) >= kMaxArms) {
@@ -97,6 +100,66 @@ void Tracker::fill(ExperimentResultsData& out, const std::uint64_t (&drops_now)[
     out.experiments[x] = slots_[x].totals;
     out.experiments[x].records_dropped = drops_now[x] - std::min(drops_now[x], slots_[x].drops_base);
   }
+}
+
+void Tracker::save(ByteWriter& out) const {
+  for (const Slot& slot : slots_) {
+    out.u64(slot.created_unix_ns);
+    out.u64(slot.drops_base);
+    out.bytes(std::string_view(reinterpret_cast<const char*>(&slot.totals), sizeof slot.totals));
+    out.u64(slot.users.size());
+    for (const auto& [hash, user] : slot.users) {
+      out.u64(hash);
+      out.u64(std::uint64_t{user.arm} | std::uint64_t{user.converted} << 8);
+      for (double v : user.values) out.f64(v);
+    }
+  }
+}
+
+Status Tracker::load(ByteReader& in) {
+  auto refuse = [](const char* why) { return Status{Errc::corrupt, std::string("experiment state ignored: ") + why}; };
+  Slot loaded[kMaxExperiments];
+  std::uint64_t users = 0;
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    Slot& slot = loaded[x];
+    std::uint64_t count = 0;
+    std::string_view totals;
+    if (!in.u64(slot.created_unix_ns) || !in.u64(slot.drops_base) || !in.bytes(totals, sizeof(ExperimentTotals)) ||
+        totals.size() != sizeof(ExperimentTotals) || !in.u64(count))
+      return refuse("truncated");
+    std::memcpy(&slot.totals, totals.data(), sizeof slot.totals);
+    // Only the experiment the config has in this slot now is carried over.
+    const bool keep = slot.created_unix_ns != 0 && slot.created_unix_ns == slots_[x].created_unix_ns;
+    if (count > max_users_ || users + count > max_users_) return refuse("more users than --experiment-users allows");
+    for (std::uint64_t i = 0; i < count; ++i) {
+      std::uint64_t hash = 0, packed = 0;
+      User u;
+      if (!in.u64(hash) || !in.u64(packed)) return refuse("truncated");
+      for (double& v : u.values)
+        if (!in.f64(v) || !std::isfinite(v)) return refuse("a user's value is not a finite number");
+      u.arm = static_cast<std::uint8_t>(packed & 0xFF);
+      u.converted = static_cast<std::uint8_t>(packed >> 8 & 0xFF);
+      if (u.arm >= kMaxArms || packed >> 16 != 0) return refuse("a user's arm is out of range");
+      if (keep) slot.users.emplace(hash, u);
+    }
+    if (!keep) {
+      loaded[x] = Slot{};
+      continue;
+    }
+    slot.totals.created_unix_ns = slot.created_unix_ns;
+    users += slot.users.size();
+  }
+  if (!in.at_end()) return refuse("trailing bytes");
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    if (loaded[x].created_unix_ns == 0) continue;
+    loaded[x].state = slots_[x].state;
+    loaded[x].metric_count = slots_[x].metric_count;
+    std::memcpy(loaded[x].kinds, slots_[x].kinds, sizeof(loaded[x].kinds));
+    users_ -= slots_[x].users.size();
+    slots_[x] = std::move(loaded[x]);
+    users_ += slots_[x].users.size();
+  }
+  return Status::Ok();
 }
 
 void drops_from(const Segment& segment, std::uint64_t (&out)[kMaxExperiments]) {

@@ -4,7 +4,7 @@
 // total per user. What it publishes are the sufficient statistics (layout.hpp: ExperimentTotals);
 // experiment/results.hpp turns them into intervals and verdicts.
 //
-// Memory is bounded: at most `max_users` users over all experiments (about 80 bytes each, see
+// Memory is bounded: at most `max_users` users over all experiments (76 bytes each, measured in
 // docs/experiments.md). Records of users beyond it are not counted, and counted as untracked.
 #pragma once
 
@@ -12,7 +12,9 @@
 #include <memory>
 #include <unordered_map>
 
+#include "canary/byte_io.hpp"
 #include "canary/layout.hpp"
+#include "canary/status.hpp"
 
 namespace canary {
 class Segment;
@@ -34,6 +36,15 @@ class Tracker {
   void add(const RingRecord& r);
   // The totals as of now, for publishing.
   void fill(ExperimentResultsData& out, const std::uint64_t (&drops_now)[kMaxExperiments]) const;
+
+  // The state of every experiment with its users, for the aggregator's restarts (the checkpoint
+  // directory's SEGMENT.experiments). load() takes what the config still has (the same
+  // experiment in the same slot), checks every field, and leaves the tracker as it was on error.
+  void save(ByteWriter& out) const;
+  Status load(ByteReader& in);
+  // Whether anything was counted since the last save().
+  bool changed() const { return changed_; }
+  void mark_saved() { changed_ = false; }
 
   std::uint64_t users() const { return users_; }
   std::uint64_t max_users() const { return max_users_; }
@@ -58,6 +69,7 @@ class Tracker {
 
   std::uint64_t max_users_;
   std::uint64_t users_ = 0;
+  bool changed_ = false;
   Slot slots_[kMaxExperiments];
 };
 
