@@ -8,7 +8,7 @@ packages=(
   libboost-dev libxxhash-dev libssl-dev
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libyaml-cpp-dev
-  openssl prometheus curl wrk etcd-server etcd-client
+  openssl prometheus curl wrk etcd-server etcd-client nginx nginx-dev
   python3-dev python3-venv python3-setuptools python3-wheel python3-pybind11 pybind11-dev
   python3-pytest python3-httpx python3-fastapi python3-uvicorn gunicorn
   help2man lintian dpkg-dev systemd

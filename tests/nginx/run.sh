@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The nginx module against a real nginx (SPEC section 13): two upstreams (server blocks of the same
+# nginx, each with its own access log, which is what "served" means here) behind a proxy that
+# routes with the module. Checks, in order:
+#   1. every user reaches the upstream `canary-ctl route` names (the seed's curl example among them);
+#   2. canary-shm-dump's counts per version equal the upstreams' access-log lines, exactly;
+#   3. `nginx -s reload` and a worker killed with SIGKILL lose no count;
+#   4. a canary that answers 500 is rolled back by the aggregator, and the next request of every
+#      user goes to legacy, without a reload.
+#   run.sh MODULE_SO CANARY_CTL CANARY_SHM_DUMP CANARY_AGGREGATOR WORK_DIR
+set -euo pipefail
+module=$1 ctl=$2 dump=$3 aggregator=$4 work=$5
+segment="canary-nginx-test-$$"
+port_base=$((10000 + ($$ % 2000) * 4))  # below the ephemeral ports other tests bind
+proxy=$port_base legacy=$((port_base + 1)) canary=$((port_base + 2)) admin=$((port_base + 3))
+rm -rf "$work" && mkdir -p "$work/logs"
+agg_pid=
+cleanup() {
+  [ -n "$agg_pid" ] && kill "$agg_pid" 2>/dev/null
+  [ -f "$work/nginx.pid" ] && kill -QUIT "$(cat "$work/nginx.pid")" 2>/dev/null
+  "$ctl" --segment "$segment" destroy --even-if-live >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -5 "$work/logs/error.log" 2>/dev/null; exit 1; }
+
+# nginx's workers run as www-data when it starts as root: the segment is shared with that group.
+user_line= group_args=(--mode 0666)
+if [ "$(id -u)" = 0 ]; then user_line="user www-data www-data;" group_args=(--group www-data --mode 0660); fi
+"$ctl" --segment "$segment" init "${group_args[@]}" --percentage 50 >/dev/null
+
+write_conf() {  # $1: what the canary upstream answers
+  cat >"$work/nginx.conf" <<CONF
+load_module $module;
+$user_line
+worker_processes 2;
+error_log $work/logs/error.log;
+pid $work/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/body; proxy_temp_path $work/proxy; fastcgi_temp_path $work/fastcgi;
+  uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
+  canary_shm_segment $segment;
+  upstream legacy { server 127.0.0.1:$legacy; }
+  upstream canary { server 127.0.0.1:$canary; }
+  server {
+    listen 127.0.0.1:$proxy;
+    canary_shm_user_id \$cookie_uid;
+    canary_shm_endpoint \$uri;
+    location / { proxy_pass http://\$canary_version; }
+    location /healthz { canary_shm_record off; return 200 "ok\n"; }
+  }
+  server { listen 127.0.0.1:$legacy; access_log $work/logs/legacy.log; location / { return 200 "legacy\n"; } }
+  server { listen 127.0.0.1:$canary; access_log $work/logs/canary.log; location / { $1 } }
+}
+CONF
+}
+write_conf 'return 200 "canary\n";'
+nginx -p "$work" -c "$work/nginx.conf" -g 'daemon on;' || fail "nginx did not start"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$proxy/healthz" >/dev/null && break; sleep 0.1; done
+
+paths=(/api/v2/recommend/personalized /api/v2/recommend/compare /api/v2/conversations/start /api/v2/conversations)
+request() {  # user path -> the body (the upstream's name)
+  curl -s -b "uid=$1" -H 'Content-Type: application/json' -d '{"query": "test query"}' "http://127.0.0.1:$proxy$2"
+}
+count_of() {  # the segment's request count of a version
+  "$dump" --segment "$segment" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['$1']['requests'])"
+}
+served() { [ -f "$work/logs/$1.log" ] && wc -l <"$work/logs/$1.log" || echo 0; }
+check_counts() {
+  for v in legacy canary; do
+    [ "$(count_of $v)" = "$(served $v)" ] || fail "$1: $v counted $(count_of $v), served $(served $v)"
+  done
+}
+
+# 1. Routing: 200 users, each on one of four endpoints, as canary-ctl says.
+for u in $(seq 200); do
+  path=${paths[$((u % 4))]}
+  got=$(request "user-$u" "$path")
+  want=$("$ctl" --segment "$segment" route --user "user-$u" --path "$path")
+  [ "$got" = "$want" ] || fail "user-$u on $path reached $got, canary-ctl route says $want"
+done
+got=$(request test_canary_user /api/v2/recommend/personalized)
+[ "$got" = "$("$ctl" --segment "$segment" route --user test_canary_user --path /api/v2/recommend/personalized)" ] ||
+  fail "the seed's curl example reached $got"
+echo "routing: 201 requests reached the upstream canary-ctl route names"
+
+# 2. Counts equal what the upstreams served.
+check_counts "after routing"
+echo "counts: legacy $(served legacy), canary $(served canary), as the upstreams served"
+
+# 3. A reload and a killed worker lose no count.
+nginx -p "$work" -c "$work/nginx.conf" -s reload
+sleep 1
+for u in $(seq 201 300); do request "user-$u" /api/v2/recommend/compare >/dev/null; done
+worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+kill -9 "$worker"
+sleep 0.5
+for u in $(seq 301 400); do request "user-$u" /api/v2/recommend/compare >/dev/null; done
+check_counts "after a reload and a killed worker"
+echo "reload and kill -9 of worker $worker: no count lost (legacy $(served legacy), canary $(served canary))"
+
+# 4. A canary regression is rolled back by the aggregator, without touching nginx.
+"$aggregator" --segment "$segment" --listen "127.0.0.1:$admin" --interval-ms 200 >"$work/logs/aggregator.log" 2>&1 &
+agg_pid=$!
+write_conf 'return 500 "broken canary\n";'
+nginx -p "$work" -c "$work/nginx.conf" -s reload
+sleep 1
+rolled_back=
+for round in $(seq 40); do
+  for u in $(seq 1 50); do request "user-$((round * 50 + u))" /api/v2/recommend/personalized >/dev/null; done
+  if "$ctl" --segment "$segment" status | grep -q '^state: rolled_back'; then rolled_back=$round; break; fi
+done
+[ -n "$rolled_back" ] || fail "the broken canary was not rolled back"
+for u in $(seq 200); do
+  got=$(request "user-$u" /api/v2/recommend/personalized)
+  [ "$got" = legacy ] || fail "user-$u reached '$got' after the rollback"
+done
+echo "regression: rolled back after $((rolled_back * 50)) requests; the next request of 200 users went to legacy"
+echo "nginx module: all checks passed"
