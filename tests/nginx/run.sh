@@ -50,6 +50,9 @@ http {
     canary_shm_endpoint \$uri;
     location / { proxy_pass http://\$canary_version; }
     location /healthz { canary_shm_record off; return 200 "ok\n"; }
+    # Routed in the access phase, then an internal redirect (which clears module contexts).
+    location = /fallback { try_files /nonexistent @upstream; }
+    location @upstream { proxy_pass http://\$canary_version; }
   }
   server { listen 127.0.0.1:$legacy; access_log $work/logs/legacy.log; location / { return 200 "legacy\n"; } }
   server { listen 127.0.0.1:$canary; access_log $work/logs/canary.log; location / { $1 } }
@@ -89,6 +92,22 @@ echo "routing: 201 requests reached the upstream canary-ctl route names"
 # 2. Counts equal what the upstreams served.
 check_counts "after routing"
 echo "counts: legacy $(served legacy), canary $(served canary), as the upstreams served"
+
+# An internal redirect after routing: the request is still routed and counted once.
+for u in $(seq 1 20); do
+  got=$(request "user-$u" /fallback)
+  [ "$got" = "$("$ctl" --segment "$segment" route --user "user-$u" --path /fallback)" ] || fail "user-$u via try_files reached $got"
+done
+check_counts "after internal redirects"
+echo "internal redirects: 20 requests routed and counted once"
+
+# The configuration docs/nginx.md shows passes nginx -t with this module.
+sed -n '/^```nginx$/,/^```$/p' "$(dirname "$0")/../../docs/nginx.md" | sed '1d;$d' |
+  sed "s|/usr/lib/nginx/modules/ngx_http_canary_shm_module.so|$module|; s|listen 80;|listen 127.0.0.1:$admin;|; s|/var/log/nginx/canary.log|$work/logs/docs.log|" |
+  { if [ "$(id -u)" = 0 ]; then cat; else grep -v '^user '; fi; } >"$work/docs.conf"
+nginx -t -q -p "$work" -c "$work/docs.conf" -g "pid $work/docs.pid; error_log $work/logs/docs-error.log;" ||
+  fail "docs/nginx.md's configuration does not pass nginx -t"
+echo "docs/nginx.md: its configuration passes nginx -t"
 
 # 3. A reload and a killed worker lose no count.
 nginx -p "$work" -c "$work/nginx.conf" -s reload
