@@ -137,4 +137,16 @@ for u in $(seq 200); do
   [ "$got" = legacy ] || fail "user-$u reached '$got' after the rollback"
 done
 echo "regression: rolled back after $((rolled_back * 50)) requests; the next request of 200 users went to legacy"
+# A segment that does not exist: every user goes to legacy, nothing fails, one line says why.
+nginx -p "$work" -c "$work/nginx.conf" -s quit
+for _ in $(seq 50); do [ -f "$work/nginx.pid" ] || break; sleep 0.1; done
+sed -i "s|canary_shm_segment $segment;|canary_shm_segment canary-nginx-missing-$$;|" "$work/nginx.conf"
+nginx -p "$work" -c "$work/nginx.conf" -g 'daemon on;' || fail "nginx did not start without its segment"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$proxy/healthz" >/dev/null && break; sleep 0.1; done
+for u in $(seq 50); do
+  got=$(request "user-$u" /api/v2/recommend/personalized)
+  [ "$got" = legacy ] || fail "user-$u reached '$got' without a segment"
+done
+grep -q "cannot be attached: routing every user legacy" "$work/logs/error.log" || fail "no error line for the missing segment"
+echo "missing segment: 50 users routed legacy; the error log says why"
 echo "nginx module: all checks passed"
