@@ -6,8 +6,8 @@
 #   1. every user reaches the upstream `canary-ctl route` names (the seed's curl example among them);
 #   2. canary-shm-dump's counts per version equal the upstreams' access-log lines, exactly;
 #   3. `nginx -s reload` and a worker killed with SIGKILL lose no count;
-#   4. a canary that answers 500 is rolled back by the aggregator, and the next request of every
-#      user goes to legacy, without a reload.
+#   4. a canary that starts answering 500 (no reload: the upstream checks a file) is rolled back by
+#      the aggregator, and the next request of every user goes to legacy, without a reload.
 #   run.sh MODULE_SO CANARY_CTL CANARY_SHM_DUMP CANARY_AGGREGATOR WORK_DIR
 set -euo pipefail
 module=$1 ctl=$2 dump=$3 aggregator=$4 work=$5
@@ -29,7 +29,7 @@ user_line= group_args=(--mode 0666)
 if [ "$(id -u)" = 0 ]; then user_line="user www-data www-data;" group_args=(--group www-data --mode 0660); fi
 "$ctl" --segment "$segment" init "${group_args[@]}" --percentage 50 >/dev/null
 
-write_conf() {  # $1: what the canary upstream answers
+write_conf() {
   cat >"$work/nginx.conf" <<CONF
 load_module $module;
 $user_line
@@ -55,11 +55,13 @@ http {
     location @upstream { proxy_pass http://\$canary_version; }
   }
   server { listen 127.0.0.1:$legacy; access_log $work/logs/legacy.log; location / { return 200 "legacy\n"; } }
-  server { listen 127.0.0.1:$canary; access_log $work/logs/canary.log; location / { $1 } }
+  # The canary breaks when the file \`broken\` appears: a regression injected without touching nginx.
+  server { listen 127.0.0.1:$canary; access_log $work/logs/canary.log;
+           location / { if (-f $work/broken) { return 500 "broken canary\n"; } return 200 "canary\n"; } }
 }
 CONF
 }
-write_conf 'return 200 "canary\n";'
+write_conf
 nginx -p "$work" -c "$work/nginx.conf" -g 'daemon on;' || fail "nginx did not start"
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$proxy/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -123,9 +125,8 @@ echo "reload and kill -9 of worker $worker: no count lost (legacy $(served legac
 # 4. A canary regression is rolled back by the aggregator, without touching nginx.
 "$aggregator" --segment "$segment" --listen "127.0.0.1:$admin" --interval-ms 200 >"$work/logs/aggregator.log" 2>&1 &
 agg_pid=$!
-write_conf 'return 500 "broken canary\n";'
-nginx -p "$work" -c "$work/nginx.conf" -s reload
-sleep 1
+touch "$work/broken"
+sleep 0.5
 rolled_back=
 for round in $(seq 40); do
   for u in $(seq 1 50); do request "user-$((round * 50 + u))" /api/v2/recommend/personalized >/dev/null; done
