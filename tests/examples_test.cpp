@@ -184,7 +184,10 @@ TEST_F(DemoServer, PersonalizedRecommendationsExposeTheUsersArmAndRecordClicks) 
   auto server = serve({"--click-rates", "1,0"});
   httplib::Client http("127.0.0.1", server->port());
   int arms[2] = {0, 0};
-  for (int u = 0; u < 300; ++u) {
+  // 600 users: with every control user clicking and no treatment user, the difference's interval
+  // excludes zero for any split within 4 sd of 50/50 (at 300 a 46/54 split still straddles it).
+  constexpr int kUsers = 600;
+  for (int u = 0; u < kUsers; ++u) {
     const json b = body(http.Post("/api/v2/recommend/personalized", R"({"user_id": "u)" + std::to_string(u) + R"("})", "application/json"));
     ASSERT_TRUE(b.contains("experiments")) << b.dump();
     ++arms[b["experiments"]["reco"] == "control" ? 0 : 1];
@@ -193,7 +196,7 @@ TEST_F(DemoServer, PersonalizedRecommendationsExposeTheUsersArmAndRecordClicks) 
   httplib::Client admin("127.0.0.1", aggregator->port());
   for (int i = 0; i < 50; ++i, std::this_thread::sleep_for(100ms)) {
     r = body(admin.Get("/api/v2/admin/canary/experiments/reco"));
-    if (r.is_object() && r["arms"][0]["users"].get<int>() + r["arms"][1]["users"].get<int>() == 300) break;
+    if (r.is_object() && r["arms"][0]["users"].get<int>() + r["arms"][1]["users"].get<int>() == kUsers) break;
   }
   ASSERT_TRUE(r.is_object());
   EXPECT_EQ(r["arms"][0]["users"], arms[0]);
