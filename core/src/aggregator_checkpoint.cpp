@@ -25,20 +25,43 @@ constexpr std::uint64_t kFormat = 7;  // 7: a baseline and up to 7 candidates, a
 constexpr std::string_view kExperimentsMagic = "CANARYEX";
 constexpr std::uint64_t kExperimentsFormat = 1;
 
+// Both files share one frame: magic, format, the segment they belong to (its creation time and
+// creator pid), the body, then an XXH3 of everything before it.
+void begin_frame(ByteWriter& out, std::string_view magic, std::uint64_t format, const SegmentHeader& h) {
+  out.out().append(magic);
+  out.u64(format);
+  out.u64(h.created_unix_ns);
+  out.u64(h.creator_pid);
+}
+
+void end_frame(ByteWriter& out) { out.u64(XXH3_64bits(out.out().data(), out.out().size())); }
+
+// Why the frame is refused, or nullptr with `body` set to what lies between header and checksum.
+const char* frame_problem(std::string_view bytes, std::string_view magic, std::uint64_t format, const SegmentHeader& h,
+                          std::string_view& body) {
+  constexpr std::size_t kWords = 3 * 8, kSum = 8;
+  if (bytes.size() < magic.size() + kWords + kSum || bytes.substr(0, magic.size()) != magic) return "not a state file of this kind";
+  std::uint64_t stored_sum = 0;
+  std::memcpy(&stored_sum, bytes.data() + bytes.size() - kSum, kSum);
+  if (stored_sum != XXH3_64bits(bytes.data(), bytes.size() - kSum)) return "checksum mismatch";
+  std::uint64_t words[3];
+  std::memcpy(words, bytes.data() + magic.size(), kWords);
+  if (words[0] != format) return "another format";
+  if (words[1] != h.created_unix_ns || words[2] != h.creator_pid) return "written for another segment";
+  body = bytes.substr(magic.size() + kWords, bytes.size() - magic.size() - kWords - kSum);
+  return nullptr;
+}
+
 }  // namespace
 
 std::string Aggregator::experiments_path() const { return options_.state_dir + "/" + segment_->name() + ".experiments"; }
 
 Status Aggregator::save_experiments() {
   if (!experiments_.changed()) return Status::Ok();
-  const SegmentHeader& h = segment_->header();
   ByteWriter out;
-  out.out().append(kExperimentsMagic);
-  out.u64(kExperimentsFormat);
-  out.u64(h.created_unix_ns);
-  out.u64(h.creator_pid);
+  begin_frame(out, kExperimentsMagic, kExperimentsFormat, segment_->header());
   experiments_.save(out);
-  out.u64(XXH3_64bits(out.out().data(), out.out().size()));
+  end_frame(out);
   if (Status s = write_file_atomically(experiments_path(), out.out()); !s.ok()) return s;
   experiments_.mark_saved();
   return Status::Ok();
@@ -48,19 +71,10 @@ Status Aggregator::load_experiments() {
   const std::string path = experiments_path();
   auto file = read_whole_file(path);
   if (!file) return {file.status().code(), file.status().code() == Errc::missing ? "no experiment state at " + path : file.status().message()};
-  const std::string& bytes = *file;
-  auto refuse = [&](const char* why) { return Status{Errc::corrupt, "experiment state " + path + " ignored: " + why}; };
-  if (bytes.size() < kExperimentsMagic.size() + 8 || std::string_view(bytes).substr(0, kExperimentsMagic.size()) != kExperimentsMagic)
-    return refuse("not an experiment state file");
-  std::uint64_t stored_sum = 0;
-  std::memcpy(&stored_sum, bytes.data() + bytes.size() - 8, 8);
-  if (stored_sum != XXH3_64bits(bytes.data(), bytes.size() - 8)) return refuse("checksum mismatch");
-  ByteReader in(std::string_view(bytes).substr(kExperimentsMagic.size(), bytes.size() - kExperimentsMagic.size() - 8));
-  std::uint64_t format = 0, created = 0, pid = 0;
-  if (!in.u64(format) || format != kExperimentsFormat) return refuse("another format");
-  const SegmentHeader& h = segment_->header();
-  if (!in.u64(created) || !in.u64(pid) || created != h.created_unix_ns || pid != h.creator_pid)
-    return refuse("written for another segment");
+  std::string_view body;
+  if (const char* why = frame_problem(*file, kExperimentsMagic, kExperimentsFormat, segment_->header(), body))
+    return {Errc::corrupt, "experiment state " + path + " ignored: " + why};
+  ByteReader in(body);
   if (Status s = experiments_.load(in); !s.ok()) return {s.code(), path + ": " + s.message()};
   return Status::Ok();
 }
@@ -68,12 +82,8 @@ Status Aggregator::load_experiments() {
 std::string Aggregator::checkpoint_path() const { return options_.state_dir + "/" + segment_->name() + ".checkpoint"; }
 
 Status Aggregator::save_checkpoint() {
-  const SegmentHeader& h = segment_->header();
   ByteWriter out;
-  out.out().append(kMagic);
-  out.u64(kFormat);
-  out.u64(h.created_unix_ns);
-  out.u64(h.creator_pid);
+  begin_frame(out, kMagic, kFormat, segment_->header());
   out.u64(capacity_);
   out.u64(rollout_started_unix_ns_);
   out.u64(series_.size());
@@ -87,7 +97,7 @@ Status Aggregator::save_checkpoint() {
       out.u64(v);
       extra_engines_[v]->serialize(out);
     }
-  out.u64(XXH3_64bits(out.out().data(), out.out().size()));
+  end_frame(out);
   return write_file_atomically(checkpoint_path(), out.out());
 }
 
@@ -95,20 +105,11 @@ Status Aggregator::load_checkpoint() {
   const std::string path = checkpoint_path();
   auto file = read_whole_file(path);
   if (!file) return {file.status().code(), file.status().code() == Errc::missing ? "no checkpoint at " + path : file.status().message()};
-  const std::string& bytes = *file;
   auto refuse = [&](const char* why) { return Status{Errc::corrupt, "checkpoint " + path + " ignored: " + why}; };
-  if (bytes.size() < kMagic.size() + 8 || std::string_view(bytes).substr(0, kMagic.size()) != kMagic)
-    return refuse("not a checkpoint");
-  std::uint64_t stored_sum = 0;
-  std::memcpy(&stored_sum, bytes.data() + bytes.size() - 8, 8);
-  if (stored_sum != XXH3_64bits(bytes.data(), bytes.size() - 8)) return refuse("checksum mismatch");
-
-  ByteReader in(std::string_view(bytes).substr(kMagic.size(), bytes.size() - kMagic.size() - 8));
-  std::uint64_t format = 0, created = 0, pid = 0, capacity = 0, rollout = 0, count = 0;
-  if (!in.u64(format) || format != kFormat) return refuse("another format");
-  const SegmentHeader& h = segment_->header();
-  if (!in.u64(created) || !in.u64(pid) || created != h.created_unix_ns || pid != h.creator_pid)
-    return refuse("written for another segment");
+  std::string_view body;
+  if (const char* why = frame_problem(*file, kMagic, kFormat, segment_->header(), body)) return refuse(why);
+  ByteReader in(body);
+  std::uint64_t capacity = 0, rollout = 0, count = 0;
   if (!in.u64(capacity) || capacity != capacity_ || !in.u64(rollout) || !in.u64(count) ||
       count != std::uint64_t{kMaxVersions} * capacity_)
     return refuse("sizes do not match the segment");
