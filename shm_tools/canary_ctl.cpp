@@ -157,8 +157,10 @@ int change(const std::string& segment, const std::string& action, const Edit& ed
   return kExitOk;
 }
 
-int run_route(const std::string& segment, const std::string& user, const std::string* path) {
-  if (std::string why = user_id_problem(user); !why.empty()) return report_error(kTool, {Errc::invalid_argument, why});
+// One line per user, in the order given; every user is checked before anything is printed.
+int run_route(const std::string& segment, const std::vector<std::string>& users, const std::string* path) {
+  for (const std::string& user : users)
+    if (std::string why = user_id_problem(user); !why.empty()) return report_error(kTool, {Errc::invalid_argument, why});
   if (path && path->empty()) return report_error(kTool, {Errc::invalid_argument, "path is empty"});
   if (path && path->size() > kMaxPathBytes)
     return report_error(kTool, {Errc::invalid_argument, "path is " + std::to_string(path->size()) + " bytes; the limit is " +
@@ -169,8 +171,10 @@ int run_route(const std::string& segment, const std::string& user, const std::st
   router->bind(&attached->config(), attached->geometry().params.endpoint_capacity, &attached->aggregator().heartbeat_unix_ns);
   if (router->generation() == 0)
     return report_error(kTool, {Errc::corrupt, "the segment's config is corrupt: neither copy is valid"});
-  const Version version = path ? router->route(user, std::string_view(*path)).version : router->version_of_user(user);
-  std::cout << router->version_name(version) << '\n';
+  for (const std::string& user : users) {
+    const Version version = path ? router->route(user, std::string_view(*path)).version : router->version_of_user(user);
+    std::cout << router->version_name(version) << '\n';
+  }
   return kExitOk;
 }
 
@@ -313,8 +317,9 @@ int main(int argc, char** argv) {
   auto* unpin_cmd = app.add_subcommand("unpin", "remove a user's pin");
   unpin_cmd->add_option("--user", user, "user id")->required();
 
+  std::vector<std::string> route_users;
   auto* route_cmd = app.add_subcommand("route", "print legacy or canary for a user (and a request path)");
-  route_cmd->add_option("--user", user, "user id")->required();
+  route_cmd->add_option("--user", route_users, "user id; repeated: one line per user, in order")->required()->allow_extra_args(false);
   auto* path_opt = route_cmd->add_option("--path", path, "request path; without it: is_canary_user");
 
   auto* reap_cmd = app.add_subcommand("reap", "free dead writers' rings when no aggregator runs (undrained records count as dropped)");
@@ -527,7 +532,7 @@ int main(int argc, char** argv) {
       return switch_to(c, *v, reason, e);
     });
   }
-  if (*route_cmd) return run_route(segment, user, path_opt->count() ? &path : nullptr);
+  if (*route_cmd) return run_route(segment, route_users, path_opt->count() ? &path : nullptr);
 
   if (*share_cmd) {
     auto bp = parse_share_percent(percentage);

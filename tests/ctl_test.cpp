@@ -93,15 +93,27 @@ TEST_F(CtlTest, InitRefusesAnExistingSegmentUnlessForced) {
 
 TEST_F(CtlTest, RouteAgreesWithTheFormulaOfTheSpec) {
   ASSERT_EQ(ctl({"init", "--cpus", "2", "--percentage", "50"}).exit_code, 0);
-  for (int i = 0; i < 40; ++i) {
-    const std::string user = "user-" + std::to_string(i);
-    const bool canary = XXH3_64bits_withSeed(user.data(), user.size(), 0) % 10000 < 5000;
-    auto r = ctl({"route", "--user", user, "--path", "/api/v2/conversations/abc/turn"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out, canary ? "canary\n" : "legacy\n") << user;
-    EXPECT_EQ(ctl({"route", "--user", user}).out, r.out);
-    EXPECT_EQ(ctl({"route", "--user", user, "--path", "/not/a/template"}).out, "legacy\n");
+  // One user per run, then 40 in one run (a line each, in order): the same answers.
+  const auto single = ctl({"route", "--user", "user-0", "--path", "/api/v2/conversations/abc/turn"});
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  std::vector<std::string> users;
+  for (int i = 0; i < 40; ++i) users.push_back("user-" + std::to_string(i));
+  const auto on_template = testing::route_users(CANARY_CTL_PATH, name, users, "/api/v2/conversations/abc/turn");
+  const auto no_path = testing::route_users(CANARY_CTL_PATH, name, users, "");
+  const auto off_template = testing::route_users(CANARY_CTL_PATH, name, users, "/not/a/template");
+  ASSERT_EQ(on_template.size(), users.size());
+  EXPECT_EQ(single.out, on_template[0] + "\n");
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const bool canary = XXH3_64bits_withSeed(users[i].data(), users[i].size(), 0) % 10000 < 5000;
+    EXPECT_EQ(on_template[i], canary ? "canary" : "legacy") << users[i];
+    EXPECT_EQ(no_path.at(i), on_template[i]) << users[i];  // is_canary_user: the same split
+    EXPECT_EQ(off_template.at(i), "legacy") << users[i];
   }
+  // One bad user among many: one line naming it, nothing printed for the others.
+  auto bad = ctl({"route", "--user", "ok", "--user", "", "--path", "/api/v2/conversations"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_NE(bad.err.find("user id is empty"), std::string::npos) << bad.err;
 }
 
 TEST_F(CtlTest, ChangesShowInStatus) {

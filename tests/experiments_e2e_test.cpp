@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -134,9 +135,12 @@ TEST_F(Experiments, AnArmBoundToAVersionRoutesThereAndStopsWhenTheVersionIsRolle
   ASSERT_EQ(created.exit_code, 0) << created.err;
   ASSERT_EQ(ctl({"experiment", "start", "versions"}).exit_code, 0);
   // With the canary's own share at 0, the experiment's treatment arm alone reaches it.
-  int canary = 0;
-  for (int u = 0; u < 200; ++u)
-    canary += ctl({"route", "--user", "user-" + std::to_string(u), "--path", "/api/v2/recommend/personalized"}).out == "canary\n" ? 1 : 0;
+  std::vector<std::string> users;
+  for (int u = 0; u < 200; ++u) users.push_back("user-" + std::to_string(u));
+  const std::string path = "/api/v2/recommend/personalized";
+  const auto before = testing::route_users(CANARY_CTL_PATH, name, users, path);
+  ASSERT_EQ(before.size(), users.size());
+  const auto canary = std::count(before.begin(), before.end(), "canary");
   EXPECT_GT(canary, 60);
   EXPECT_LT(canary, 140);
 
@@ -144,7 +148,8 @@ TEST_F(Experiments, AnArmBoundToAVersionRoutesThereAndStopsWhenTheVersionIsRolle
   const json r = results_when(agg, "versions", [](const json& j) { return j["state"] == "stopped"; });
   EXPECT_EQ(r["state"], "stopped") << r.dump(2);
   EXPECT_NE(r["reason"].get<std::string>().find("rolled back"), std::string::npos);
-  for (int u = 0; u < 50; ++u) EXPECT_EQ(ctl({"route", "--user", "user-" + std::to_string(u), "--path", "/api/v2/recommend/personalized"}).out, "legacy\n");
+  const auto after = testing::route_users(CANARY_CTL_PATH, name, users, path);
+  EXPECT_EQ(std::count(after.begin(), after.end(), "legacy"), 200);
 }
 
 // The per-user state survives a restart: with --state-dir a stopped aggregator writes it, the next

@@ -68,6 +68,19 @@ inline std::string status_value(const std::string& status_out, const std::string
   return status_out.substr(start, status_out.find('\n', start) - start);
 }
 
+// What `canary-ctl route` names for each user on a path (none: is_canary_user), in one run of the
+// tool: a line per user.
+inline std::vector<std::string> route_users(const std::string& ctl_path, const std::string& segment,
+                                            const std::vector<std::string>& users, const std::string& path) {
+  std::vector<std::string> args{"--segment", segment, "route"};
+  if (!path.empty()) args.insert(args.end(), {"--path", path});
+  for (const std::string& u : users) args.insert(args.end(), {"--user", u});
+  const ToolResult r = run_tool(ctl_path, args);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, end; (end = r.out.find('\n', at)) != std::string::npos; at = end + 1) lines.push_back(r.out.substr(at, end - at));
+  return lines;
+}
+
 inline int count_lines(const std::string& text) {
   int n = 0;
   for (char c : text) n += c == '\n';
