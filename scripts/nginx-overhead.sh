@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # What the nginx module costs (docs/nginx.md, docs/benchmarks.md): wrk against nginx serving a
-# small static file (at a registered endpoint's path), with the module routing and recording every request (and an aggregator
-# draining the rings), against the same nginx without the module; alternating runs, medians.
+# small static file at a registered endpoint's path, with the module routing and recording every
+# request (and an aggregator draining the rings), against the same nginx without the module;
+# alternating runs, medians.
 #   scripts/nginx-overhead.sh [ROUNDS] [SECONDS]      (after a build: build/integrations/nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
