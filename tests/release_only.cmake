@@ -16,6 +16,11 @@ target_compile_definitions(canary_load_tests PRIVATE
 add_dependencies(canary_load_tests canary-aggregator canary-ctl canary-shm-dump canary-loadgen)
 gtest_discover_tests(canary_load_tests PROPERTIES LABELS "load" RUN_SERIAL TRUE DISCOVERY_TIMEOUT 60)
 
+# Memory bounds measured on the heap (mallinfo2, which a sanitizer's allocator does not answer).
+add_executable(canary_memory_tests memory_bound_test.cpp)
+target_link_libraries(canary_memory_tests PRIVATE canary_core GTest::gtest_main)
+gtest_discover_tests(canary_memory_tests PROPERTIES LABELS "memory" DISCOVERY_TIMEOUT 60)
+
 # The decision statistics proven by simulation (arithmetic, and long).
 add_executable(canary_simulation_tests decision_simulation_test.cpp)
 target_link_libraries(canary_simulation_tests PRIVATE canary_core GTest::gtest_main)

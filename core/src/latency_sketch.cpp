@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "canary/detail/release_memory.hpp"
 #include "canary/tdigest.hpp"
 
 namespace canary {
@@ -79,34 +80,48 @@ void LatencySketch::thaw() {
     bins_.push_back(b);
     counts_.push_back(n);
   });
-  frozen_ = {};
+  detail::release_memory(frozen_);
+}
+
+std::uint64_t& LatencySketch::dense_count(std::uint32_t bin) {
+  const std::uint32_t block = bin / kBlockBins;
+  if (block_slot_[block] == 0) {
+    // One block more, exactly: a new power of two of latency is rare, memory is kept for long.
+    dense_.reserve(dense_.size() + kBlockBins);
+    dense_.resize(dense_.size() + kBlockBins, 0);
+    block_slot_[block] = static_cast<std::uint8_t>(dense_.size() / kBlockBins);
+  }
+  dense_low_ = std::min(dense_low_, bin);
+  dense_high_ = std::max(dense_high_, bin);
+  return dense_[(block_slot_[block] - 1u) * std::size_t{kBlockBins} + bin % kBlockBins];
+}
+
+void LatencySketch::to_dense() {
+  thaw();
+  // To the dense form, keeping what the sparse one held.
+  for (std::size_t i = 0; i < bins_.size(); ++i) dense_count(bins_[i]) = counts_[i];
+  detail::release_memory(bins_);
+  detail::release_memory(counts_);
 }
 
 void LatencySketch::add(std::uint64_t us) {
-  if (dense_.empty()) {
-    thaw();
-    // To the dense form, keeping what the sparse one held.
-    dense_.assign(kBins, 0);
-    for (std::size_t i = 0; i < bins_.size(); ++i) {
-      dense_[bins_[i]] = counts_[i];
-      dense_low_ = std::min(dense_low_, bins_[i]);
-      dense_high_ = std::max(dense_high_, bins_[i]);
-    }
-    bins_.clear();
-    counts_.clear();
-  }
-  const std::uint32_t b = bin_of(us);
-  ++dense_[b];
-  dense_low_ = std::min(dense_low_, b);
-  dense_high_ = std::max(dense_high_, b);
+  if (dense_.empty()) to_dense();
+  ++dense_count(bin_of(us));
   ++count_;
 }
 
 template <class F>
 void LatencySketch::for_each(F&& f) const {
   if (!dense_.empty()) {
-    for (std::uint32_t b = dense_low_; b <= dense_high_ && b < kBins; ++b)
-      if (dense_[b] != 0) f(b, dense_[b]);
+    for (std::uint32_t b = dense_low_; b <= dense_high_ && b < kBins; ++b) {
+      const std::uint8_t slot = block_slot_[b / kBlockBins];
+      if (slot == 0) {
+        b = (b / kBlockBins + 1) * kBlockBins - 1;  // the block was never reached: past it
+        continue;
+      }
+      const std::uint64_t n = dense_[(slot - 1u) * std::size_t{kBlockBins} + b % kBlockBins];
+      if (n != 0) f(b, n);
+    }
     return;
   }
   if (!frozen_.empty()) return for_each_frozen(frozen_, f);
@@ -117,11 +132,7 @@ void LatencySketch::merge(const LatencySketch& other) {
   if (other.empty()) return;
   thaw();
   if (!dense_.empty()) {
-    other.for_each([this](std::uint32_t b, std::uint64_t n) {
-      dense_[b] += n;
-      dense_low_ = std::min(dense_low_, b);
-      dense_high_ = std::max(dense_high_, b);
-    });
+    other.for_each([this](std::uint32_t b, std::uint64_t n) { dense_count(b) += n; });
   } else {
     // Sparse with anything: a merge of two ascending lists.
     std::vector<std::uint32_t> bins;
@@ -149,8 +160,7 @@ void LatencySketch::merge(const LatencySketch& other) {
 }
 
 void LatencySketch::clear() {
-  if (!dense_.empty() && dense_low_ <= dense_high_)
-    std::fill(dense_.begin() + dense_low_, dense_.begin() + dense_high_ + 1, 0);
+  std::fill(dense_.begin(), dense_.end(), 0);  // the blocks stay, for the next interval's samples
   dense_low_ = kBins;
   dense_high_ = 0;
   bins_.clear();
@@ -160,14 +170,23 @@ void LatencySketch::clear() {
 }
 
 void LatencySketch::compact() {
-  if (!frozen_.empty() || empty()) return;
-  std::string bytes = serialize();
-  dense_ = {};
+  if (!frozen_.empty()) return;
+  std::string bytes = empty() ? std::string() : serialize();
+  bytes.shrink_to_fit();  // serialize() grew it by doubling
+  detail::release_memory(dense_);
+  std::fill(std::begin(block_slot_), std::end(block_slot_), 0);
   dense_low_ = kBins;
   dense_high_ = 0;
-  bins_ = {};
-  counts_ = {};
+  detail::release_memory(bins_);
+  detail::release_memory(counts_);
   frozen_ = std::move(bytes);
+}
+
+std::size_t LatencySketch::heap_bytes() const {
+  // A std::string keeps up to 15 bytes in the object itself.
+  const std::size_t frozen = frozen_.capacity() > 15 ? frozen_.capacity() + 1 : 0;
+  return dense_.capacity() * sizeof(std::uint64_t) + bins_.capacity() * sizeof(std::uint32_t) +
+         counts_.capacity() * sizeof(std::uint64_t) + frozen;
 }
 
 std::size_t LatencySketch::bins_in_use() const {

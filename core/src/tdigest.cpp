@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "canary/detail/release_memory.hpp"
+
 namespace canary {
 
 static_assert(std::endian::native == std::endian::little, "serialize() writes the machine's doubles");
@@ -60,6 +62,14 @@ void radix_sort(std::vector<double>& values, std::vector<std::uint64_t>& keys, s
     values[i] = std::bit_cast<double>(k >> 63 ? k & ~(std::uint64_t{1} << 63) : ~k);
   }
 }
+
+// The buffers of one compress() at a time, reused by every digest of the thread: a digest owns only
+// its centroids and its pending samples.
+struct CompressBuffers {
+  std::vector<std::uint64_t> keys, spare_keys;  // radix sort
+  std::vector<TDigest::Centroid> incoming, scratch;
+};
+thread_local CompressBuffers t_buffers;
 
 template <class T>
 void put(std::string& out, T v) {
@@ -138,17 +148,20 @@ void TDigest::clear() {
 void TDigest::compress() {
   if (pending_.empty() && pending_values_.empty()) return;
   const auto by_mean = [](const Centroid& a, const Centroid& b) { return a.mean < b.mean; };
-  radix_sort(pending_values_, keys_, spare_keys_);
+  CompressBuffers& b = t_buffers;
+  radix_sort(pending_values_, b.keys, b.spare_keys);
   std::sort(pending_.begin(), pending_.end(), by_mean);
   // incoming = the single samples and the weighted points, in order; scratch = that and the centroids.
-  incoming_.resize(pending_values_.size() + pending_.size());
+  std::vector<Centroid>& incoming = b.incoming;
+  std::vector<Centroid>& scratch = b.scratch;
+  incoming.resize(pending_values_.size() + pending_.size());
   std::size_t v = 0, w = 0;
-  for (Centroid& slot : incoming_) {
+  for (Centroid& slot : incoming) {
     const bool take_value = w == pending_.size() || (v < pending_values_.size() && pending_values_[v] < pending_[w].mean);
     slot = take_value ? Centroid{pending_values_[v++], 1} : pending_[w++];
   }
-  scratch_.resize(centroids_.size() + incoming_.size());
-  std::merge(centroids_.begin(), centroids_.end(), incoming_.begin(), incoming_.end(), scratch_.begin(), by_mean);
+  scratch.resize(centroids_.size() + incoming.size());
+  std::merge(centroids_.begin(), centroids_.end(), incoming.begin(), incoming.end(), scratch.begin(), by_mean);
 
   const double total = merged_weight_ + pending_weight_;
   const double norm = normalizer(compression_, total);
@@ -160,13 +173,13 @@ void TDigest::compress() {
   const auto emit = [this](double sum, double weight, double lowest, double highest) {
     centroids_.push_back({std::clamp(sum / weight, lowest, highest), weight});
   };
-  double sum = scratch_[0].mean * scratch_[0].weight;
-  double weight = scratch_[0].weight;
-  double lowest = scratch_[0].mean, highest = lowest;
+  double sum = scratch[0].mean * scratch[0].weight;
+  double weight = scratch[0].weight;
+  double lowest = scratch[0].mean, highest = lowest;
   double before = 0;        // weight of the centroids already emitted
   double weight_limit = 0;  // total * the largest q the current centroid may reach
-  for (std::size_t i = 1; i < scratch_.size(); ++i) {
-    const Centroid& next = scratch_[i];
+  for (std::size_t i = 1; i < scratch.size(); ++i) {
+    const Centroid& next = scratch[i];
     const double proposed = weight + next.weight;
     if (before + proposed <= weight_limit) {
       sum += next.mean * next.weight;
@@ -192,12 +205,12 @@ void TDigest::compress() {
 void TDigest::shrink() {
   compress();
   centroids_.shrink_to_fit();
-  pending_ = {};
-  pending_values_ = {};
-  scratch_ = {};
-  incoming_ = {};
-  keys_ = {};
-  spare_keys_ = {};
+  detail::release_memory(pending_);
+  detail::release_memory(pending_values_);
+}
+
+std::size_t TDigest::heap_bytes() const {
+  return (centroids_.capacity() + pending_.capacity()) * sizeof(Centroid) + pending_values_.capacity() * sizeof(double);
 }
 
 std::size_t TDigest::centroid_count() {

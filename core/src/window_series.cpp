@@ -92,8 +92,16 @@ void WindowSeries::close_current(std::uint32_t level, std::uint64_t now_ms, cons
   Bucket done = std::move(l.current);
   if (level + 1 < kLevels) levels_[level + 1].current.samples.merge(done.samples);
   if (level == 0) all_.merge(done.samples);
-  done.samples.shrink();
-  l.closed.push_back(std::move(done));
+  if (!l.closed.empty() && l.closed.back().spans < l.merge_factor) {
+    // A coarsened level: the bucket joins the last closed one until that holds merge_factor.
+    Bucket& last = l.closed.back();
+    last.samples.merge(done.samples);
+    last.samples.shrink();
+    ++last.spans;
+  } else {
+    done.samples.shrink();
+    l.closed.push_back(std::move(done));
+  }
   l.current = Bucket{now_ms, totals_now, Samples()};
   // Keep the buckets that, with the current one, make up the window.
   const LevelShape& shape = kShapes[level];
@@ -113,6 +121,43 @@ void WindowSeries::advance(std::uint64_t now_ms, const WindowCounts& totals_now)
   // Lower levels first: a closing 10 s bucket lands in the minute that may close right after.
   for (std::uint32_t level = 0; level < kLevels; ++level)
     if (now_ms >= bucket_end(level, levels_[level].current.start_ms)) close_current(level, now_ms, totals_now);
+  // What is merged into once an interval keeps no sort buffers between intervals.
+  for (Level& l : levels_) l.current.samples.release_buffers();
+  all_.release_buffers();
+}
+
+bool WindowSeries::coarsen(std::uint32_t level) {
+  if (level == 0 || level >= kLevels) return false;
+  Level& l = levels_[level];
+  if (l.merge_factor >= kMaxCoarsening) return false;
+  l.merge_factor *= 2;
+  std::deque<Bucket> merged;
+  for (Bucket& b : l.closed) {
+    if (!merged.empty() && merged.back().spans + b.spans <= l.merge_factor) {
+      Bucket& into = merged.back();
+      into.samples.merge(b.samples);
+      into.samples.shrink();
+      into.spans += b.spans;
+    } else {
+      merged.push_back(std::move(b));
+    }
+  }
+  l.closed = std::move(merged);
+  l.closed_merged_valid = false;
+  return true;
+}
+
+std::uint64_t WindowSeries::bucket_ms(std::uint32_t level) { return kShapes[level].bucket_ms; }
+
+std::size_t WindowSeries::heap_bytes() const {
+  // libstdc++'s deque holds a bucket this size per node of its own, beside a map of node pointers.
+  constexpr std::size_t kNodeBytes = sizeof(Bucket) + sizeof(void*);
+  std::size_t n = all_.heap_bytes() + pending_.heap_bytes();
+  for (const Level& l : levels_) {
+    n += l.current.samples.heap_bytes() + l.closed_merged.heap_bytes();
+    for (const Bucket& b : l.closed) n += b.samples.heap_bytes() + kNodeBytes;
+  }
+  return n;
 }
 
 void WindowSeries::start_rollout(std::uint64_t now_ms, const WindowCounts& totals_now) {

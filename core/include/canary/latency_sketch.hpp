@@ -11,10 +11,11 @@
 // audit, hundreds of percent across a wide gap); held by its bin it cannot be off by more than the
 // bin, and where it is exact (a block of equal values) it stays exact.
 //
-// Three forms: dense (every bin, 98 KB) while samples are added one by one; sparse (the bins in
-// use, 12 bytes each) while sketches are merged into it; frozen (the bins in use as varints of the
-// gap to the previous bin and the count, about 2-3 bytes each) once kept, which is also the
-// serialized form. Not thread-safe: one owner.
+// Three forms: dense (a counter per bin, in blocks of 512 bins allocated as samples reach them: a
+// service's latencies span a few powers of two, so 10-30 KB of the 98 KB every bin would take)
+// while samples are added one by one; sparse (the bins in use, 12 bytes each) while sketches are
+// merged into it; frozen (the bins in use as varints of the gap to the previous bin and the count,
+// about 2-3 bytes each) once kept, which is also the serialized form. Not thread-safe: one owner.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +44,10 @@ class LatencySketch {
   void add(std::uint64_t us);
   void merge(const LatencySketch& other);
   void clear();
-  // To the frozen form: for sketches that are kept, not fed.
+  // To the frozen form, giving back every other buffer: for sketches that are kept, not fed.
   void compact();
+  // What the sketch holds on the heap (capacities: what malloc gave it).
+  std::size_t heap_bytes() const;
 
   std::uint64_t count() const { return count_; }
   bool empty() const { return count_ == 0; }
@@ -62,7 +65,12 @@ class LatencySketch {
   template <class F>
   void for_each(F&& f) const;
 
-  std::vector<std::uint64_t> dense_;  // kBins counts, or empty
+  static constexpr std::uint32_t kBlockBins = 512;
+  static constexpr std::uint32_t kBlocks = kBins / kBlockBins;
+  // Dense form: the counts of the blocks samples reached, kBlockBins each, in the order they were
+  // first reached; block b is the (block_slot_[b] - 1)th of dense_ (0: not reached). Empty: not dense.
+  std::vector<std::uint64_t> dense_;
+  std::uint8_t block_slot_[kBlocks] = {};
   std::uint32_t dense_low_ = kBins, dense_high_ = 0;  // the bins dense_ has touched
   std::vector<std::uint32_t> bins_;   // sparse form: ascending bins...
   std::vector<std::uint64_t> counts_;  // ...and their counts
@@ -70,6 +78,8 @@ class LatencySketch {
   std::uint64_t count_ = 0;
 
   void thaw();
+  void to_dense();
+  std::uint64_t& dense_count(std::uint32_t bin);
 };
 
 // The q-quantile (lower nearest rank) as reported: the digest's estimate held within

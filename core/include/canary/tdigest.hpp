@@ -12,7 +12,8 @@
 // (tests/tdigest_test.cpp measures it).
 //
 // Digests merge (the windows are merges of per-interval digests) and serialize (the aggregator's
-// checkpoint). Not thread-safe: one owner.
+// checkpoint). Not thread-safe: one owner. The buffers a compression sorts and merges in are the
+// thread's, not the digest's: an aggregator keeps thousands of digests and compresses one at a time.
 #pragma once
 
 #include <cstdint>
@@ -46,19 +47,22 @@ class TDigest {
   std::size_t centroid_count();
   bool empty() const { return count() == 0; }
   void clear();
-  // Compresses and gives back the buffers' spare memory: for digests that are kept, not fed.
+  // Compresses and gives back the buffers' memory: for digests that are kept, not fed.
   void shrink();
+  // What the digest holds on the heap (capacities, not sizes: what malloc gave it).
+  std::size_t heap_bytes() const;
 
   // Compact binary form (little-endian): "TDG1", compression, min, max, n, then n (mean, weight).
   std::string serialize();
   // nullopt for anything malformed: wrong magic, sizes, non-finite or unsorted values.
   static std::optional<TDigest> deserialize(std::string_view bytes);
 
- private:
   struct Centroid {
     double mean;
     double weight;
   };
+
+ private:
 
   void compress();
   std::size_t buffer_limit() const { return static_cast<std::size_t>(compression_) * 10; }
@@ -67,9 +71,6 @@ class TDigest {
   std::vector<Centroid> centroids_;  // sorted by mean, compressed
   std::vector<double> pending_values_;  // single samples not yet merged: sorted as plain doubles
   std::vector<Centroid> pending_;       // weighted points (from merges) not yet merged
-  std::vector<Centroid> scratch_;
-  std::vector<Centroid> incoming_;
-  std::vector<std::uint64_t> keys_, spare_keys_;  // radix sort buffers
   double merged_weight_ = 0;
   double pending_weight_ = 0;
   double min_;

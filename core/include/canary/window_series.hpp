@@ -15,10 +15,14 @@
 // Records drained since the last interval wait in `pending()` until advance() folds them in, so
 // the aggregator can journal exactly one interval's samples.
 //
-// Memory is bounded by the bucket count, whatever the request rate: 259 digests of at most about
-// 140 centroids (16 bytes each), about 600 KB, plus 259 sparse sketches of at most 6,400 bins (12
-// bytes each; a service's latencies use some hundreds to a couple of thousand), about 1-5 MB, per
-// (version, endpoint) that has traffic, and a 51 KB dense sketch for the interval being filled.
+// Memory is bounded by the bucket count, whatever the request rate: per (version, endpoint) with
+// traffic, 258 closed buckets, each a compressed digest (at most about 140 centroids of 16 bytes)
+// and a frozen sketch (2-3 bytes per bin in use; a service's latencies use some hundreds to a few
+// thousand bins), and a few buckets being filled. At the seed's traffic shape a day of one series
+// holds 1-2 MB (bench/window_memory_bench.cpp measures it; docs/aggregator.md has the table).
+// Under memory pressure the aggregator coarsens the longer windows (coarsen()): their older buckets
+// merge in pairs, so a window keeps its counts exactly and its quantiles within the bound, and
+// only its edge becomes as coarse as its buckets.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +79,10 @@ struct Samples {
     digest.shrink();
     sketch.compact();
   }
+  // Gives back the digest's buffers, keeping the sketch as it is: for samples merged into now and
+  // then (once an interval), not fed one by one.
+  void release_buffers() { digest.shrink(); }
+  std::size_t heap_bytes() const { return digest.heap_bytes() + sketch.heap_bytes(); }
   bool empty() const { return sketch.empty() && digest.empty(); }
   // The q-quantile in microseconds, within LatencySketch::kRelativeBound of the exact value.
   double quantile(double q) { return bounded_quantile(digest, sketch, q); }
@@ -106,19 +114,35 @@ class WindowSeries {
   void serialize(ByteWriter& out);
   static std::optional<WindowSeries> deserialize(ByteReader& in);
 
+  // What the series holds on the heap, its buckets' samples and their bookkeeping.
+  std::size_t heap_bytes() const;
+
+  // The windows with buckets of their own, 5m (level 0) to 24h (level 3).
+  static constexpr std::uint32_t kLevels = 4;
+  // The most a level's buckets are ever merged: 8 of them (24h in 2-hour buckets, 6h in 40-minute,
+  // 1h in 8-minute). The 5-minute window, the one people watch during an incident, never coarsens.
+  static constexpr std::uint32_t kMaxCoarsening = 8;
+  // Merges `level`'s closed buckets in pairs, and from now on closes them two by two: the level's
+  // buckets become twice as long. False when the level may not coarsen further.
+  bool coarsen(std::uint32_t level);
+  std::uint32_t coarsening(std::uint32_t level) const { return levels_[level].merge_factor; }
+  // A level's bucket length, as it is now.
+  static std::uint64_t bucket_ms(std::uint32_t level);
+
  private:
   struct Bucket {
     std::uint64_t start_ms = 0;
     WindowCounts at_start;
     Samples samples;
+    std::uint32_t spans = 1;  // the level's buckets it holds (more than one once coarsened)
   };
   struct Level {
     std::deque<Bucket> closed;  // oldest first
     Bucket current;
     Samples closed_merged;      // the closed buckets merged; rebuilt when they change
     bool closed_merged_valid = false;
+    std::uint32_t merge_factor = 1;  // buckets a closed one may hold (coarsen())
   };
-  static constexpr std::uint32_t kLevels = 4;
 
   WindowSeries() = default;
   void close_current(std::uint32_t level, std::uint64_t now_ms, const WindowCounts& totals_now);
