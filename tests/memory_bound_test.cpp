@@ -6,11 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <memory>
 #include <random>
 #include <vector>
 
+#include "canary/config_edit.hpp"
+#include "canary/experiment/definition.hpp"
+#include "canary/experiment/tracker.hpp"
 #include "canary/window_series.hpp"
 #include "heap_bytes.hpp"
 
@@ -107,6 +111,49 @@ TEST(MemoryBound, CoarseningGivesMemoryBackAndKeepsCountsAndQuantiles) {
   const double day = 24.0 * 3600 * 20;
   EXPECT_NEAR(static_cast<double>(series->counts(Window::h24, traffic.totals).requests), day, 2.0 * 3600 * 20);
   EXPECT_EQ(series->samples(Window::all).sketch.count(), traffic.totals.requests);
+}
+
+// A running experiment's cost per user, on the heap: what docs/aggregator.md's table states.
+double bytes_per_user(std::uint32_t metrics, std::uint64_t users) {
+  auto config = std::make_unique<ConfigData>(*make_initial_config({}, 16));
+  experiment::ExperimentSpec spec;
+  spec.name = "reco";
+  spec.arms = *experiment::parse_arms("control:50,treatment:50");
+  const char* names[] = {"a:sum", "b:sum", "c:count", "d:conversion"};
+  for (std::uint32_t m = 0; m < metrics; ++m) spec.metrics.push_back(*experiment::parse_metric(names[m]));
+  EXPECT_TRUE(experiment::create(*config, spec, 1).ok());
+  EXPECT_TRUE(experiment::start(*config, "reco", 2).ok());
+  std::uint64_t drops[kMaxExperiments] = {};
+  const std::size_t before = test::heap_in_use();
+  auto tracker = std::make_unique<experiment::Tracker>(users);
+  tracker->sync(*config, drops);
+  std::mt19937_64 rng(7);
+  for (std::uint64_t u = 0; u < users; ++u) {
+    RingRecord r{};
+    r.kind = metrics == 0 ? kRecordExposure : kRecordEvent;
+    r.user_hash = rng();
+    r.method = static_cast<std::uint8_t>(u % 2);
+    r.coarse_ms = std::bit_cast<std::uint64_t>(1.0);
+    tracker->add(r);
+  }
+  EXPECT_EQ(tracker->users(), users);
+  const double per_user = static_cast<double>(test::heap_in_use() - before) / static_cast<double>(users);
+  EXPECT_NEAR(static_cast<double>(tracker->heap_bytes()) / static_cast<double>(users), per_user, 0.05 * per_user);
+  return per_user;
+}
+
+TEST(MemoryBound, AnExperimentUserCostsWhatTheDocsSay) {
+  if (!kHeapMeasurable) GTEST_SKIP() << "a sanitizer's allocator does not report its heap";
+  // Worst and best points of the table's growth: just after a doubling (7/16 full) and just before
+  // (7/8). 1024 slots at first, doubling: 458,752 users fill 2^19 slots to 7/8; one more doubles.
+  for (std::uint32_t metrics : {1u, 4u}) {
+    const double full = bytes_per_user(metrics, 458'752);
+    const double sparse = bytes_per_user(metrics, 458'753);
+    std::printf("%u metric(s): %.1f bytes per user at 7/8 full, %.1f just after a doubling\n", metrics, full, sparse);
+    const double slot = 9.0 + 8.0 * metrics;
+    EXPECT_LE(full, slot * 8 / 7 * 1.02);
+    EXPECT_LE(sparse, slot * 16 / 7 * 1.02);
+  }
 }
 
 }  // namespace

@@ -13,6 +13,9 @@
 
 namespace canary::experiment {
 
+static_assert(kMaxArms <= UserTable::kMaxArms && kMaxExperimentMetrics <= UserTable::kMaxMetrics,
+              "a user's arm and conversions fit the table's byte");
+
 void Tracker::sync(const ConfigData& config, const std::uint64_t (&drops_now)[kMaxExperiments]) {
   for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
     const ExperimentEntry& e = config.experiments[x];
@@ -25,6 +28,7 @@ void Tracker::sync(const ConfigData& config, const std::uint64_t (&drops_now)[kM
       slot.created_unix_ns = created;
       slot.totals.created_unix_ns = created;
       slot.drops_base = drops_now[x];
+      slot.users = UserTable(std::min<std::uint32_t>(e.metric_count, kMaxExperimentMetrics));
     }
     slot.state = state;
     slot.metric_count = e.metric_count;
@@ -32,12 +36,12 @@ void Tracker::sync(const ConfigData& config, const std::uint64_t (&drops_now)[kM
   }
 }
 
-Tracker::User* Tracker::user_for(Slot& slot, std::uint32_t experiment, const RingRecord& r) {
+std::size_t Tracker::user_for(Slot& slot, std::uint32_t experiment, const RingRecord& r) {
   const std::uint32_t arm = record_arm(r);
-  if (auto it = slot.users.find(r.user_hash); it != slot.users.end()) {
-    if (it->second.arm == arm) return &it->second;
+  if (const std::size_t found = slot.users.find(r.user_hash); found != UserTable::kNone) {
+    if (slot.users.arm(found) == arm) return found;
     ++slot.totals.arm_mismatches;  // a worker's bug or a salt change: counted, not mixed in
-    return nullptr;
+    return UserTable::kNone;
   }
   if (users_ >= max_users_) {
     ++slot.totals.users_untracked;
@@ -46,28 +50,26 @@ Tracker::User* Tracker::user_for(Slot& slot, std::uint32_t experiment, const Rin
       log(LogLevel::error, "experiment users beyond the aggregator's bound are not counted (--experiment-users)",
           {{"experiment_slot", experiment}, {"max_users", max_users_}});
     }
-    return nullptr;
+    return UserTable::kNone;
   }
   ++users_;
   ++slot.totals.arms[arm].users;
-  User& u = slot.users[r.user_hash];
-  u.arm = static_cast<std::uint8_t>(arm);
-  return &u;
+  return slot.users.insert(r.user_hash, static_cast<std::uint8_t>(arm));
 }
 
 void Tracker::add(const RingRecord& r) {
   const std::uint32_t x = record_experiment(r);
   Slot& slot = slots_[x];
   changed_ = true;
-  const bool declared = r.kind == kRecordExposure || record_metric(r) < slot.metric_count;
+  const bool declared = r.kind == kRecordExposure || record_metric(r) < slot.users.metric_count();
   // Only a running experiment counts; a record in flight across a stop is counted as ignored.
   if (slot.state != ExperimentState::running || !declared || record_arm(r) >= kMaxArms) {
     ++slot.totals.records_ignored;
     return;
   }
-  User* user = user_for(slot, x, r);
-  if (user == nullptr) return;
-  ArmTotals& arm = slot.totals.arms[user->arm];
+  const std::size_t user = user_for(slot, x, r);
+  if (user == UserTable::kNone) return;
+  ArmTotals& arm = slot.totals.arms[slot.users.arm(user)];
   if (r.kind == kRecordExposure) {
     ++arm.exposures;
     return;
@@ -75,12 +77,12 @@ void Tracker::add(const RingRecord& r) {
   const std::uint32_t m = record_metric(r);
   ArmMetricTotals& t = arm.metrics[m];
   ++t.events;
-  double& x_old = user->values[m];
+  double& x_old = slot.users.value(user, m);
   double x_new = x_old;
   switch (slot.kinds[m]) {
     case MetricKind::conversion:
-      if (record_value(r) <= 0 || (user->converted >> m) & 1) return;
-      user->converted |= static_cast<std::uint8_t>(1u << m);
+      if (record_value(r) <= 0 || slot.users.converted(user, m)) return;
+      slot.users.set_converted(user, m);
       x_new = 1;
       break;
     case MetricKind::sum: x_new = x_old + record_value(r); break;
@@ -108,11 +110,13 @@ void Tracker::save(ByteWriter& out) const {
     out.u64(slot.drops_base);
     out.bytes(std::string_view(reinterpret_cast<const char*>(&slot.totals), sizeof slot.totals));
     out.u64(slot.users.size());
-    for (const auto& [hash, user] : slot.users) {
+    // Each user as hash, arm | conversions << 8, and kMaxExperimentMetrics values (0 past the
+    // experiment's own metrics): the file's format does not depend on the experiment's.
+    slot.users.for_each([&](std::uint64_t hash, std::uint8_t arm, std::uint8_t converted, const double* values) {
       out.u64(hash);
-      out.u64(std::uint64_t{user.arm} | std::uint64_t{user.converted} << 8);
-      for (double v : user.values) out.f64(v);
-    }
+      out.u64(std::uint64_t{arm} | std::uint64_t{converted} << 8);
+      for (std::uint32_t m = 0; m < kMaxExperimentMetrics; ++m) out.f64(m < slot.users.metric_count() ? values[m] : 0.0);
+    });
   }
 }
 
@@ -131,16 +135,24 @@ Status Tracker::load(ByteReader& in) {
     // Only the experiment the config has in this slot now is carried over.
     const bool keep = slot.created_unix_ns != 0 && slot.created_unix_ns == slots_[x].created_unix_ns;
     if (count > max_users_ || users + count > max_users_) return refuse("more users than --experiment-users allows");
+    slot.users = UserTable(slots_[x].users.metric_count());
     for (std::uint64_t i = 0; i < count; ++i) {
       std::uint64_t hash = 0, packed = 0;
-      User u;
+      double values[kMaxExperimentMetrics];
       if (!in.u64(hash) || !in.u64(packed)) return refuse("truncated");
-      for (double& v : u.values)
+      for (double& v : values)
         if (!in.f64(v) || !std::isfinite(v)) return refuse("a user's value is not a finite number");
-      u.arm = static_cast<std::uint8_t>(packed & 0xFF);
-      u.converted = static_cast<std::uint8_t>(packed >> 8 & 0xFF);
-      if (u.arm >= kMaxArms || packed >> 16 != 0) return refuse("a user's arm is out of range");
-      if (keep) slot.users.emplace(hash, u);
+      const auto arm = static_cast<std::uint8_t>(packed & 0xFF);
+      const auto converted = static_cast<std::uint8_t>(packed >> 8 & 0xFF);
+      if (arm >= kMaxArms || packed >> 16 != 0 || converted >> kMaxExperimentMetrics != 0)
+        return refuse("a user's arm is out of range");
+      if (!keep) continue;
+      if (slot.users.find(hash) != UserTable::kNone) return refuse("a user appears twice");
+      const std::size_t at = slot.users.insert(hash, arm);
+      for (std::uint32_t m = 0; m < slot.users.metric_count(); ++m) {
+        slot.users.value(at, m) = values[m];
+        if (converted >> m & 1) slot.users.set_converted(at, m);
+      }
     }
     if (!keep) {
       loaded[x] = Slot{};
@@ -160,6 +172,12 @@ Status Tracker::load(ByteReader& in) {
     users_ += slots_[x].users.size();
   }
   return Status::Ok();
+}
+
+std::size_t Tracker::heap_bytes() const {
+  std::size_t n = 0;
+  for (const Slot& s : slots_) n += s.users.heap_bytes();
+  return n;
 }
 
 void drops_from(const Segment& segment, std::uint64_t (&out)[kMaxExperiments]) {

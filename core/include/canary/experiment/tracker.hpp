@@ -4,15 +4,16 @@
 // total per user. What it publishes are the sufficient statistics (layout.hpp: ExperimentTotals);
 // experiment/results.hpp turns them into intervals and verdicts.
 //
-// Memory is bounded: at most `max_users` users over all experiments (76 bytes each, measured in
-// docs/experiments.md). Records of users beyond it are not counted, and counted as untracked.
+// Memory is bounded: at most `max_users` users over all experiments (user_table.hpp: 20-40 bytes
+// each with one metric, 47-94 with four; docs/aggregator.md's sizing table). Records of users beyond
+// it are not counted, and counted as untracked.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <unordered_map>
 
 #include "canary/byte_io.hpp"
+#include "canary/experiment/user_table.hpp"
 #include "canary/layout.hpp"
 #include "canary/status.hpp"
 
@@ -48,24 +49,22 @@ class Tracker {
 
   std::uint64_t users() const { return users_; }
   std::uint64_t max_users() const { return max_users_; }
+  // What the users' state holds on the heap.
+  std::size_t heap_bytes() const;
 
  private:
-  struct User {
-    std::uint8_t arm = 0;
-    std::uint8_t converted = 0;  // bit m: converted on metric m
-    double values[kMaxExperimentMetrics] = {};
-  };
   struct Slot {
     std::uint64_t created_unix_ns = 0;
     ExperimentState state = ExperimentState::free;
     std::uint8_t metric_count = 0;
     MetricKind kinds[kMaxExperimentMetrics] = {};
-    std::unordered_map<std::uint64_t, User> users;
+    UserTable users;
     ExperimentTotals totals{};
     std::uint64_t drops_base = 0;
     bool warned_full = false;
   };
-  User* user_for(Slot& slot, std::uint32_t experiment, const RingRecord& r);
+  // The user's slot in the experiment's table, or UserTable::kNone when they are not counted.
+  std::size_t user_for(Slot& slot, std::uint32_t experiment, const RingRecord& r);
 
   std::uint64_t max_users_;
   std::uint64_t users_ = 0;
