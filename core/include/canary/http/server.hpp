@@ -5,7 +5,12 @@
 //  - no thread waits on a socket: a thousand idle keep-alive connections, or clients that send a
 //    byte a second, cost memory and a descriptor each, and never delay another client;
 //  - the request head is limited (64 KiB, 100 fields; 431 beyond) and so is the body (64 KiB;
-//    413), so no request grows the process by more than that;
+//    413), so no request grows the process by more than that; the heads every connection has
+//    buffered and not finished are limited together (`max_buffered_head_bytes`; 503 and closed
+//    beyond), so thousands of half-sent heads cannot grow it either; a connection's buffer shrinks
+//    back after each request, and memory freed in bulk goes back to the system (malloc_trim);
+//  - a head line continued on the next (obs-fold, RFC 9112 section 5.2) is refused with 400,
+//    never unfolded: a proxy in front could read the field differently;
 //  - framing that two parsers could read differently is refused with 400 and the connection
 //    closed: conflicting Content-Length values, Transfer-Encoding with Content-Length (or without
 //    chunked), a bad chunk;
@@ -37,6 +42,7 @@ struct ServerOptions {
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_header_fields = 100;
   std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_buffered_head_bytes = 16 * 1024 * 1024;  // every connection's unfinished head together
   std::chrono::milliseconds request_timeout{10'000};     // a whole request (head and body), and a TLS handshake
   std::chrono::milliseconds keep_alive_timeout{30'000};  // between requests on one connection
   std::size_t max_connections = 4096;
@@ -55,6 +61,9 @@ class Server {
 
   int port() const;
   std::size_t connections() const;
+  // What the connections hold on the heap: their buffers, and their own state at its measured size
+  // (docs/aggregator.md's sizing table).
+  std::size_t heap_bytes() const;
   // Closes the listener and every connection, waits for running handlers, and returns; no handler
   // runs after it.
   void stop();
