@@ -17,6 +17,7 @@
 #include "canary/deployment.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/report/decision_json.hpp"
+#include "canary/report/memory_report.hpp"
 #include "canary/report/process_metrics.hpp"
 #include "canary/report/prometheus.hpp"
 #include "canary/report/seed_json.hpp"
@@ -284,6 +285,7 @@ http::Router AdminServer::routes() {
         {"webhooks", failure_json(health.webhook)},
         {"events_lost", health.events_lost.load(std::memory_order_relaxed)},
     };
+    if (snap) body["aggregator"]["memory"] = report::memory_json(snap->memory);
     if (fleet_status) body["fleet"] = fleet_status();
     return reply(200, body);
   });

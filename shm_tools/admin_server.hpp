@@ -36,6 +36,8 @@ class AdminServer {
   // Errc::busy when the address is in use (by another aggregator, say): it is never shared.
   static Expected<std::unique_ptr<AdminServer>> start(Aggregator& aggregator, const AdminOptions& options);
   int port() const { return server_->port(); }
+  // What its connections hold (http::Server::heap_bytes), for the aggregator's memory estimate.
+  std::size_t heap_bytes() const { return server_->heap_bytes(); }
   void stop() { server_->stop(); }
 
  private:

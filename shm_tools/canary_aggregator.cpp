@@ -135,6 +135,9 @@ int main(int argc, char** argv) {
   std::string experiment_users = "1000000";
   app.add_option("--experiment-users", experiment_users,
                  "at most this many users with experiment state, over all experiments (default 1000000: 20-40 MB with one metric each, 47-94 MB with four)");
+  std::string memory_limit;
+  app.add_option("--memory-limit", memory_limit,
+                 "BYTES (K, M, G): past this estimate the 1h, 6h and 24h windows keep coarser buckets (default: no limit; docs/aggregator.md)");
   app.add_option("--drain-ms", drain, "drain the rings every N ms (default 10)");
   app.add_option("--policy", policy_file, "the decision policy, YAML (default: the seed's numbers; docs/policy.md); SIGHUP reloads it");
   app.add_option("--state-dir", state_dir, "directory for the checkpoint, the journal and the events log (default: none)");
@@ -167,6 +170,11 @@ int main(int argc, char** argv) {
   auto max_users = parse_bounded(experiment_users, "--experiment-users", 1, 100'000'000);
   if (!max_users) return report_error(kTool, max_users.status());
   options.experiment_users = *max_users;
+  if (!memory_limit.empty()) {
+    auto limit = parse_bytes(memory_limit, "--memory-limit", 1 << 20);
+    if (!limit) return report_error(kTool, limit.status());
+    options.memory_limit_bytes = *limit;
+  }
   options.interval_ms = static_cast<std::uint32_t>(*interval_ms);
   options.drain_ms = static_cast<std::uint32_t>(*drain_ms);
   options.checkpoint_s = static_cast<std::uint32_t>(*checkpoint_s);
@@ -228,6 +236,7 @@ int main(int argc, char** argv) {
   Aggregator& agg = **aggregator;
   auto server = AdminServer::start(agg, admin);
   if (!server) return report_error(kTool, server.status());
+  agg.set_http_memory([s = server->get()] { return s->heap_bytes(); });
   if (in_fleet) {
     host.advertise = !advertise.empty() ? advertise
                                         : std::string(tls_cert.empty() ? "http://" : "https://") + admin.host + ":" +

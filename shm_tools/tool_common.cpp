@@ -95,6 +95,26 @@ Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view wh
   return v;
 }
 
+Expected<std::uint64_t> parse_bytes(std::string_view text, std::string_view what, std::uint64_t min) {
+  std::uint64_t unit = 1;
+  std::string_view digits = text;
+  for (const auto& [suffix, bytes] : {std::pair<std::string_view, std::uint64_t>{"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+                                      {"GiB", 1ull << 30}, {"K", 1ull << 10}, {"M", 1ull << 20}, {"G", 1ull << 30}}) {
+    if (digits.size() > suffix.size() && digits.substr(digits.size() - suffix.size()) == suffix) {
+      digits.remove_suffix(suffix.size());
+      unit = bytes;
+      break;
+    }
+  }
+  constexpr std::uint64_t kMax = 1ull << 50;
+  auto v = parse_u64(digits, what);
+  if (!v || *v > kMax / unit || *v * unit < min)
+    return Status{Errc::invalid_argument, std::string(what) + " '" + std::string(text.substr(0, 40)) +
+                                              "' must be a number of bytes, at least " + std::to_string(min) +
+                                              ", optionally with K, M or G (KiB, MiB, GiB), e.g. 512M"};
+  return *v * unit;
+}
+
 Expected<double> parse_number(std::string_view text, std::string_view what) {
   double value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);

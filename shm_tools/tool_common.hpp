@@ -46,6 +46,8 @@ std::vector<std::string> split_list(const std::string& list);
 // Strict unsigned parsing with a bound, for options that CLI11 would let through as hex or nan.
 Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view what, std::uint64_t min,
                                       std::uint64_t max);
+// A number of bytes, optionally with K, M or G (powers of 1024; KiB, MiB, GiB too), at least `min`.
+Expected<std::uint64_t> parse_bytes(std::string_view text, std::string_view what, std::uint64_t min);
 // A plain decimal ("0.25", no exponent, hex or nan), and one in [0, 1].
 Expected<double> parse_number(std::string_view text, std::string_view what);
 Expected<double> parse_fraction(std::string_view text, std::string_view what);

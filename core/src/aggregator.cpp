@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "canary/aggregator.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,7 +46,8 @@ Aggregator::Aggregator(Segment& segment, RingConsumer consumer, const Aggregator
       capacity_(segment.geometry().params.endpoint_capacity),
       engine_(std::make_unique<DecisionEngine>(segment, options.policy, options.interval_ms)),
       base_policy_(options.policy),
-      experiments_(options.experiment_users) {}
+      experiments_(options.experiment_users),
+      memory_(options.memory_limit_bytes) {}
 
 Aggregator::~Aggregator() = default;
 
@@ -313,6 +315,7 @@ void Aggregator::tick() {
     experiment::publish_results(*segment_, *results);
     snap->experiments = std::move(results);
   }
+  watch_memory(*snap);
   deliver_events();
   constexpr std::size_t kShownEvents = 20;
   snap->recent_events = read_events(*segment_);
@@ -389,6 +392,31 @@ void Aggregator::checkpoint_or_complain() {
       log(LogLevel::error, "journal not emptied after a checkpoint", {{"segment", segment_->name()}, {"error", s.message()}});
     }
   }
+}
+
+void Aggregator::watch_memory(AggregatorSnapshot& snap) {
+  MemoryParts parts;
+  parts.windows = series_.capacity() * sizeof(WindowSeries);
+  for (const WindowSeries& s : series_) parts.windows += s.heap_bytes();
+  parts.decisions = engine_->heap_bytes();
+  for (const DecisionEngine* e : extra_list_) parts.decisions += e->heap_bytes();
+  parts.experiments = experiments_.heap_bytes();
+  if (http_memory_) parts.http = http_memory_();
+  if (const std::optional<Coarsening> step = memory_.check(parts)) {
+    for (WindowSeries& s : series_) s.coarsen(step->level);
+    const std::uint64_t bucket_s = WindowSeries::bucket_ms(step->level) * step->factor / 1000;
+    log(LogLevel::warn, "memory limit reached: a long window keeps coarser buckets (counts stay exact)",
+        {{"segment", segment_->name()}, {"window", to_string(static_cast<Window>(step->level))},
+         {"bucket_s", bucket_s}, {"estimate_bytes", parts.total()}, {"limit_bytes", memory_.limit()}});
+    malloc_trim(0);  // what the merged buckets gave back, to the system
+  } else if (memory_.exhausted() && !warned_memory_exhausted_) {
+    warned_memory_exhausted_ = true;
+    log(LogLevel::error, "memory limit reached and the windows cannot coarsen further: running over the limit",
+        {{"segment", segment_->name()}, {"estimate_bytes", parts.total()}, {"limit_bytes", memory_.limit()},
+         {"windows_bytes", parts.windows}, {"decisions_bytes", parts.decisions},
+         {"experiments_bytes", parts.experiments}, {"http_bytes", parts.http}});
+  }
+  snap.memory = memory_;
 }
 
 void Aggregator::publish(const AggregatorSnapshot& s) {

@@ -24,6 +24,7 @@
 #include "canary/health.hpp"
 #include "canary/interval_journal.hpp"
 #include "canary/layout.hpp"
+#include "canary/memory_budget.hpp"
 #include "canary/ring.hpp"
 #include "canary/slab.hpp"
 #include "canary/status.hpp"
@@ -40,6 +41,7 @@ struct AggregatorOptions {
   std::uint32_t checkpoint_s = 10;
   Policy policy;                     // the decisions' thresholds, ramp and fail-safe
   std::uint64_t experiment_users = experiment::kDefaultMaxUsers;  // the experiments' memory bound
+  std::uint64_t memory_limit_bytes = 0;  // --memory-limit: the long windows coarsen beyond it; 0: none
 };
 
 // One version (of one endpoint, or of all) over one window.
@@ -70,6 +72,7 @@ struct AggregatorSnapshot {
   std::shared_ptr<const DecisionStatus> decisions[kMaxVersions];
   std::vector<Event> recent_events;  // oldest first, from the segment's event log
   std::shared_ptr<const ExperimentResultsData> experiments;  // the totals published this interval
+  MemoryBudget memory;  // what the aggregator held at the end of the interval, against its limit
 
   const VersionWindow& endpoint(Window w, Version v, EndpointId e) const {
     return endpoints[static_cast<std::size_t>(w)][static_cast<std::size_t>(v) * endpoint_capacity + e];
@@ -122,6 +125,8 @@ class Aggregator {
   // Called on the aggregator's thread at the end of every interval, after the decisions and the
   // summary are out (set before run()).
   void on_interval(std::function<void(IntervalData&)> listener) { interval_listener_ = std::move(listener); }
+  // What the admin API's server holds, counted in the memory the limit applies to (set before run()).
+  void set_http_memory(std::function<std::uint64_t()> bytes) { http_memory_ = std::move(bytes); }
   // Fleet mode's connection, published in the summary (SummaryData::fleet_state); any thread.
   void set_fleet_state(std::uint8_t state) { fleet_state_.store(state, std::memory_order_relaxed); }
   Status save_checkpoint();
@@ -156,6 +161,8 @@ class Aggregator {
   void checkpoint_or_complain();
   void apply_pending_policy();
   void publish(const AggregatorSnapshot& s);
+  // Adds up what the parts hold; at the limit, coarsens the long windows one step (memory_budget.hpp).
+  void watch_memory(AggregatorSnapshot& s);
   Status load_checkpoint();
   std::string checkpoint_path() const;
   // The experiments' per-user state beside the checkpoint (SEGMENT.experiments in the state dir).
@@ -191,6 +198,9 @@ class Aggregator {
   std::uint64_t journal_seq_ = 0;             // the last interval journaled (or checkpointed)
   std::string checkpoint_status_ = "none";
   AggregatorHealth health_;
+  MemoryBudget memory_;
+  std::function<std::uint64_t()> http_memory_;
+  bool warned_memory_exhausted_ = false;
   std::atomic<bool> drained_once_{false};
   std::atomic<std::uint8_t> fleet_state_{0};  // relaxed: a display value, read once per interval
   mutable std::mutex policy_mutex_;

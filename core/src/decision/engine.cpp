@@ -534,4 +534,18 @@ bool DecisionEngine::replay_interval(ByteReader& in) {
   return true;
 }
 
+std::size_t DecisionEngine::heap_bytes() const {
+  std::size_t n = srm_.heap_bytes() + ignored_.capacity() / 8;
+  const auto stretch = [&n](const Stretch& s) {
+    for (const Samples& l : s.latency) n += l.heap_bytes();
+    n += s.endpoint_baseline.capacity() * sizeof(WindowCounts);
+  };
+  stretch(step_);
+  for (const Stretch& b : blocks_) stretch(b);
+  for (std::uint32_t v = 0; v < kSides; ++v)
+    n += pending_[v].capacity() * sizeof(double) + interval_[v].heap_bytes() +
+         (step_timed_[v].capacity() + step_slow_[v].capacity()) * sizeof(std::uint64_t);
+  return n;
+}
+
 }  // namespace canary

@@ -12,6 +12,7 @@
 
 #include "canary/fixed_text.hpp"
 #include "canary/histogram.hpp"
+#include "canary/report/memory_report.hpp"
 #include "canary/versions.hpp"
 
 namespace canary::report {
@@ -352,6 +353,7 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   out << "canary_aggregator_last_drain_timestamp_seconds " << number(static_cast<double>(s.last_drain_unix_ns) / 1e9) << '\n';
   family(out, "canary_aggregator_heartbeat_timestamp_seconds", "gauge", "The aggregator's last heartbeat.");
   out << "canary_aggregator_heartbeat_timestamp_seconds " << number(static_cast<double>(heartbeat_unix_ns) / 1e9) << '\n';
+  memory_metrics(out, s.memory);
   if (s.config && s.experiments) experiments_text(out, *s.config, *s.experiments);
   return out.str();
 }

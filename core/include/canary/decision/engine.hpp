@@ -102,6 +102,8 @@ class DecisionEngine {
   void tick(std::uint64_t now_ms, const std::vector<WindowCounts>& counts, std::uint32_t capacity, const ConfigData& config);
 
   std::shared_ptr<const DecisionStatus> status() const;
+  // What the engine holds on the heap: its samples, buffers and the sample-ratio test's filter.
+  std::size_t heap_bytes() const;
 
   void serialize(ByteWriter& out);
   bool deserialize(ByteReader& in);

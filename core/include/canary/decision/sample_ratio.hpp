@@ -59,6 +59,12 @@ class SampleRatioCheck {
   void restart(bool forget_users);
 
   const SrmStatus& status() const { return status_; }
+  // The Bloom filter (8 MiB once the first user came) and the interval's buffers.
+  std::size_t heap_bytes() const {
+    return seen_.capacity() * sizeof(Block) + batch_.capacity() * sizeof(Seen) +
+           (pending_overall_.capacity() + pending_endpoint_.capacity()) * sizeof(Pending) +
+           endpoints_.capacity() * sizeof(stats::SplitTest) + shape_now_.capacity() + shape_before_.capacity();
+  }
 
  private:
   struct Pending {
