@@ -24,7 +24,7 @@ ExperimentId bench_experiment() {
       spec.arms = *experiment::parse_arms("control:34,a:33,b:33");
       spec.metrics = {*experiment::parse_metric("clicks:conversion"), *experiment::parse_metric("revenue:sum")};
       auto created = experiment::create(c, spec, unix_now_ns());
-      return created ? experiment::start(c, "bench", unix_now_ns()) : created.status();
+      return created ? experiment::start(c, "bench", unix_now_ns(), {}) : created.status();
     });
     if (!s.ok() || !attach(bench_segment().name())) return ExperimentId{kMaxExperiments};
     return find_experiment("bench").value_or(ExperimentId{kMaxExperiments});

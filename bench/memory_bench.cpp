@@ -58,11 +58,10 @@ double experiment_bytes_per_user(std::uint32_t metrics, std::uint64_t users) {
   spec.arms = *experiment::parse_arms("control:50,treatment:50");
   const char* names[] = {"a:sum", "b:sum", "c:count", "d:conversion"};
   for (std::uint32_t m = 0; m < metrics; ++m) spec.metrics.push_back(*experiment::parse_metric(names[m]));
-  if (!experiment::create(*config, spec, 1) || !experiment::start(*config, "reco", 2).ok()) return -1;
-  std::uint64_t drops[kMaxExperiments] = {};
+  if (!experiment::create(*config, spec, 1) || !experiment::start(*config, "reco", 2, {}).ok()) return -1;
   const std::size_t before = test::heap_in_use();
   auto tracker = std::make_unique<experiment::Tracker>(users);
-  tracker->sync(*config, drops);
+  tracker->sync(*config);
   std::mt19937_64 rng(7);
   for (std::uint64_t u = 0; u < users; ++u) {
     RingRecord r{};

@@ -16,7 +16,7 @@ work=$(mktemp -d) segment="canary-nginx-bench-$$" port=18300
 # route to the canary, as in a real deployment.
 mkdir -p "$work/www/api/v2" "$work/logs"
 printf 'ok\n' >"$work/www/api/v2/conversations"
-"$ctl" --segment "$segment" init --mode 0666 --percentage 50 >/dev/null
+"$ctl" --segment "$segment" init --percentage 50 >/dev/null
 "$aggregator" --segment "$segment" --listen 127.0.0.1:0 >"$work/logs/aggregator.log" 2>&1 &
 agg=$!
 trap 'kill $agg 2>/dev/null; [ -f "$work/nginx.pid" ] && kill -QUIT "$(cat "$work/nginx.pid")" 2>/dev/null; sleep 0.3; "$ctl" --segment "$segment" destroy --even-if-live >/dev/null 2>&1; rm -rf "$work"' EXIT

@@ -8,6 +8,7 @@
 #include "canary/config.hpp"
 #include "canary/experiment/definition.hpp"
 #include "canary/experiment/results.hpp"
+#include "canary/experiment/tracker.hpp"
 #include "canary/http/server.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
@@ -102,11 +103,16 @@ void add_experiment_routes(http::Router& r, Segment& segment, const std::functio
       return created ? Status::Ok() : created.status(); });
     return s.ok() ? show(spec->name, 201) : refuse(s, "name");
   }));
-  r.add("POST", "/api/v2/admin/canary/experiments/{name}/{action}", mutating([show, edit](const Request& req, const Captures& c) {
+  r.add("POST", "/api/v2/admin/canary/experiments/{name}/{action}", mutating([seg, show, edit](const Request& req, const Captures& c) {
     const std::string& name = c[0];
     const std::string& action = c[1];
     std::function<Status(ConfigData&)> change;
-    if (action == "start") change = [&](ConfigData& cfg) { return experiment::start(cfg, name, unix_now_ns()); };
+    if (action == "start")
+      change = [&](ConfigData& cfg) {
+        std::uint64_t drops[kMaxExperiments];
+        experiment::drops_from(*seg, drops);
+        return experiment::start(cfg, name, unix_now_ns(), drops);
+      };
     else if (action == "stop")
       change = [&](ConfigData& cfg) { return experiment::stop(cfg, name, optional_string(req.body, "reason"), unix_now_ns()); };
     else if (action == "conclude")

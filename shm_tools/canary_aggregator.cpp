@@ -39,6 +39,7 @@ Expected<std::string> read_token(const std::string& path) {
   const auto last = line.find_last_not_of(" \t\r\n");
   if (first == std::string::npos)
     return Status{Errc::invalid_argument, "--admin-token-file '" + path + "' is empty: its first line must hold the token"};
+  warn_if_world_readable(path, "--admin-token-file");
   return line.substr(first, last - first + 1);
 }
 

@@ -2,6 +2,7 @@
 // canary-ctl: create, inspect and change a canary-shm segment. Every change goes through
 // update_config(), so it is validated first, serialized with every other writer, and seen by each
 // worker's next request; a refused change leaves the config exactly as it was.
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <functional>
@@ -43,6 +44,7 @@ struct InitArgs {
   bool disabled = false;
   bool no_seed_endpoints = false;
   bool dry_run = false;
+  bool allow_world_writable = false;
 };
 
 // What `init --dry-run` prints: the segment's size for these parameters, and whether /dev/shm
@@ -117,6 +119,10 @@ int run_init(const std::string& segment, const InitArgs& a, bool fleet_given) {
   auto mode = parse_mode(a.mode);
   if (!mode) return report_error(kTool, mode.status());
   options.mode = *mode;
+  options.allow_world_writable = a.allow_world_writable;
+  if ((*mode & S_IROTH) && !((*mode & S_IWOTH) && !a.allow_world_writable))
+    std::cerr << kTool << ": warning: mode " << a.mode
+              << " lets every local user read the segment: its config, its counts and the users' hashes\n";
   auto share = parse_share_percent(a.percentage);
   if (!share) return report_error(kTool, share.status());
   init.share_bp = *share;
@@ -242,6 +248,8 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--ring-records", init.ring_records, "records per ring, a power of two (default 16384)");
   init_cmd->add_option("--mode", init.mode, "octal permissions of the segment (default 0600)");
   init_cmd->add_option("--group", init.group, "group to give the segment to");
+  init_cmd->add_flag("--allow-world-writable", init.allow_world_writable,
+                     "accept a --mode that lets every local user write the segment (and so route every user)");
   init_cmd->add_option("--percentage", init.percentage, "initial canary percentage (default 5)");
   init_cmd->add_option("--hash", init.hash, "xxh3 or md5 (default xxh3)");
   init_cmd->add_option("--salt", init.salt, "xxh3 seed (default 0)");

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     std::ifstream in(token_file);
     if (!in || !std::getline(in, options.host_token) || options.host_token.empty())
       return report_error(kTool, {Errc::invalid_argument, "cannot read a token from --host-token-file '" + token_file + "'"});
+    warn_if_world_readable(token_file, "--host-token-file");
   }
 
   // The controller's routes read its view: the server starts first so the advertised port is known.

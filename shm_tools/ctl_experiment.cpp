@@ -9,6 +9,7 @@
 #include "canary/config.hpp"
 #include "canary/experiment/definition.hpp"
 #include "canary/experiment/results.hpp"
+#include "canary/experiment/tracker.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
 #include "ctl_fleet.hpp"
@@ -21,13 +22,22 @@ namespace {
 constexpr std::string_view kTool = "canary-ctl";
 using nlohmann::json;
 
-int edit(const std::string& segment, const std::string& action, const std::function<Status(ConfigData&)>& change) {
+// A change of the config that also reads the segment (its drop counts).
+using SegmentChange = std::function<Status(ConfigData&, const Segment&)>;
+
+int edit(const std::string& segment, const std::string& action, const SegmentChange& change) {
   if (Status s = refuse_if_fleet_managed(segment, action); !s.ok()) return report_error(kTool, s);
   auto attached = Segment::attach(segment, Access::read_write);
   if (!attached) return report_error(kTool, attached.status());
-  if (Status s = update_config(*attached, who("canary-ctl " + action), change); !s.ok()) return report_error(kTool, s);
+  const Segment& seg = *attached;
+  if (Status s = update_config(*attached, who("canary-ctl " + action), [&](ConfigData& c) { return change(c, seg); }); !s.ok())
+    return report_error(kTool, s);
   std::cout << action << ": done (generation " << attached->config().published.load(std::memory_order_acquire) << ")\n";
   return kExitOk;
+}
+
+int edit(const std::string& segment, const std::string& action, const std::function<Status(ConfigData&)>& change) {
+  return edit(segment, action, SegmentChange([&](ConfigData& c, const Segment&) { return change(c); }));
 }
 
 std::string interval_text(const json& i, bool percent) {
@@ -155,7 +165,12 @@ int run_experiment_command(const ExperimentArgs& a, const std::string& segment) 
     return edit(segment, "experiment create", [&](ConfigData& c) { auto created = experiment::create(c, *spec, unix_now_ns());
       return created ? Status::Ok() : created.status(); });
   }
-  if (*a.start) return edit(segment, "experiment start", [&](ConfigData& c) { return experiment::start(c, a.name, unix_now_ns()); });
+  if (*a.start)
+    return edit(segment, "experiment start", [&](ConfigData& c, const Segment& s) {
+      std::uint64_t drops[kMaxExperiments];
+      experiment::drops_from(s, drops);
+      return experiment::start(c, a.name, unix_now_ns(), drops);
+    });
   if (*a.stop)
     return edit(segment, "experiment stop", [&](ConfigData& c) { return experiment::stop(c, a.name, a.reason, unix_now_ns()); });
   if (*a.conclude)

@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "canary/log.hpp"
 #include "tool_common.hpp"
 
 namespace canary::tools {
@@ -38,6 +39,11 @@ Expected<fleet::EtcdOptions> etcd_options(const EtcdFlags& f) {
     std::getline(in, o.password);
     while (!o.password.empty() && (o.password.back() == '\r' || o.password.back() == ' ')) o.password.pop_back();
     o.user = f.user;
+    warn_if_world_readable(f.password_file, "--etcd-password-file");
+    // etcd's auth sends the password in a request body: over http:// anyone on the path reads it.
+    if (f.endpoints.find("http://") != std::string::npos)
+      log(LogLevel::warn, "the etcd password is sent in clear text: use https:// endpoints (with --etcd-cacert)",
+          {{"etcd", f.endpoints}, {"user", f.user}});
   }
   return o;
 }

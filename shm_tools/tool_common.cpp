@@ -5,12 +5,15 @@
 #include "canary/layout.hpp"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 
+#include "canary/log.hpp"
 #include "canary/segment.hpp"
 #include "canary/share.hpp"
 
@@ -23,6 +26,7 @@ int exit_code_for(Errc code) {
     case Errc::missing:
       return kExitMissing;
     case Errc::not_ours:
+    case Errc::untrusted:
     case Errc::other_version:
     case Errc::truncated:
     case Errc::not_ready:
@@ -113,6 +117,15 @@ Expected<std::uint64_t> parse_bytes(std::string_view text, std::string_view what
                                               "' must be a number of bytes, at least " + std::to_string(min) +
                                               ", optionally with K, M or G (KiB, MiB, GiB), e.g. 512M"};
   return *v * unit;
+}
+
+void warn_if_world_readable(const std::string& path, std::string_view flag) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !(st.st_mode & S_IROTH)) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  log(LogLevel::warn, "a secret is readable by every local user: chmod o-r it",
+      {{"file", path}, {"option", flag}, {"mode", std::string(mode)}});
 }
 
 Expected<double> parse_number(std::string_view text, std::string_view what) {

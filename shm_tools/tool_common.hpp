@@ -48,6 +48,10 @@ Expected<std::uint64_t> parse_bounded(std::string_view text, std::string_view wh
                                       std::uint64_t max);
 // A number of bytes, optionally with K, M or G (powers of 1024; KiB, MiB, GiB too), at least `min`.
 Expected<std::uint64_t> parse_bytes(std::string_view text, std::string_view what, std::uint64_t min);
+
+// A warning (log line) when a file holding a secret (a token, a password) is readable by every
+// local user; `flag` names the option that gave it.
+void warn_if_world_readable(const std::string& path, std::string_view flag);
 // A plain decimal ("0.25", no exponent, hex or nan), and one in [0, 1].
 Expected<double> parse_number(std::string_view text, std::string_view what);
 Expected<double> parse_fraction(std::string_view text, std::string_view what);

@@ -2,6 +2,8 @@
 // The aggregator as a user meets it: a real process, its HTTP API, its restarts.
 #include <httplib.h>
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include "server_process.hpp"
 #include "canary/segment.hpp"
+#include "raw_http.hpp"
 #include "run_tool.hpp"
 #include "scratch_dir.hpp"
 #include "scratch_segment.hpp"
@@ -194,6 +197,20 @@ TEST_F(AggregatorApi, MutatingCallsNeedTheTokenComparedInConstantTime) {
   EXPECT_EQ(http.Put("/api/v2/admin/canary/config", {{"Authorization", "Bearer s3cret-token"}}, change, "application/json")->status, 200);
   EXPECT_EQ(status_line("canary_percentage"), "7");
   EXPECT_EQ(http.Get("/api/v2/admin/canary/config")->status, 200);  // reads need none
+}
+
+TEST_F(AggregatorApi, ATokenFileEveryUserMayReadIsWarnedOf) {
+  const std::string token = write_file("open-token", "s3cret\n");
+  ASSERT_EQ(chmod(token.c_str(), 0644), 0);
+  {
+    auto agg = start({"--admin-token-file", token});
+    EXPECT_TRUE(testing::wait_until([&] { return agg->output().find("readable by every local user") != std::string::npos; }, 5s))
+        << agg->output();
+    EXPECT_NE(agg->output().find("mode=0644"), std::string::npos) << agg->output();
+  }
+  ASSERT_EQ(chmod(token.c_str(), 0600), 0);
+  auto agg = start({"--admin-token-file", token});
+  EXPECT_EQ(agg->output().find("readable by every local user"), std::string::npos) << agg->output();
 }
 
 TEST_F(AggregatorApi, AnEmptyTokenFileIsRefusedAtStart) {

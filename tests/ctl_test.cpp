@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 
 #include "canary/config.hpp"
@@ -202,6 +206,67 @@ TEST_F(CtlTest, ASegmentThatIsNotOursIsRefusedWithExitCode3) {
     EXPECT_EQ(r.exit_code, 3) << command;
     EXPECT_NE(r.err.find("not a canary-shm segment"), std::string::npos) << r.err;
   }
+}
+
+TEST_F(CtlTest, InitRefusesAModeEveryUserMayWriteAndWarnsOfOneEveryUserMayRead) {
+  auto r = ctl({"init", "--mode", "0666"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--allow-world-writable"), std::string::npos) << r.err;
+  EXPECT_EQ(Segment::attach(name, Access::read_only).status().code(), Errc::missing);
+  r = ctl({"init", "--mode", "0664"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("warning: mode 0664 lets every local user read the segment"), std::string::npos) << r.err;
+  r = ctl({"init", "--force", "--mode", "0666", "--allow-world-writable"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ctl({"status"}).exit_code, 0) << "its creator allowed it";
+}
+
+TEST_F(CtlTest, ASegmentAnotherUserOwnsIsRefusedByEveryToolWithExitCode3) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to act as another user";
+  const pid_t child = fork();
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    execl(CANARY_CTL_PATH, CANARY_CTL_PATH, "--segment", name.c_str(), "init", "--percentage", "100", nullptr);
+    _exit(3);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"status"}, {"set-percentage", "0"}, {"route", "--user", "u1"}}) {
+    auto r = ctl(args);
+    EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("owned by nobody, uid 65534 (mode 0600)"), std::string::npos) << r.err;
+  }
+  auto dump = run_tool(CANARY_DUMP_PATH, {"--segment", name});
+  EXPECT_EQ(dump.exit_code, 3) << dump.err;
+  EXPECT_NE(dump.err.find("owned by nobody"), std::string::npos) << dump.err;
+  auto load = run_tool(CANARY_LOADGEN_PATH, {"--segment", name, "--requests", "10"});
+  EXPECT_NE(load.exit_code, 0);
+  EXPECT_NE(load.err.find("owned by nobody"), std::string::npos) << load.err;
+  // The one way out: remove it (and create it again as the service's user).
+  EXPECT_EQ(ctl({"destroy"}).exit_code, 0);
+}
+
+TEST_F(CtlTest, AnEtcdPasswordOverHttpOrInAFileEveryUserMayReadIsWarnedOf) {
+  const std::string password = "/tmp/" + name + ".password";
+  { std::ofstream(password) << "pw\n"; }
+  ASSERT_EQ(chmod(password.c_str(), 0644), 0);
+  // No etcd listens on port 1: the warnings come first, then the call waits for etcd, cut short.
+  auto r = run_tool("/usr/bin/timeout", {"1", CANARY_CTL_PATH, "--etcd", "http://127.0.0.1:1", "--deployment", "d", "--etcd-user",
+                                         "u", "--etcd-password-file", password, "--etcd-timeout-ms", "100", "status"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the etcd password is sent in clear text"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("readable by every local user"), std::string::npos) << r.err;
+  ASSERT_EQ(chmod(password.c_str(), 0600), 0);
+  r = run_tool("/usr/bin/timeout", {"1", CANARY_CTL_PATH, "--etcd", "https://127.0.0.1:1", "--deployment", "d", "--etcd-user",
+                                    "u", "--etcd-password-file", password, "--etcd-timeout-ms", "100", "status"});
+  EXPECT_EQ(r.err.find("clear text"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("readable by every local user"), std::string::npos) << r.err;
+  std::remove(password.c_str());
 }
 
 TEST_F(CtlTest, AMissingSegmentExitsWith2) {

@@ -70,7 +70,7 @@ TEST(ExperimentDefinition, BadInputIsRefusedInOneLineAndChangesNothing) {
   auto bad_endpoint = spec("e", "a:50,b:50");
   bad_endpoint.endpoints = {"/not/registered"};
   EXPECT_FALSE(experiment::create(*c, bad_endpoint, 1).ok());
-  EXPECT_FALSE(experiment::start(*c, "e", 1).ok());
+  EXPECT_FALSE(experiment::start(*c, "e", 1, {}).ok());
   EXPECT_EQ(std::memcmp(c.get(), before.get(), sizeof(ConfigData)), 0);
 
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(experiment::create(*c, spec("e" + std::to_string(i), "a:50,b:50"), 1).ok());
@@ -83,11 +83,11 @@ TEST(ExperimentDefinition, TheLifeOfAnExperimentAndItsValidation) {
   auto c = config_with(500);
   ASSERT_TRUE(experiment::create(*c, spec("reco", "control:50,treatment:50", {"clicks:conversion"}), 1).ok());
   EXPECT_EQ(experiment::stop(*c, "reco", "", 2).code(), Errc::refused);  // a draft is not running
-  ASSERT_TRUE(experiment::start(*c, "reco", 2).ok());
-  EXPECT_EQ(experiment::start(*c, "reco", 3).code(), Errc::refused);
+  ASSERT_TRUE(experiment::start(*c, "reco", 2, {}).ok());
+  EXPECT_EQ(experiment::start(*c, "reco", 3, {}).code(), Errc::refused);
   EXPECT_EQ(experiment::remove(*c, "reco").code(), Errc::refused);  // running
   ASSERT_TRUE(experiment::stop(*c, "reco", "enough", 4).ok());
-  ASSERT_TRUE(experiment::start(*c, "reco", 5).ok());  // a stopped one resumes
+  ASSERT_TRUE(experiment::start(*c, "reco", 5, {}).ok());  // a stopped one resumes
   EXPECT_FALSE(experiment::conclude(*c, "reco", "nope", 6).ok());
   ASSERT_TRUE(experiment::conclude(*c, "reco", "treatment", 6).ok());
   EXPECT_EQ(c->experiments[0].concluded_arm, 1);
@@ -111,7 +111,7 @@ TEST(ExperimentAssignment, ArmsAreDeterministicFollowTheSharesAndAreIndependentO
   auto third = spec("three", "control:50,treatment:50");
   third.exposure_bp = 2000;
   ASSERT_TRUE(experiment::create(*c, third, 3).ok());
-  for (const char* name : {"one", "two", "three"}) ASSERT_TRUE(experiment::start(*c, name, 4).ok());
+  for (const char* name : {"one", "two", "three"}) ASSERT_TRUE(experiment::start(*c, name, 4, {}).ok());
   auto block = std::make_unique<ConfigBlock>();
   publish_config(*block, *c);
   auto router = std::make_unique<Router>();
@@ -161,7 +161,7 @@ TEST(ExperimentAssignment, AnArmBoundToAVersionRoutesItsUsersThereUntilTheVersio
   auto c = config_with(0);  // the canary's own share is 0: the experiment alone sends users to it
   auto s = spec("versions", "control:50,treatment:50@canary");
   ASSERT_TRUE(experiment::create(*c, s, 1).ok());
-  ASSERT_TRUE(experiment::start(*c, "versions", 2).ok());
+  ASSERT_TRUE(experiment::start(*c, "versions", 2, {}).ok());
   auto block = std::make_unique<ConfigBlock>();
   publish_config(*block, *c);
   auto router = std::make_unique<Router>();
@@ -187,7 +187,7 @@ TEST(ExperimentRecords, WorkersRecordsCountOncePerUserWhereTheMetricSays) {
   Segment& segment = scratch.segment();
   ASSERT_TRUE(update_config(segment, "test", [](ConfigData& c) {
                 auto created = experiment::create(c, spec("reco", "control:50,treatment:50", {"clicks:conversion", "revenue:sum", "views:count"}), 1);
-                return created ? experiment::start(c, "reco", 2) : created.status();
+                return created ? experiment::start(c, "reco", 2, {}) : created.status();
               }).ok());
   ASSERT_TRUE(attach(scratch.name()));
   const auto id = find_experiment("reco");
@@ -215,7 +215,7 @@ TEST(ExperimentRecords, WorkersRecordsCountOncePerUserWhereTheMetricSays) {
   ASSERT_TRUE(read_config(segment.config(), *config, 16).ok);
   experiment::Tracker tracker(1000);
   std::uint64_t drops[kMaxExperiments] = {};
-  tracker.sync(*config, drops);
+  tracker.sync(*config);
   auto consumer = RingConsumer::open(segment);
   ASSERT_TRUE(consumer.ok());
   std::uint64_t requests = 0;
@@ -251,7 +251,7 @@ TEST(ExperimentRecords, WorkersRecordsCountOncePerUserWhereTheMetricSays) {
 
   // The memory bound: users past it are counted as untracked, not added.
   experiment::Tracker small(10);
-  small.sync(*config, drops);
+  small.sync(*config);
   for (std::uint64_t u = 1; u <= 15; ++u) {
     RingRecord r{};
     r.kind = kRecordExposure;
@@ -265,7 +265,7 @@ TEST(ExperimentRecords, WorkersRecordsCountOncePerUserWhereTheMetricSays) {
   // A stopped experiment counts nothing more: its records are ignored, and counted.
   ASSERT_TRUE(update_config(segment, "test", [](ConfigData& c) { return experiment::stop(c, "reco", "", 3); }).ok());
   ASSERT_TRUE(read_config(segment.config(), *config, 16).ok);
-  small.sync(*config, drops);
+  small.sync(*config);
   RingRecord late{};
   late.kind = kRecordExposure;
   late.user_hash = 1;
@@ -280,10 +280,10 @@ TEST(ExperimentRecords, WorkersRecordsCountOncePerUserWhereTheMetricSays) {
 TEST(ExperimentRecords, TheTrackersStateReadsBackWholeAndADamagedCopyChangesNothing) {
   auto c = config_with(500);
   ASSERT_TRUE(experiment::create(*c, spec("reco", "control:50,treatment:50", {"revenue:sum"}), 7).ok());
-  ASSERT_TRUE(experiment::start(*c, "reco", 8).ok());
+  ASSERT_TRUE(experiment::start(*c, "reco", 8, {}).ok());
   std::uint64_t drops[kMaxExperiments] = {};
   experiment::Tracker saved(100);
-  saved.sync(*c, drops);
+  saved.sync(*c);
   for (std::uint64_t u = 1; u <= 40; ++u) {
     RingRecord r{};
     r.kind = kRecordEvent;
@@ -298,7 +298,7 @@ TEST(ExperimentRecords, TheTrackersStateReadsBackWholeAndADamagedCopyChangesNoth
   saved.fill(*want, drops);
 
   experiment::Tracker restored(100);
-  restored.sync(*c, drops);
+  restored.sync(*c);
   ByteReader in(out.out());
   ASSERT_TRUE(restored.load(in).ok());
   restored.fill(*got, drops);
@@ -306,13 +306,13 @@ TEST(ExperimentRecords, TheTrackersStateReadsBackWholeAndADamagedCopyChangesNoth
   EXPECT_EQ(restored.users(), 40u);
 
   experiment::Tracker damaged(100);
-  damaged.sync(*c, drops);
+  damaged.sync(*c);
   const std::string cut = out.out().substr(0, out.out().size() - 5);
   ByteReader short_in(cut);
   EXPECT_FALSE(damaged.load(short_in).ok());
   EXPECT_EQ(damaged.users(), 0u);
   experiment::Tracker small(10);  // a bound below what was saved
-  small.sync(*c, drops);
+  small.sync(*c);
   ByteReader again(out.out());
   EXPECT_FALSE(small.load(again).ok());
   EXPECT_EQ(small.users(), 0u);

@@ -19,11 +19,13 @@
 #include "canary/config.hpp"
 #include "canary/detail/two_copy.hpp"
 #include "canary/detail/xxhash.hpp"
+#include "canary/experiment/definition.hpp"
 #include "canary/fixed_text.hpp"
 #include "canary/migrate.hpp"
 #include "canary/config_edit.hpp"
 #include "canary/migrate/layout6.hpp"
 #include "canary/migrate/layout7.hpp"
+#include "canary/migrate/layout8.hpp"
 #include "canary/router.hpp"
 #include "canary/segment.hpp"
 #include "canary/versions.hpp"
@@ -229,6 +231,39 @@ TEST_F(Migrate, ALayout7SegmentKeepsItsVersionsPinsAndRoutingAndGainsAnEmptyExpe
   }
   EXPECT_EQ(differ, 0);
   EXPECT_EQ(after_router->route("alice", EndpointId{1}).version, Version{2});
+}
+
+TEST_F(Migrate, ALayout8SegmentKeepsItsExperimentsAndTheirDropsCountFromZero) {
+  auto current = make_initial_config({}, 16);
+  ASSERT_TRUE(current.ok());
+  ConfigData& c = *current;
+  experiment::ExperimentSpec spec;
+  spec.name = "reco";
+  spec.arms = *experiment::parse_arms("control:50,treatment:50");
+  spec.metrics.push_back(*experiment::parse_metric("clicks:conversion"));
+  ASSERT_TRUE(experiment::create(c, spec, 11).ok());
+  std::uint64_t drops[kMaxExperiments] = {};
+  ASSERT_TRUE(experiment::start(c, "reco", 12, drops).ok());
+  // Layout 8's experiments ended in a 120-byte reason: its last 8 bytes are drops_at_start now.
+  auto old = std::make_unique<layout8::ConfigData>();
+  std::memcpy(static_cast<void*>(old.get()), &c, sizeof(*old));
+  std::memset(old->experiments[0].reason, 'r', sizeof old->experiments[0].reason);
+  ASSERT_NO_FATAL_FAILURE(write_old_segment(name, *old, layout8::kLayoutVersion));
+  EXPECT_EQ(Segment::attach(name, Access::read_only).status().code(), Errc::other_version);
+
+  auto from = migrate_segment({name, false});
+  ASSERT_TRUE(from.ok()) << from.status().message();
+  EXPECT_EQ(*from, 8u);
+  auto attached = Segment::attach(name, Access::read_only);
+  ASSERT_TRUE(attached.ok()) << attached.status().message();
+  auto after = std::make_unique<ConfigData>();
+  ASSERT_TRUE(read_config(attached->config(), *after, 16).ok);
+  const ExperimentEntry& e = after->experiments[0];
+  EXPECT_EQ(text_of(e.name), "reco");
+  EXPECT_EQ(static_cast<ExperimentState>(e.state), ExperimentState::running);
+  EXPECT_EQ(e.arm_count, 2);
+  EXPECT_EQ(text_of(e.reason), std::string(sizeof e.reason - 1, 'r'));
+  EXPECT_EQ(e.drops_at_start, 0u);
 }
 
 TEST_F(Migrate, NothingToMigrateIsSaidInOneLine) {

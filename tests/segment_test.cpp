@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <cstring>
 
 #include "canary/config.hpp"
+#include "canary/config_edit.hpp"
+#include "canary/writer.hpp"
 #include "scratch_segment.hpp"
 
 namespace canary {
@@ -74,6 +77,72 @@ TEST(Segment, HonoursAnExplicitMode) {
   struct stat st {};
   ASSERT_EQ(fstat(created->fd(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_TRUE(Segment::destroy(name).ok());
+}
+
+// A process of another user: creates the segment `name` as a local user could (/dev/shm is
+// writable by all), as `nobody`, and exits. Root only: skipped otherwise.
+bool create_as_nobody(const std::string& name, mode_t mode) {
+  const pid_t child = fork();
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    CreateOptions options{name, small_params(), mode, "", false, true};
+    auto created = Segment::create(options, *make_initial_config({}, 16));
+    _exit(created ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(Segment, AttachRefusesASegmentAnotherUserOwnsAndAWorkerRoutesLegacy) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to act as another user";
+  const std::string name = unique_segment_name("owned");
+  ASSERT_TRUE(create_as_nobody(name, 0600));
+  auto refused = Segment::attach(name, Access::read_write);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.status().code(), Errc::untrusted);
+  const std::string& why = refused.status().message();
+  EXPECT_NE(why.find("owned by nobody, uid 65534"), std::string::npos) << why;
+  EXPECT_NE(why.find("mode 0600"), std::string::npos) << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos) << "one line";
+  // The same owner who set the share to 100%: a worker of this user routes everyone legacy.
+  const pid_t worker = fork();
+  if (worker == 0) {
+    const bool attached = canary::attach(name);
+    _exit(!attached && route("user-1", EndpointId{1}).version == Version::legacy ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(worker, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(Segment::destroy(name).ok());
+}
+
+TEST(Segment, AttachRefusesASegmentEveryUserMayWriteUnlessItsCreatorAllowedIt) {
+  ScratchSegment s("open");
+  ASSERT_EQ(fchmod(s.segment().fd(), 0666), 0);
+  auto refused = Segment::attach(s.name(), Access::read_only);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.status().code(), Errc::untrusted);
+  EXPECT_NE(refused.status().message().find("mode 0666"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("every local user may write it"), std::string::npos);
+  ASSERT_EQ(fchmod(s.segment().fd(), 0660), 0);
+  EXPECT_TRUE(Segment::attach(s.name(), Access::read_only));
+
+  // Created with the creator's consent, it is marked so and used.
+  const std::string name = unique_segment_name("open-ok");
+  CreateOptions refused_options{name, small_params(), 0666, "", false};
+  auto not_created = Segment::create(refused_options, *make_initial_config({}, 16));
+  ASSERT_FALSE(not_created);
+  EXPECT_NE(not_created.status().message().find("--allow-world-writable"), std::string::npos);
+  EXPECT_EQ(Segment::attach(name, Access::read_only).status().code(), Errc::missing) << "nothing was created";
+  CreateOptions options{name, small_params(), 0666, "", false, true};
+  auto created = Segment::create(options, *make_initial_config({}, 16));
+  ASSERT_TRUE(created) << created.status().message();
+  struct stat st {};
+  ASSERT_EQ(fstat(created->fd(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0666u);
+  EXPECT_TRUE(Segment::attach(name, Access::read_write)) << "its creator allowed it";
   EXPECT_TRUE(Segment::destroy(name).ok());
 }
 

@@ -117,9 +117,7 @@ void Aggregator::sync_experiments() {
   if (published == experiments_generation_) return;
   auto config = std::make_unique<ConfigData>();
   if (!read_config(segment_->config(), *config, capacity_).ok) return;  // the next drain tries again
-  std::uint64_t drops[kMaxExperiments];
-  experiment::drops_from(*segment_, drops);
-  experiments_.sync(*config, drops);
+  experiments_.sync(*config);
   experiments_generation_ = published;
 }
 

@@ -17,6 +17,7 @@
 #include "canary/geometry.hpp"
 #include "canary/migrate/layout6.hpp"
 #include "canary/migrate/layout7.hpp"
+#include "canary/migrate/layout8.hpp"
 #include "canary/ofd_lock.hpp"
 #include "canary/segment.hpp"
 #include "canary/versions.hpp"
@@ -111,6 +112,21 @@ Expected<ConfigData> config_from_layout7(const layout7::ConfigData& old, std::ui
   return *c;
 }
 
+Expected<ConfigData> config_from_layout8(const layout8::ConfigData& old, std::uint32_t endpoint_capacity) {
+  auto c = std::make_unique<ConfigData>();
+  std::memcpy(static_cast<void*>(c.get()), &old, sizeof old);
+  set_text(c->changed_by, "canary-ctl migrate (from layout 8)");
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    // The reason loses its last 8 bytes to drops_at_start; the new segment's drops start at 0.
+    set_text(c->experiments[x].reason, std::string_view(old.experiments[x].reason,
+                                                        strnlen(old.experiments[x].reason, sizeof old.experiments[x].reason)));
+    c->experiments[x].drops_at_start = 0;
+  }
+  if (const char* why = config_problem(*c, endpoint_capacity, /*check_checksum=*/false))
+    return Status{Errc::corrupt, std::string("the layout-8 config does not convert: ") + why};
+  return *c;
+}
+
 namespace {
 
 // The old config, read under the old segment's config lock, as a current one.
@@ -132,6 +148,7 @@ Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
   old.fd = shm_open(("/" + name).c_str(), O_RDWR | O_CLOEXEC, 0);
   if (old.fd < 0)
     return Status{errno == ENOENT ? Errc::missing : Errc::system, "cannot open segment " + quoted(name) + ": " + std::strerror(errno)};
+  if (Status s = check_segment_owner(name, old.fd); !s.ok()) return s;
   struct stat st {};
   if (fstat(old.fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(SegmentHeader)))
     return Status{Errc::corrupt, "segment " + quoted(name) + " is smaller than a header"};
@@ -146,10 +163,12 @@ Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
   if (h.layout_version == kLayoutVersion)
     return Status{Errc::refused, "segment " + quoted(name) + " is already layout " + std::to_string(kLayoutVersion) + ": nothing to migrate"};
   const std::uint32_t from = h.layout_version;
-  if (from != layout6::kLayoutVersion && from != layout7::kLayoutVersion)
+  if (from != layout6::kLayoutVersion && from != layout7::kLayoutVersion && from != layout8::kLayoutVersion)
     return Status{Errc::refused, "segment " + quoted(name) + " is layout " + std::to_string(from) +
-                                     "; migrate reads layouts 6 and 7 (re-create older ones with canary-ctl init --force)"};
-  const std::size_t old_block_size = from == layout6::kLayoutVersion ? sizeof(layout6::ConfigBlock) : sizeof(layout7::ConfigBlock);
+                                     "; migrate reads layouts 6, 7 and 8 (re-create older ones with canary-ctl init --force)"};
+  const std::size_t old_block_size = from == layout6::kLayoutVersion   ? sizeof(layout6::ConfigBlock)
+                                     : from == layout7::kLayoutVersion ? sizeof(layout7::ConfigBlock)
+                                                                       : sizeof(layout8::ConfigBlock);
   SegmentParams params{h.cpu_slots, h.endpoint_capacity, h.ring_count, h.ring_records};
   if (std::string why = check_params(params); !why.empty())
     return Status{Errc::corrupt, "segment " + quoted(name) + ": " + why};
@@ -168,9 +187,10 @@ Expected<std::uint32_t> migrate_segment(const MigrateOptions& options) {
     ~Unlock() { unlock_byte(fd, kConfigLockByte); }
   } unlock{old.fd};
   const std::byte* old_config = static_cast<const std::byte*>(old.map) + config_region.offset;
-  auto converted = from == layout6::kLayoutVersion
-                       ? read_and_convert<layout6::ConfigData>(old_config, params.endpoint_capacity, config_from_layout6, name)
-                       : read_and_convert<layout7::ConfigData>(old_config, params.endpoint_capacity, config_from_layout7, name);
+  auto converted =
+      from == layout6::kLayoutVersion   ? read_and_convert<layout6::ConfigData>(old_config, params.endpoint_capacity, config_from_layout6, name)
+      : from == layout7::kLayoutVersion ? read_and_convert<layout7::ConfigData>(old_config, params.endpoint_capacity, config_from_layout7, name)
+                                        : read_and_convert<layout8::ConfigData>(old_config, params.endpoint_capacity, config_from_layout8, name);
   if (!converted) return converted.status();
 
   CreateOptions create;

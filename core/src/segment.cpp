@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -12,6 +13,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -108,6 +110,44 @@ Status validate_header(std::string_view name, const SegmentHeader& h, std::uint6
   return Status::Ok();
 }
 
+std::string user_name(uid_t uid) {
+  std::vector<char> buffer(16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr)
+    return std::string(found->pw_name) + ", uid " + std::to_string(uid);
+  return "uid " + std::to_string(uid);
+}
+
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// /dev/shm is writable by every local user: whoever creates a segment's name first owns the file,
+// and whoever may write it controls routing. So a segment is used only when its owner is this
+// process's user or root, and no other user may write it (its group may: the workers' group) unless
+// its creator said so (kSegmentFlagWorldWritable, checked once the header is read).
+Status check_owner(std::string_view name, int fd, mode_t& mode) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return os_error("cannot read the owner of " + quoted(name), errno);
+  mode = st.st_mode;
+  const uid_t me = geteuid();
+  if (st.st_uid != me && st.st_uid != 0)
+    return {Errc::untrusted, quoted(name) + " is owned by " + user_name(st.st_uid) + " (mode " + octal_mode(st.st_mode) +
+                                 "), not by this user (" + user_name(me) + ") or root: refused, its owner could route "
+                                 "every user; remove it and create it again as the service's user or root"};
+  return Status::Ok();
+}
+
+Status check_world_writable(std::string_view name, mode_t mode, std::uint32_t creator_flags) {
+  if (!(mode & S_IWOTH) || (creator_flags & kSegmentFlagWorldWritable)) return Status::Ok();
+  return {Errc::untrusted, quoted(name) + " has mode " + octal_mode(mode) +
+                               ": every local user may write it and so route every user; refused (chmod o-w /dev/shm/" +
+                               std::string(name) + ", or canary-ctl init --force --mode 0660 --group GROUP)"};
+}
+
 Status set_group(int fd, const std::string& group) {
   std::size_t size = 16384;
   std::vector<char> buffer(size);
@@ -169,6 +209,10 @@ Expected<Segment> Segment::create(const CreateOptions& options, const ConfigData
   if (std::string why = check_params(params); !why.empty()) return Status{Errc::invalid_argument, why};
   if ((options.mode & ~mode_t{0777}) != 0 || (options.mode & 0600) != 0600)
     return Status{Errc::invalid_argument, "mode must be octal, at most 0777, and let the owner read and write"};
+  if ((options.mode & S_IWOTH) && !options.allow_world_writable)
+    return Status{Errc::invalid_argument, "mode " + octal_mode(options.mode) +
+                                              " lets every local user write the segment, and so route every user; give the "
+                                              "workers a group (--group GROUP --mode 0660), or pass --allow-world-writable"};
   if (const char* why = config_problem(initial, params.endpoint_capacity, /*check_checksum=*/false))
     return Status{Errc::invalid_argument, std::string("initial config: ") + why};
 
@@ -208,6 +252,7 @@ Expected<Segment> Segment::create(const CreateOptions& options, const ConfigData
   Segment segment(std::move(impl));
   auto& header = *reinterpret_cast<SegmentHeader*>(segment.base());
   write_header(header, geometry);
+  header.flags = options.allow_world_writable ? kSegmentFlagWorldWritable : 0;
   ConfigData first = initial;
   first.generation = 0;
   publish_config(segment.config(), first);
@@ -234,6 +279,8 @@ Expected<Segment> Segment::attach(std::string_view name, Access access) {
     return os_error("cannot open " + quoted(name), e.get_native_error());
   }
 
+  mode_t file_mode = 0;
+  if (Status s = check_owner(name, impl->shm.get_mapping_handle().handle, file_mode); !s.ok()) return s;
   // Size first (fstat): mapping past the end of the file would turn a truncated segment into a
   // SIGBUS on first touch instead of an error.
   bip::offset_t size = 0;
@@ -250,7 +297,14 @@ Expected<Segment> Segment::attach(std::string_view name, Access access) {
   const auto& header = *static_cast<const SegmentHeader*>(impl->region.get_address());
   if (Status s = validate_header(name, header, static_cast<std::uint64_t>(size), impl->geometry); !s.ok())
     return s;
+  if (Status s = check_world_writable(name, file_mode, header.flags); !s.ok()) return s;
   return Segment(std::move(impl));
+}
+
+Status check_segment_owner(std::string_view name, int fd) {
+  mode_t mode = 0;
+  if (Status s = check_owner(name, fd, mode); !s.ok()) return s;
+  return check_world_writable(name, mode, 0);
 }
 
 Status Segment::destroy(std::string_view name) {

@@ -212,6 +212,12 @@ void experiment_record_invalid() noexcept {
   g_process.invalid_experiment_records.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::uint64_t clamp_latency() noexcept {
+  // relaxed: a count, read for display; an atomic add on this rare path, shared by every writer.
+  g_process.rings.header().latency_clamped.fetch_add(1, std::memory_order_relaxed);
+  return kMaxLatencyUs;
+}
+
 std::uint32_t atomic_slab_for_current_cpu() noexcept {
   const int cpu = sched_getcpu();
   const std::uint32_t n = g_process.cpu_slots;

@@ -25,7 +25,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -5 "$work/logs/error.log" 2>/dev/null; exit 1; }
 
 # nginx's workers run as www-data when it starts as root: the segment is shared with that group.
-user_line= group_args=(--mode 0666)
+user_line= group_args=()
 if [ "$(id -u)" = 0 ]; then user_line="user www-data www-data;" group_args=(--group www-data --mode 0660); fi
 "$ctl" --segment "$segment" init "${group_args[@]}" --percentage 50 >/dev/null
 

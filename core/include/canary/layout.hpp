@@ -17,7 +17,9 @@
 namespace canary {
 
 inline constexpr std::uint64_t kSegmentMagic = 0x4853595241'4E4143ull;  // "CANARYSH", little-endian
-inline constexpr std::uint32_t kLayoutVersion = 8;  // 7: up to 8 versions; 8: A/B experiments
+// 7: up to 8 versions; 8: A/B experiments; 9: the creator's flags, an experiment's drops at its
+// start, clamped latencies, and what the aggregator drained of each experiment
+inline constexpr std::uint32_t kLayoutVersion = 9;
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kPageSize = 4096;
@@ -55,9 +57,14 @@ struct SegmentHeader {
   std::uint32_t ring_record_size;   // sizeof(RingRecord)
   std::uint32_t region_count;
   RegionEntry regions[kRegionSlots];
-  std::uint8_t reserved[kPageSize - 192];
+  std::uint32_t flags;  // kSegmentFlag*, set by the creator
+  std::uint32_t reserved0;
+  std::uint8_t reserved[kPageSize - 200];
 };
 static_assert(sizeof(SegmentHeader) == kPageSize);
+// The creator allowed every local user to write it (`init --allow-world-writable`): only then is a
+// segment whose mode lets others write attached at all.
+inline constexpr std::uint32_t kSegmentFlagWorldWritable = 1;
 static_assert(offsetof(SegmentHeader, magic) == 0);
 static_assert(offsetof(SegmentHeader, layout_version) == 8);
 static_assert(offsetof(SegmentHeader, header_size) == 12);
@@ -72,6 +79,7 @@ static_assert(offsetof(SegmentHeader, histogram_buckets) == 52);
 static_assert(offsetof(SegmentHeader, ring_record_size) == 56);
 static_assert(offsetof(SegmentHeader, region_count) == 60);
 static_assert(offsetof(SegmentHeader, regions) == 64);
+static_assert(offsetof(SegmentHeader, flags) == 192);
 
 // Byte offsets of the kernel-released locks taken on the segment's file (open file description
 // locks, F_OFD_SETLK). They lock bytes of the file, not memory: the data there is never touched.
@@ -198,9 +206,15 @@ struct ExperimentEntry {
   std::uint8_t reserved0[2];
   ArmEntry arms[kMaxArms];
   MetricEntry metrics[kMaxExperimentMetrics];
-  char reason[120];  // why it is in its state, for people
+  char reason[112];  // why it is in its state, for people
+  // The segment's count of this slot's lost records (ring full, no ring) at the experiment's first
+  // `start`, written by whoever started it: its drops count from there, aggregator or not.
+  std::uint64_t drops_at_start;
 };
 static_assert(sizeof(ExperimentEntry) == 688);
+static_assert(offsetof(ExperimentEntry, arms) == 88);
+static_assert(offsetof(ExperimentEntry, reason) == 568);
+static_assert(offsetof(ExperimentEntry, drops_at_start) == 680);
 static_assert(offsetof(ExperimentEntry, salt) == 32);
 static_assert(offsetof(ExperimentEntry, endpoints_on) == 64);
 static_assert(offsetof(ExperimentEntry, exposure_bp) == 80);
@@ -349,6 +363,11 @@ static_assert(sizeof(SlabHeader) % 16 == 0, "cells stay 16-byte aligned");
 inline constexpr std::uint32_t kHistogramLinearMax = 128;
 inline constexpr std::uint32_t kHistogramSubBucketBits = 6;
 inline constexpr std::uint64_t kHistogramMaxUs = 60'000'000;
+// The largest latency a record keeps: one hour. A larger one (a clock that stepped, a variable
+// never set: one record of 2^63 us once made a version's mean 1.3e15 ms for good) is recorded as
+// an hour, and counted in RingsHeader::latency_clamped. It fits the ring's 32-bit field.
+inline constexpr std::uint64_t kMaxLatencyUs = 3'600'000'000;
+static_assert(kMaxLatencyUs <= UINT32_MAX);
 inline constexpr std::uint32_t kHistogramOverflowBucket = 1344;
 inline constexpr std::uint32_t kHistogramBuckets = 1352;
 
@@ -370,9 +389,13 @@ struct RingsHeader {
   // on that rare path), and the full-ring drops of rings since freed (added by their consumer).
   std::atomic<std::uint64_t> experiment_no_ring_drops[kMaxExperiments];
   std::atomic<std::uint64_t> retired_experiment_drops[kMaxExperiments];
-  std::uint8_t reserved[kPageSize - 48 - 128];
+  // Records whose latency was above kMaxLatencyUs, recorded as kMaxLatencyUs (atomic adds, on that
+  // rare path; the sums stay meaningful whatever a caller passes).
+  std::atomic<std::uint64_t> latency_clamped;
+  std::uint8_t reserved[kPageSize - 48 - 128 - 8];
 };
 static_assert(sizeof(RingsHeader) == kPageSize);
+static_assert(offsetof(RingsHeader, latency_clamped) == 176);
 static_assert(offsetof(RingsHeader, crashed_in_flight) == 32);
 static_assert(offsetof(RingsHeader, invalid_in_flight) == 40);
 static_assert(offsetof(RingsHeader, experiment_no_ring_drops) == 48);
@@ -459,10 +482,21 @@ struct AggregatorArea {
   std::atomic<std::uint32_t> pid;
   std::atomic<std::uint32_t> interval_ms;
   std::atomic<std::uint64_t> last_drain_unix_ns;
+  // What the running aggregator has drained since it started (every kind), and which run that is
+  // (its start, unix ns): a successor compares them with what its state files kept, and counts the
+  // difference as lost with the predecessor (docs/aggregator.md, "Restarts").
   std::atomic<std::uint64_t> drained_records;
-  std::uint64_t reserved[3];
+  std::atomic<std::uint64_t> run_id;
+  // Latency samples and experiment records the aggregators drained and lost in a crash, over the
+  // segment's life (the aggregator's checkpoint carries them across restarts).
+  std::atomic<std::uint64_t> lost_records;
+  std::uint64_t reserved0;
+  // Of drained_records, each experiment slot's exposures and events.
+  std::atomic<std::uint64_t> drained_experiment_records[kMaxExperiments];
 };
-static_assert(sizeof(AggregatorArea) == kCacheLine);
+static_assert(sizeof(AggregatorArea) == 2 * kCacheLine);
+static_assert(offsetof(AggregatorArea, run_id) == 40);
+static_assert(offsetof(AggregatorArea, drained_experiment_records) == 64);
 static_assert(offsetof(AggregatorArea, coarse_clock_ms) == 8);
 static_assert(offsetof(AggregatorArea, pid) == 16);
 static_assert(offsetof(AggregatorArea, last_drain_unix_ns) == 24);
@@ -537,7 +571,8 @@ struct ExperimentTotals {
   std::uint64_t users_untracked;   // records of users beyond the aggregator's memory bound, not counted
   std::uint64_t records_ignored;   // records while not running, or for a metric it does not declare
   std::uint64_t arm_mismatches;    // records of a user under another arm than their first, not counted
-  std::uint64_t reserved[3];
+  std::uint64_t records_lost;      // drained by an aggregator that was killed before it kept them
+  std::uint64_t reserved[2];
   ArmTotals arms[kMaxArms];
 };
 static_assert(sizeof(ExperimentTotals) == 64 + 896);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// `canary-ctl migrate`: a segment of an earlier layout (6 or 7) rebuilt as the current one under the same
+// `canary-ctl migrate`: a segment of an earlier layout (6, 7 or 8) rebuilt as the current one under the same
 // name, so that upgrading canary-shm is not a restart of the service. The new segment carries the
 // old one's config: shares, endpoints and their flags, pins, salt, hash, ramp, fail-safe, and the
 // deployment's state; every user routes to the same version before and after. Running workers
@@ -20,6 +20,9 @@ struct ConfigData;
 namespace layout7 {
 struct ConfigData;
 }
+namespace layout8 {
+struct ConfigData;
+}
 
 struct MigrateOptions {
   std::string name;
@@ -30,8 +33,9 @@ struct MigrateOptions {
 // a corrupt config, a live aggregator).
 Expected<std::uint32_t> migrate_segment(const MigrateOptions& options);
 
-// The layout-6 and layout-7 configs as current ones (exposed for tests).
+// The layout-6, 7 and 8 configs as current ones (exposed for tests).
 Expected<ConfigData> config_from_layout6(const layout6::ConfigData& old, std::uint32_t endpoint_capacity);
 Expected<ConfigData> config_from_layout7(const layout7::ConfigData& old, std::uint32_t endpoint_capacity);
+Expected<ConfigData> config_from_layout8(const layout8::ConfigData& old, std::uint32_t endpoint_capacity);
 
 }  // namespace canary

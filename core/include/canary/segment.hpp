@@ -27,12 +27,19 @@ std::string check_segment_name(std::string_view name);
 
 enum class Access { read_only, read_write };
 
+// The trust check of attach() for a descriptor of a segment's file that attach() does not open
+// (canary-ctl migrate reads old layouts): its owner is this user or root, and others may not write it.
+Status check_segment_owner(std::string_view name, int fd);
+
 struct CreateOptions {
   std::string name;
   SegmentParams params;  // cpu_slots 0 means "every possible CPU"
   mode_t mode = 0600;
   std::string group;  // empty: the creator's group
   bool replace_existing = false;
+  // A mode that lets every user write is refused unless this is set (and then marked in the
+  // header, so that attaching accepts it).
+  bool allow_world_writable = false;
 };
 
 class Segment {
@@ -40,6 +47,8 @@ class Segment {
   // Creates the segment with `initial` as its first published config (generation 1). The header's
   // magic is stored last, so nobody attaches to a half-made segment.
   static Expected<Segment> create(const CreateOptions& options, const ConfigData& initial);
+  // Refuses (Errc::untrusted) a segment owned by another user than this one or root, or writable
+  // by every user without its creator's consent (CreateOptions::allow_world_writable).
   static Expected<Segment> attach(std::string_view name, Access access);
   static Status destroy(std::string_view name);
 

@@ -13,6 +13,7 @@ enum class Errc {
   ok = 0,
   missing,           // the segment does not exist
   not_ours,          // something else lives under that name
+  untrusted,         // owned by another user (not root) or writable by every user: not attached
   other_version,     // a canary segment of another layout version
   truncated,         // smaller than its header says
   not_ready,         // still being created (zero magic)

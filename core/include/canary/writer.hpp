@@ -50,7 +50,8 @@ bool is_canary_user(std::string_view user_id) noexcept;
 EndpointId resolve_endpoint(std::string_view path_or_template) noexcept;
 
 // The seed's record_request. latency_us counts fully in the sum; above 60 s it lands in the top
-// histogram bucket. An endpoint id the segment has no room for is recorded as `other`.
+// histogram bucket; above an hour (kMaxLatencyUs) it is recorded as an hour, and counted
+// (canary_latency_clamped_total). An endpoint id the segment has no room for is recorded as `other`.
 void record(EndpointId endpoint, Method method, std::uint64_t user_hash, Version version,
             std::uint32_t status_code, std::uint64_t latency_us) noexcept;
 
@@ -150,6 +151,8 @@ void bind_thread(ThreadWriter& t, std::uint64_t epoch) noexcept;
 bool claim_thread_ring(ThreadWriter& t, bool count_drop = true) noexcept;
 // Without rseq: the atomic slab of the CPU this thread runs on, or the overflow slab.
 std::uint32_t atomic_slab_for_current_cpu() noexcept;
+// Counts a latency above kMaxLatencyUs (out of line: it is rare) and returns kMaxLatencyUs.
+std::uint64_t clamp_latency() noexcept;
 
 inline ThreadWriter& thread_writer() noexcept {
   ThreadWriter* thread = &t_writer;
@@ -327,6 +330,8 @@ inline void record(EndpointId endpoint, Method method, std::uint64_t user_hash, 
   detail::ThreadWriter& t = detail::thread_writer();
   if (!t.recording) return;  // not attached: fail open
   const detail::ProcessWriter& p = detail::g_process;
+  if (latency_us > kMaxLatencyUs) [[unlikely]]
+    latency_us = detail::clamp_latency();
   endpoint = detail::recordable_endpoint(p, endpoint);
   const std::uint32_t v = detail::version_index(version);
   const auto m = static_cast<std::uint32_t>(method) < kMethodCount ? static_cast<std::uint32_t>(method)

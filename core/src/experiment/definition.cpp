@@ -168,7 +168,8 @@ Expected<std::uint32_t> create(ConfigData& c, const ExperimentSpec& spec, std::u
   return *slot;
 }
 
-Status start(ConfigData& c, std::string_view name, std::uint64_t now_unix_ns) {
+Status start(ConfigData& c, std::string_view name, std::uint64_t now_unix_ns,
+             const std::uint64_t (&drops_now)[kMaxExperiments]) {
   auto e = entry_named(c, name);
   if (!e) return e.status();
   const ExperimentState s = state_of(**e);
@@ -181,6 +182,7 @@ Status start(ConfigData& c, std::string_view name, std::uint64_t now_unix_ns) {
       return refused("arm '" + std::string(text_of((*e)->arms[a].name)) + "' routes to version '" +
                      std::string(version_name(c, v)) + "', which is rolled back or removed");
   }
+  if ((*e)->started_unix_ns == 0) (*e)->drops_at_start = drops_now[*e - c.experiments];
   (*e)->state = static_cast<std::uint8_t>(ExperimentState::running);
   (*e)->started_unix_ns = now_unix_ns;
   set_text((*e)->reason, "started");

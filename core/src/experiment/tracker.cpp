@@ -16,7 +16,7 @@ namespace canary::experiment {
 static_assert(kMaxArms <= UserTable::kMaxArms && kMaxExperimentMetrics <= UserTable::kMaxMetrics,
               "a user's arm and conversions fit the table's byte");
 
-void Tracker::sync(const ConfigData& config, const std::uint64_t (&drops_now)[kMaxExperiments]) {
+void Tracker::sync(const ConfigData& config) {
   for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
     const ExperimentEntry& e = config.experiments[x];
     Slot& slot = slots_[x];
@@ -27,10 +27,12 @@ void Tracker::sync(const ConfigData& config, const std::uint64_t (&drops_now)[kM
       slot = Slot{};
       slot.created_unix_ns = created;
       slot.totals.created_unix_ns = created;
-      slot.drops_base = drops_now[x];
       slot.users = UserTable(std::min<std::uint32_t>(e.metric_count, kMaxExperimentMetrics));
     }
     slot.state = state;
+    // Drops count from the first start, whoever started it (the base is in the config).
+    slot.started = created != 0 && e.started_unix_ns != 0;
+    slot.drops_base = e.drops_at_start;
     slot.metric_count = e.metric_count;
     for (std::uint32_t m = 0; m < kMaxExperimentMetrics; ++m) slot.kinds[m] = static_cast<MetricKind>(e.metrics[m].kind);
   }
@@ -100,7 +102,7 @@ void Tracker::fill(ExperimentResultsData& out, const std::uint64_t (&drops_now)[
   out.users_limit = max_users_;
   for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
     out.experiments[x] = slots_[x].totals;
-    out.experiments[x].records_dropped = drops_now[x] - std::min(drops_now[x], slots_[x].drops_base);
+    out.experiments[x].records_dropped = slots_[x].started ? drops_now[x] - std::min(drops_now[x], slots_[x].drops_base) : 0;
   }
 }
 
@@ -165,6 +167,8 @@ Status Tracker::load(ByteReader& in) {
   for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
     if (loaded[x].created_unix_ns == 0) continue;
     loaded[x].state = slots_[x].state;
+    loaded[x].started = slots_[x].started;
+    loaded[x].drops_base = slots_[x].drops_base;
     loaded[x].metric_count = slots_[x].metric_count;
     std::memcpy(loaded[x].kinds, slots_[x].kinds, sizeof(loaded[x].kinds));
     users_ -= slots_[x].users.size();

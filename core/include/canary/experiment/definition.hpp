@@ -49,8 +49,11 @@ Expected<std::uint32_t> pick_experiment(const ConfigData& c, std::string_view na
 
 // A new experiment in a free slot, as a draft.
 Expected<std::uint32_t> create(ConfigData& c, const ExperimentSpec& spec, std::uint64_t now_unix_ns);
-// draft or stopped -> running.
-Status start(ConfigData& c, std::string_view name, std::uint64_t now_unix_ns);
+// draft or stopped -> running. `drops_now` is the segment's count of lost records per slot
+// (tracker.hpp's drops_from): the first start keeps it, so the experiment's drops count from there
+// whether an aggregator runs or not.
+Status start(ConfigData& c, std::string_view name, std::uint64_t now_unix_ns,
+             const std::uint64_t (&drops_now)[kMaxExperiments]);
 // running -> stopped: everyone gets control again; the results stay.
 Status stop(ConfigData& c, std::string_view name, std::string_view reason, std::uint64_t now_unix_ns);
 // running, stopped or draft -> concluded: everyone gets `arm` (a name; empty: control).

@@ -30,9 +30,9 @@ class Tracker {
   explicit Tracker(std::uint64_t max_users = kDefaultMaxUsers) : max_users_(max_users) {}
 
   // Follows the config's table: a slot whose experiment is new (another created_unix_ns) starts
-  // from nothing; a freed slot's users are let go. `drops_now` is the segment's cumulative count
-  // of lost records per slot (drops_from()), so a new experiment counts only its own.
-  void sync(const ConfigData& config, const std::uint64_t (&drops_now)[kMaxExperiments]);
+  // from nothing; a freed slot's users are let go; drops count from the experiment's first start
+  // (ExperimentEntry::drops_at_start).
+  void sync(const ConfigData& config);
   // An exposure or event record (valid_record() said so).
   void add(const RingRecord& r);
   // The totals as of now, for publishing.
@@ -60,7 +60,8 @@ class Tracker {
     MetricKind kinds[kMaxExperimentMetrics] = {};
     UserTable users;
     ExperimentTotals totals{};
-    std::uint64_t drops_base = 0;
+    std::uint64_t drops_base = 0;  // the segment's drops of this slot at its first start
+    bool started = false;
     bool warned_full = false;
   };
   // The user's slot in the experiment's table, or UserTable::kNone when they are not counted.
