@@ -279,6 +279,8 @@ http::Router AdminServer::routes() {
         {"drained_records", snap ? snap->drained_records : 0},
         {"ring_dropped_records", snap ? snap->ring_full_drops + snap->no_ring_drops + snap->reaped_records : 0},
         {"crashed_requests", snap ? snap->crashed_in_flight : 0},
+        {"lost_records", snap ? snap->lost_records : 0},
+        {"latency_clamped", snap ? snap->latency_clamped : 0},
         {"checkpoint", checkpoint},
         {"journal", failure_json(health.journal)},
         {"event_log", failure_json(health.event_write)},

@@ -72,7 +72,8 @@ void print_results(const json& r) {
   }
   std::cout << "srm: " << (r["srm"]["detected"].get<bool>() ? "detected" : "not detected") << " (" << r["srm"]["users"]
             << " users)\nrecords dropped: " << r["records_dropped"] << "\nusers untracked: " << r["users_untracked"]
-            << "\nrecords ignored: " << r["records_ignored"] << "\narm mismatches: " << r["arm_mismatches"] << '\n';
+            << "\nrecords ignored: " << r["records_ignored"] << "\narm mismatches: " << r["arm_mismatches"]
+            << "\nrecords lost to aggregator restarts: " << r["records_lost"] << '\n';
 }
 
 int show(const ExperimentArgs& a, const std::string& segment) {

@@ -203,7 +203,8 @@ std::string render_text(const DumpSnapshot& s) {
         << age_seconds(sum.generated_unix_ns, s.now_unix_ns) << " s old):";
     for (std::uint32_t v = 0; v < names.size(); ++v) {
       const SummaryStats& st = sum.totals[static_cast<std::size_t>(Window::all)][v];
-      out << (v ? "; " : " ") << names[v] << " p95 " << std::setprecision(2) << st.p95_ms
+      // To the microsecond: the exact quantile is a whole number of microseconds.
+      out << (v ? "; " : " ") << names[v] << " p95 " << std::setprecision(3) << st.p95_ms
           << " ms, p99 " << st.p99_ms << " ms";
     }
     out << '\n';

@@ -185,6 +185,27 @@ TEST_F(Experiments, AnAggregatorRestartKeepsEveryUserOnce) {
   EXPECT_EQ(after["arms"][0]["exposures"].get<std::uint64_t>() + after["arms"][1]["exposures"].get<std::uint64_t>(), 2 * exposed_before);
 }
 
+// Records lost while no aggregator runs are the experiment's too: its drops count from its start
+// (the base is in the segment), not from when an aggregator first looked.
+TEST_F(Experiments, ExposuresDroppedWhileNoAggregatorRunsCountFromTheStart) {
+  ASSERT_EQ(ctl({"init", "--force", "--cpus", "2", "--rings", "2", "--ring-records", "1024"}).exit_code, 0);
+  ASSERT_EQ(ctl({"experiment", "create", "reco", "--arms", "control:50,treatment:50"}).exit_code, 0);
+  ASSERT_EQ(ctl({"experiment", "start", "reco"}).exit_code, 0);
+  const auto run = loadgen({"--requests", "50000", "--users", "5000", "--experiment", "reco"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::uint64_t sent = json::parse(run.out)["experiment"]["exposures"].get<std::uint64_t>();
+  AggregatorProcess agg(name, {"--interval-ms", "100"});
+  ASSERT_TRUE(agg.started()) << agg.output();
+  const json r = results_when(agg, "reco", [](const json& j) { return j["aggregated"] == true; });
+  const std::uint64_t counted = r["arms"][0]["exposures"].get<std::uint64_t>() + r["arms"][1]["exposures"].get<std::uint64_t>();
+  const std::uint64_t dropped = r["records_dropped"].get<std::uint64_t>();
+  std::printf("%llu exposures sent with no aggregator running: %llu counted, %llu dropped\n",
+              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(counted),
+              static_cast<unsigned long long>(dropped));
+  EXPECT_GT(dropped, 0u) << "two rings of 1,024 cannot hold 50,000";
+  EXPECT_EQ(counted + dropped, sent) << r.dump(2);
+}
+
 TEST_F(Experiments, CtlRefusesBadInputInOneLine) {
   auto r = ctl({"experiment", "create", "e", "--arms", "a:50,b:40"});
   EXPECT_NE(r.exit_code, 0);

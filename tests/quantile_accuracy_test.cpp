@@ -45,6 +45,17 @@ const std::vector<Distribution>& distributions() {
       {"lognormal clamped at a 1 s limit", [](std::mt19937_64& r) { return std::min(lognormal(r, 200'000, 1.2), 1'000'000.0); }},
       {"two clusters and a gap",
        [](std::mt19937_64& r) { return uniform(r, 0, 1) < 0.955 ? uniform(r, 10'000, 100'000) : uniform(r, 1'000'000, 1'100'000); }},
+      // A narrow band of slow requests past a wide gap, P99 inside it: 3% in 1.500-1.503 s.
+      {"a narrow band of slow requests past a gap",
+       [](std::mt19937_64& r) {
+         return uniform(r, 0, 1) < 0.03 ? uniform(r, 1'500'000, 1'503'000) : lognormal(r, 400, 0.6);
+       }},
+      // Point masses either side of a narrow band, and the band on the P95 rank.
+      {"point masses around a narrow band",
+       [](std::mt19937_64& r) {
+         const double u = uniform(r, 0, 1);
+         return u < 0.90 ? 5'000.0 : u < 0.97 ? uniform(r, 80'000, 80'400) : 2'000'000.0;
+       }},
       {"a few discrete values",
        [](std::mt19937_64& r) {
          const double u = uniform(r, 0, 1);

@@ -119,6 +119,23 @@ TEST(Writer, LatencyAboveSixtySecondsCountsFullyButLandsInTheTopBucket) {
   EXPECT_EQ(t.histograms[kTurn * kHistogramBuckets + kHistogramOverflowBucket], 1u);
 }
 
+TEST(Writer, ALatencyAboveAnHourIsRecordedAsAnHourAndCounted) {
+  ScratchSegment s("clamp");
+  ASSERT_TRUE(attach(s.name()));
+  record(kTurn, Method::get, 1, Version::legacy, 200, std::uint64_t{1} << 63);  // a variable never set
+  record(kTurn, Method::get, 1, Version::legacy, 200, kMaxLatencyUs);            // the bound itself is kept
+  record(kTurn, Method::get, 1, Version::legacy, 200, 250'000);
+  const SlabTotals t = sum_slabs(s.segment(), true);
+  EXPECT_EQ(t.at(Version::legacy, kTurn).total(), 3u);
+  EXPECT_EQ(t.at(Version::legacy, kTurn).latency_sum_us, 2 * kMaxLatencyUs + 250'000);
+  EXPECT_EQ(s.segment().rings_header().latency_clamped.load(), 1u);
+  std::uint32_t ring_max = 0;
+  auto consumer = RingConsumer::open(s.segment());
+  ASSERT_TRUE(consumer);
+  consumer->drain([&](const RingRecord& r) { ring_max = std::max(ring_max, r.latency_us); });
+  EXPECT_EQ(ring_max, kMaxLatencyUs);
+}
+
 TEST(Writer, ScopedRequestRecordsWhenItEnds) {
   ScratchSegment s("scoped");
   ASSERT_TRUE(attach(s.name()));

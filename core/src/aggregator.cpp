@@ -46,6 +46,7 @@ Aggregator::Aggregator(Segment& segment, RingConsumer consumer, const Aggregator
       capacity_(segment.geometry().params.endpoint_capacity),
       engine_(std::make_unique<DecisionEngine>(segment, options.policy, options.interval_ms)),
       base_policy_(options.policy),
+      run_id_(unix_now_ns()),
       experiments_(options.experiment_users),
       memory_(options.memory_limit_bytes) {}
 
@@ -56,6 +57,17 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
   if (!consumer) return consumer.status();
   std::unique_ptr<Aggregator> a(new Aggregator(segment, std::move(*consumer), options));
 
+  // What the previous run left in the segment: read before this one's first drain replaces it.
+  AggregatorArea& area = segment.aggregator();
+  Persisted drained_before;
+  drained_before.run_id = area.run_id.load(std::memory_order_relaxed);  // relaxed: its writer is gone
+  drained_before.requests = area.drained_records.load(std::memory_order_relaxed);
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x) {
+    drained_before.experiment[x] = area.drained_experiment_records[x].load(std::memory_order_relaxed);
+    drained_before.requests -= std::min(drained_before.requests, drained_before.experiment[x]);
+  }
+  a->lost_records_ = area.lost_records.load(std::memory_order_relaxed);
+
   auto config = std::make_unique<ConfigData>();
   if (!read_config(segment.config(), *config, a->capacity_).ok)
     return Status{Errc::corrupt, "segment '" + segment.name() + "' is corrupt: its config has no valid copy"};
@@ -63,13 +75,14 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
   // Without a checkpoint, events from before this start are history: not sent again.
   const std::vector<Event> existing = read_events(segment);
   a->last_event_seq_ = existing.empty() ? 0 : existing.back().seq;
+  Persisted requests_seen, experiments_seen;  // what the state files kept of earlier runs
   if (!options.state_dir.empty()) {
-    const Status restored = a->load_checkpoint();
+    const Status restored = a->load_checkpoint(requests_seen);
     a->checkpoint_status_ = restored.ok() ? "restored from " + a->checkpoint_path() : restored.message();
     a->journal_ = std::make_unique<IntervalJournal>(options.state_dir + "/" + segment.name() + ".journal");
     // The experiments the config has now first, so only their own users come back.
     a->sync_experiments();
-    if (const Status s = a->load_experiments(); s.ok())
+    if (const Status s = a->load_experiments(experiments_seen); s.ok())
       a->checkpoint_status_ += "; experiments restored from " + a->experiments_path();
     else if (s.code() != Errc::missing)
       log(LogLevel::error, "experiment state not restored: running experiments count from now",
@@ -89,13 +102,19 @@ Expected<std::unique_ptr<Aggregator>> Aggregator::start(Segment& segment, const 
   if (a->journal_) {
     // The intervals journaled after the checkpoint; then one checkpoint that holds them all, so
     // the journal starts empty.
-    if (const std::size_t replayed = a->replay_journal(); replayed > 0) {
+    const std::size_t replayed = a->replay_journal(requests_seen, experiments_seen);
+    a->count_lost_with_predecessor(drained_before, requests_seen, experiments_seen);
+    if (replayed > 0) {
       a->checkpoint_status_ += "; " + std::to_string(replayed) + " journaled intervals replayed";
       a->checkpoint_or_complain();
     }
   }
 
-  AggregatorArea& area = segment.aggregator();
+  // relaxed: read only by a successor, once this process is gone (or by tools, for display).
+  area.run_id.store(a->run_id_, std::memory_order_relaxed);
+  area.drained_records.store(0, std::memory_order_relaxed);
+  for (auto& n : area.drained_experiment_records) n.store(0, std::memory_order_relaxed);
+  area.lost_records.store(a->lost_records_, std::memory_order_relaxed);
   area.pid.store(static_cast<std::uint32_t>(getpid()), std::memory_order_relaxed);
   area.interval_ms.store(options.interval_ms, std::memory_order_relaxed);
   a->publish_clock();
@@ -138,21 +157,36 @@ void Aggregator::enforce_experiment_guardrails(const ConfigData& config) {
 
 std::uint64_t Aggregator::drain() {
   sync_experiments();
-  const DrainStats stats = consumer_.drain([this](const RingRecord& r) {
-    if (r.kind != kRecordRequest) return experiments_.add(r);
-    series_[key(r.version, r.endpoint_id)].add(r.latency_us);
-    feed_engines(r);
-  });
-  drained_ += stats.records;
+  AggregatorArea& area = segment_->aggregator();
+  const DrainStats stats = consumer_.drain(
+      [this](const RingRecord& r) {
+        ++drained_;
+        if (r.kind != kRecordRequest) return take_experiment_record(r);
+        series_[key(r.version, r.endpoint_id)].add(r.latency_us);
+        feed_engines(r);
+      },
+      [this] { publish_drained_counts(); });
   invalid_ += stats.invalid;
   last_drain_ = std::chrono::steady_clock::now();
-  AggregatorArea& area = segment_->aggregator();
   area.last_drain_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
-  area.drained_records.store(drained_, std::memory_order_relaxed);
   deliver_events();
   // release: whoever sees ready() also sees the first drain's effects published above.
   drained_once_.store(true, std::memory_order_release);
   return stats.records;
+}
+
+void Aggregator::publish_drained_counts() {
+  AggregatorArea& area = segment_->aggregator();
+  // relaxed: single words a successor reads once this process is gone, or tools for display.
+  area.drained_records.store(drained_, std::memory_order_relaxed);
+  for (std::uint32_t x = 0; x < kMaxExperiments; ++x)
+    area.drained_experiment_records[x].store(drained_experiment_[x], std::memory_order_relaxed);
+}
+
+void Aggregator::take_experiment_record(const RingRecord& r) {
+  experiments_.add(r);
+  ++drained_experiment_[record_experiment(r)];  // valid_record(): within kMaxExperiments
+  if (journal_) unjournaled_.push_back(r);
 }
 
 void Aggregator::drain_if_due() {
@@ -214,10 +248,11 @@ void Aggregator::tick() {
   sync_experiments();
   const ReclaimStats reclaimed = consumer_.reclaim_dead([this](const RingRecord& r) {
     ++drained_;
-    if (r.kind != kRecordRequest) return experiments_.add(r);
+    if (r.kind != kRecordRequest) return take_experiment_record(r);
     series_[key(r.version, r.endpoint_id)].add(r.latency_us);
     feed_engines(r);
   });
+  if (reclaimed.rings > 0) publish_drained_counts();
   if (reclaimed.unanswered > 0)
     log(LogLevel::warn, "writers died with requests in flight: each counted as unavailable (status 0)",
         {{"segment", segment_->name()}, {"requests", std::to_string(reclaimed.unanswered)},
@@ -256,7 +291,8 @@ void Aggregator::tick() {
   snap->decisions[kFirstCandidate] = snap->decision;
   for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (extra_engines_[v]) snap->decisions[v] = extra_engines_[v]->status();
-  const std::string journal_entry_bytes = journal_ ? journal_entry(now, snap->slabs) : std::string();
+  EntryDraft entry;
+  if (journal_) engine_->journal_interval(entry.engine);
   // The interval's latencies, before the series fold them away.
   std::unique_ptr<IntervalData> interval;
   if (interval_listener_) {
@@ -276,6 +312,8 @@ void Aggregator::tick() {
       const std::size_t k = key(v, e);
       WindowSeries& s = series_[k];
       const WindowCounts totals = WindowCounts::of(snap->slabs.at(static_cast<Version>(v), static_cast<EndpointId>(e)));
+      if (journal_) journal_series(entry, k, totals);
+      folded_requests_ += s.pending().sketch.count();
       s.advance(now, totals);
       if (new_rollout) s.start_rollout(now, totals);
       for (Window w : kAllWindows) {
@@ -299,6 +337,8 @@ void Aggregator::tick() {
   snap->reaped_records = rh.reaped_records.load(std::memory_order_relaxed);
   snap->crashed_in_flight = rh.crashed_in_flight.load(std::memory_order_relaxed);
   snap->ring_full_drops = rh.retired_full_drops.load(std::memory_order_relaxed);
+  snap->latency_clamped = rh.latency_clamped.load(std::memory_order_relaxed);
+  snap->lost_records = lost_records_;
   for (const RingInfo& r : inspect_rings(*segment_)) snap->ring_full_drops += r.drops;
   snap->drained_records = drained_;
   snap->invalid_records = invalid_;
@@ -326,7 +366,11 @@ void Aggregator::tick() {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = std::move(snap);
   }
-  if (journal_) append_journal(journal_entry_bytes);
+  if (journal_) {
+    std::uint64_t experiment_records[kMaxExperiments];
+    const std::string bytes = finish_entry(entry, now, experiment_records);
+    append_journal(bytes, entry.requests, experiment_records);
+  }
   if (interval) {
     const std::shared_ptr<const AggregatorSnapshot> published = snapshot();
     interval->slabs = &published->slabs;
@@ -380,10 +424,12 @@ void Aggregator::checkpoint_or_complain() {
   }
   health_.last_checkpoint_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
   if (Status s = save_experiments(); !s.ok()) {
+    // The journal keeps the experiment records the state file does not have: not emptied.
     health_.checkpoint.record(s.message());
     log(LogLevel::error, "experiment state not saved", {{"segment", segment_->name()}, {"error", s.message()}});
+    return;
   }
-  // Everything journaled so far is in the checkpoint now.
+  // Everything journaled so far is in the checkpoint and the experiment state now.
   if (journal_) {
     if (Status s = journal_->reset(); !s.ok()) {
       health_.journal.record(s.message());

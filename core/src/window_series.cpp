@@ -113,11 +113,14 @@ void WindowSeries::close_current(std::uint32_t level, std::uint64_t now_ms, cons
   l.closed_merged_valid = false;
 }
 
+void WindowSeries::fold_pending() {
+  if (pending_.empty()) return;
+  levels_[0].current.samples.merge(pending_);
+  pending_.clear();  // keeps the dense sketch's memory for the next interval
+}
+
 void WindowSeries::advance(std::uint64_t now_ms, const WindowCounts& totals_now) {
-  if (!pending_.empty()) {
-    levels_[0].current.samples.merge(pending_);
-    pending_.clear();  // keeps the dense sketch's memory for the next interval
-  }
+  fold_pending();
   // Lower levels first: a closing 10 s bucket lands in the minute that may close right after.
   for (std::uint32_t level = 0; level < kLevels; ++level)
     if (now_ms >= bucket_end(level, levels_[level].current.start_ms)) close_current(level, now_ms, totals_now);

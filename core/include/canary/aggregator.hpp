@@ -65,6 +65,8 @@ struct AggregatorSnapshot {
   SlabTotals slabs;                                    // cumulative, histograms included
   std::uint64_t ring_full_drops = 0, no_ring_drops = 0, reaped_records = 0;
   std::uint64_t crashed_in_flight = 0;  // requests of dead writers counted as unavailable
+  std::uint64_t lost_records = 0;       // drained by aggregators killed before they kept them
+  std::uint64_t latency_clamped = 0;    // records above an hour, recorded as an hour
   std::uint64_t drained_records = 0, invalid_records = 0;
   std::uint64_t last_drain_unix_ns = 0;
   std::shared_ptr<const DecisionStatus> decision;  // the first candidate's (the two-version view)
@@ -139,6 +141,12 @@ class Aggregator {
   Segment& segment() { return *segment_; }
 
  private:
+  // What the state files hold of the previous run: the counts it had persisted when it last wrote one.
+  struct Persisted {
+    std::uint64_t run_id = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t experiment[kMaxExperiments] = {};
+  };
   Aggregator(Segment& segment, RingConsumer consumer, const AggregatorOptions& options);
   std::size_t key(std::uint32_t version, std::uint32_t endpoint) const { return version * capacity_ + endpoint; }
   // A drained record to the engines that judge its version (a baseline record: all of them).
@@ -163,17 +171,36 @@ class Aggregator {
   void publish(const AggregatorSnapshot& s);
   // Adds up what the parts hold; at the limit, coarsens the long windows one step (memory_budget.hpp).
   void watch_memory(AggregatorSnapshot& s);
-  Status load_checkpoint();
+  Status load_checkpoint(Persisted& seen);
   std::string checkpoint_path() const;
   // The experiments' per-user state beside the checkpoint (SEGMENT.experiments in the state dir).
   std::string experiments_path() const;
   Status save_experiments();
-  Status load_experiments();
-  // The samples of the interval being closed (before the series fold them), for the journal.
-  std::string journal_entry(std::uint64_t now_ms, const SlabTotals& slabs);
-  void append_journal(const std::string& entry);
-  // Replays the journal's entries after the checkpoint's; how many.
-  std::size_t replay_journal();
+  Status load_experiments(Persisted& seen);
+  // The interval's journal entry is made of what the interval folds: each series' samples just
+  // before it advances (journal_series), the decision engine's, and the experiment records drained
+  // since the last entry; with the persisted counts it brings (docs/aggregator.md, "Restarts").
+  struct EntryDraft {
+    ByteWriter series;
+    std::uint64_t series_count = 0;
+    std::uint64_t requests = 0;  // latency samples in it
+    ByteWriter engine;
+  };
+  void journal_series(EntryDraft& draft, std::size_t k, const WindowCounts& totals);
+  std::string finish_entry(EntryDraft& draft, std::uint64_t now_ms, std::uint64_t experiment_records[kMaxExperiments]);
+  void append_journal(const std::string& entry, std::uint64_t requests, const std::uint64_t (&experiment_records)[kMaxExperiments]);
+  // Replays the journal's entries after the checkpoint's (series, engine) and after the experiment
+  // state's (experiment records); how many, and the last persisted counts seen.
+  std::size_t replay_journal(Persisted& requests_seen, Persisted& experiments_seen);
+  // Records the previous run drained and did not persist: counted lost, said, and published.
+  void count_lost_with_predecessor(const Persisted& drained, const Persisted& requests_seen,
+                                   const Persisted& experiments_seen);
+  // An exposure or event drained: counted, and kept for the next journal entry.
+  void take_experiment_record(const RingRecord& r);
+  // What this run drained, into the segment (for a successor, should this run be killed).
+  void publish_drained_counts();
+  // Folds every series' drained samples into its windows (a checkpoint holds no pending samples).
+  void fold_pending();
 
   Segment* segment_;
   RingConsumer consumer_;
@@ -190,6 +217,17 @@ class Aggregator {
   std::function<void(const Event&)> event_listener_;
   std::function<void(IntervalData&)> interval_listener_;
   std::uint64_t drained_ = 0, invalid_ = 0;
+  std::uint64_t drained_experiment_[kMaxExperiments] = {};  // of drained_, each experiment slot's
+  // This run (its start, unix ns) and what of its drained records the state files hold: latency
+  // samples folded into the series and persisted (journal or checkpoint), experiment records
+  // persisted (journal or experiment state). A successor counts the rest as lost.
+  std::uint64_t run_id_ = 0;
+  std::uint64_t folded_requests_ = 0;
+  std::uint64_t requests_persisted_ = 0;
+  std::uint64_t experiments_persisted_[kMaxExperiments] = {};
+  std::uint64_t lost_records_ = 0;  // over the segment's life (carried by the checkpoint)
+  std::vector<RingRecord> unjournaled_;  // experiment records since the last entry (with a journal)
+  std::uint64_t experiments_journal_seq_ = 0;  // the last entry the experiment state covers
   experiment::Tracker experiments_;
   std::uint64_t experiments_generation_ = 0;  // the config generation the tracker follows
   std::chrono::steady_clock::time_point last_drain_ = std::chrono::steady_clock::now();

@@ -99,9 +99,15 @@ class RingConsumer {
   ~RingConsumer();
 
   // Hands every published, undrained record of every owned ring to sink(const RingRecord&), then
-  // releases the slots. Never waits for a writer.
+  // releases the slots. Never waits for a writer. `after_ring()` runs right after each ring's
+  // slots are released (the aggregator publishes its drained counts there, so that a kill leaves
+  // them and the rings agreeing but for a few instructions).
+  template <class Sink, class AfterRing>
+  DrainStats drain(Sink&& sink, AfterRing&& after_ring);
   template <class Sink>
-  DrainStats drain(Sink&& sink);
+  DrainStats drain(Sink&& sink) {
+    return drain(sink, [] {});
+  }
 
   // Rings whose owner died: drained into `sink` first, then made free.
   template <class Sink>
@@ -158,13 +164,14 @@ DrainStats RingConsumer::drain_ring(std::uint32_t i, Sink& sink) {
   return stats;
 }
 
-template <class Sink>
-DrainStats RingConsumer::drain(Sink&& sink) {
+template <class Sink, class AfterRing>
+DrainStats RingConsumer::drain(Sink&& sink, AfterRing&& after_ring) {
   DrainStats total;
   for (std::uint32_t i = 0; i < rings_.count; ++i) {
     // acquire: a ring seen owned has its positions set up by the claimer.
     if (rings_.control(i).state.load(std::memory_order_acquire) != kRingOwned) continue;
     const DrainStats s = drain_ring(i, sink);
+    if (s.records + s.invalid + s.overrun > 0) after_ring();
     total.records += s.records;
     total.invalid += s.invalid;
     total.overrun += s.overrun;

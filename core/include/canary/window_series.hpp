@@ -98,6 +98,9 @@ class WindowSeries {
   void add(std::uint32_t latency_us) { pending_.add(latency_us); }
   // What was added since the last advance().
   Samples& pending() { return pending_; }
+  // Folds the pending samples into the current buckets now, without closing any (before a
+  // checkpoint: it holds the series' buckets, and nothing waits outside them).
+  void fold_pending();
 
   // Folds the pending samples into the current buckets, then closes every bucket whose time is
   // up; `totals_now` are the cumulative counts at now_ms.

@@ -136,7 +136,8 @@ json to_json(const Results& r, const ConfigData& config) {
           {"records_dropped", t.records_dropped},
           {"users_untracked", t.users_untracked},
           {"records_ignored", t.records_ignored},
-          {"arm_mismatches", t.arm_mismatches}};
+          {"arm_mismatches", t.arm_mismatches},
+          {"records_lost", t.records_lost}};
 }
 
 json list_json(const ConfigData& config, const ExperimentResultsData* published) {

@@ -86,7 +86,10 @@ void experiments_text(std::ostringstream& out, const ConfigData& config, const E
                            Counter{"canary_experiment_records_ignored_total", "Records while not running or for an undeclared metric.",
                                    &ExperimentTotals::records_ignored},
                            Counter{"canary_experiment_arm_mismatches_total", "Records of a user under another arm than their first.",
-                                   &ExperimentTotals::arm_mismatches}}) {
+                                   &ExperimentTotals::arm_mismatches},
+                           Counter{"canary_experiment_records_lost_total",
+                                   "Records an aggregator drained and lost when it was killed before keeping them.",
+                                   &ExperimentTotals::records_lost}}) {
     family(out, c.name, "counter", c.help);
     for (const auto& r : all) out << c.name << "{experiment=\"" << r.name << "\"} " << r.totals.*c.field << '\n';
   }
@@ -221,6 +224,11 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
   out << "canary_ring_dropped_records_total{reason=\"ring_full\"} " << s.ring_full_drops << '\n'
       << "canary_ring_dropped_records_total{reason=\"no_free_ring\"} " << s.no_ring_drops << '\n'
       << "canary_ring_dropped_records_total{reason=\"reaped\"} " << s.reaped_records << '\n';
+  family(out, "canary_aggregator_lost_records_total", "counter",
+         "Latency samples and experiment records an aggregator drained and lost when it was killed before keeping them.");
+  out << "canary_aggregator_lost_records_total " << s.lost_records << '\n';
+  family(out, "canary_latency_clamped_total", "counter", "Records whose latency was above one hour, recorded as one hour.");
+  out << "canary_latency_clamped_total " << s.latency_clamped << '\n';
 
   family(out, "canary_crashed_requests_total", "counter",
          "Requests in flight in writers that died before recording them, counted as unavailable (status 0).");

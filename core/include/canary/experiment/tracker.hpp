@@ -43,6 +43,13 @@ class Tracker {
   // experiment in the same slot), checks every field, and leaves the tracker as it was on error.
   void save(ByteWriter& out) const;
   Status load(ByteReader& in);
+  // Records of a slot's experiment an aggregator drained and lost (killed before it kept them).
+  void count_lost(std::uint32_t slot, std::uint64_t records) {
+    if (slot < kMaxExperiments && slots_[slot].created_unix_ns != 0 && records > 0) {
+      slots_[slot].totals.records_lost += records;
+      changed_ = true;
+    }
+  }
   // Whether anything was counted since the last save().
   bool changed() const { return changed_; }
   void mark_saved() { changed_ = false; }
