@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "admin_experiments.hpp"
 
+#include <algorithm>
+#include <optional>
+#include <variant>
+
 #include <nlohmann/json.hpp>
 
 #include "admin_config.hpp"
@@ -29,10 +33,29 @@ Response refuse(const Status& s, const std::string& field) {
   return http::error_response(unknown ? 404 : e.http_status, e.message, e.field);
 }
 
+// A field the route does not take is refused, naming it: a typo ("exposur") must not leave a
+// default in force (an exposure of 100%) behind a 201.
+std::optional<std::string> unknown_field(const json& j, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : j.items())
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) return key;
+  return std::nullopt;
+}
+
+std::string field_list(std::initializer_list<std::string_view> allowed) {
+  std::string out;
+  for (std::string_view f : allowed) out += (out.empty() ? "" : ", ") + std::string(f);
+  return out.empty() ? "none" : out;
+}
+
 // The JSON body of POST .../experiments as a spec, or why not (and which field).
 Expected<experiment::ExperimentSpec> spec_from(const std::string& body, std::string& field) {
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return Status{Errc::invalid_argument, "the body must be a JSON object"};
+  const std::initializer_list<std::string_view> kFields = {"name", "arms", "metrics", "endpoints", "exposure"};
+  if (auto key = unknown_field(j, kFields)) {
+    field = *key;
+    return Status{Errc::invalid_argument, "unknown field '" + *key + "' (" + field_list(kFields) + ")"};
+  }
   experiment::ExperimentSpec spec;
   field = "name";
   if (!j.contains("name") || !j["name"].is_string()) return Status{Errc::invalid_argument, "'name' (a string) is required"};
@@ -73,10 +96,22 @@ Expected<experiment::ExperimentSpec> spec_from(const std::string& body, std::str
   return spec;
 }
 
-std::string optional_string(const std::string& body, const char* key) {
-  const json j = json::parse(body, nullptr, false);
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+// The body of an experiment command: none, or an object of the string fields it takes (and no
+// other). The fields, or the 400 that names the one at fault.
+std::variant<json, Response> command_body(const std::string& body, const std::string& action,
+                                          std::initializer_list<std::string_view> allowed) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return http::error_response(400, "the body must be a JSON object");
+  if (auto key = unknown_field(j, allowed))
+    return http::error_response(400, "unknown field '" + *key + "' for " + action + " (" + field_list(allowed) + ")", *key);
+  for (const auto& [key, value] : j.items())
+    if (!value.is_string() || value.get<std::string>().size() > 180)
+      return http::error_response(400, "'" + key + "' must be a string of at most 180 bytes", key);
+  return j;
 }
+
+std::string string_field(const json& j, const char* key) { return j.contains(key) ? j[key].get<std::string>() : std::string(); }
 
 }  // namespace
 
@@ -106,6 +141,13 @@ void add_experiment_routes(http::Router& r, Segment& segment, const std::functio
   r.add("POST", "/api/v2/admin/canary/experiments/{name}/{action}", mutating([seg, show, edit](const Request& req, const Captures& c) {
     const std::string& name = c[0];
     const std::string& action = c[1];
+    if (action != "start" && action != "stop" && action != "conclude")
+      return http::error_response(404, "no such experiment command: " + action + " (start, stop, conclude)");
+    auto parsed = action == "start"  ? command_body(req.body, action, {})
+                  : action == "stop" ? command_body(req.body, action, {"reason"})
+                                     : command_body(req.body, action, {"arm"});
+    if (auto* refused = std::get_if<Response>(&parsed)) return *refused;
+    const json fields = std::get<json>(std::move(parsed));
     std::function<Status(ConfigData&)> change;
     if (action == "start")
       change = [&](ConfigData& cfg) {
@@ -114,10 +156,9 @@ void add_experiment_routes(http::Router& r, Segment& segment, const std::functio
         return experiment::start(cfg, name, unix_now_ns(), drops);
       };
     else if (action == "stop")
-      change = [&](ConfigData& cfg) { return experiment::stop(cfg, name, optional_string(req.body, "reason"), unix_now_ns()); };
-    else if (action == "conclude")
-      change = [&](ConfigData& cfg) { return experiment::conclude(cfg, name, optional_string(req.body, "arm"), unix_now_ns()); };
-    else return http::error_response(404, "no such experiment command: " + action + " (start, stop, conclude)");
+      change = [&](ConfigData& cfg) { return experiment::stop(cfg, name, string_field(fields, "reason"), unix_now_ns()); };
+    else
+      change = [&](ConfigData& cfg) { return experiment::conclude(cfg, name, string_field(fields, "arm"), unix_now_ns()); };
     const Status s = edit(req, change);
     return s.ok() ? show(name, 200) : refuse(s, action == "conclude" ? "arm" : "name");
   }));

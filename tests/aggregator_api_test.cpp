@@ -157,6 +157,7 @@ TEST_F(AggregatorApi, BadInputGetsA4xxNamingTheFieldAndChangesNothing) {
       {R"({"enabled": "yes"})", 400, "enabled"},
       {R"({"endpoints_to_canary": "/a"})", 400, "endpoints_to_canary"},
       {R"({"endpoints_to_canary": ["/ok", "no-slash"]})", 400, "endpoints_to_canary"},
+      {R"({"endpoints_to_canary": ["/../../etc/passwd"]})", 400, "endpoints_to_canary"},
       {R"({"enabled": true, "colour": "blue"})", 400, "colour"},
       {R"({})", 400, ""},
       {R"([1, 2])", 400, ""},
@@ -179,11 +180,53 @@ TEST_F(AggregatorApi, BadInputGetsA4xxNamingTheFieldAndChangesNothing) {
   auto bad_path = http.Post("/api/v2/admin/canary/config/endpoints", R"({"path": ""})", "application/json");
   EXPECT_EQ(bad_path->status, 400);
   EXPECT_EQ(body(bad_path)["field"], "path");
+  auto dots = http.Post("/api/v2/admin/canary/config/endpoints", R"({"path": "/api/./v2"})", "application/json");
+  EXPECT_EQ(dots->status, 400);
+  EXPECT_NE(body(dots)["error"].get<std::string>().find("'.' or '..'"), std::string::npos) << dots->body;
   auto huge = http.Put("/api/v2/admin/canary/config", std::string(70 * 1024, ' ') + "{}", "application/json");
   ASSERT_TRUE(huge);
   EXPECT_EQ(huge->status, 413);
   EXPECT_EQ(generation(), before);
   EXPECT_EQ(status_line("canary_percentage"), "5");
+}
+
+// Every route that takes a body refuses a field it does not know, by name, and changes nothing:
+// a typo must not leave a default in force behind a success.
+TEST_F(AggregatorApi, AnUnknownFieldIsRefusedByNameOnEveryRoute) {
+  auto agg = start();
+  httplib::Client http("127.0.0.1", agg->port());
+  const std::string api = "/api/v2/admin/canary";
+  const std::vector<std::tuple<std::string, std::string, std::string>> posts = {
+      {api + "/experiments", R"({"name": "reco", "arms": "control:50,treatment:50", "exposur": "20"})", "exposur"},
+      {api + "/start", R"({"shar": 10})", "shar"},
+      {api + "/rollback", R"({"reasn": "x"})", "reasn"},
+      {api + "/config/endpoints", R"({"path": "/a", "canary": true})", "canary"},
+      {api + "/versions", R"({"name": "v2", "shares": 1})", "shares"},
+      {api + "/switch", R"({"too": "canary"})", "too"},
+      {api + "/srm/clear", R"({"verison": "canary"})", "verison"},
+  };
+  const std::uint64_t before = generation();
+  for (const auto& [path, text, field] : posts) {
+    auto r = http.Post(path, text, "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << " " << text << " -> " << r->body;
+    EXPECT_EQ(body(r)["field"], field) << path << " -> " << r->body;
+  }
+  EXPECT_EQ(generation(), before) << "nothing changed";
+  EXPECT_EQ(http.Get(api + "/experiments/reco")->status, 404) << "the experiment with a typo was not created";
+  // The experiment commands take only their own fields.
+  ASSERT_EQ(http.Post(api + "/experiments", R"({"name": "reco", "arms": "control:50,treatment:50"})", "application/json")->status, 201);
+  for (const auto& [action, text, field] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{{"start", R"({"reason": "x"})", "reason"},
+                                                                      {"stop", R"({"arm": "control"})", "arm"},
+                                                                      {"conclude", R"({"arm": "control", "why": "x"})", "why"},
+                                                                      {"stop", R"({"reason": 5})", "reason"}}) {
+    auto r = http.Post(api + "/experiments/reco/" + action, text, "application/json");
+    EXPECT_EQ(r->status, 400) << action << " " << text << " -> " << r->body;
+    EXPECT_EQ(body(r)["field"], field) << r->body;
+  }
+  EXPECT_EQ(body(http.Get(api + "/experiments/reco"))["state"], "draft");
+  EXPECT_EQ(http.Post(api + "/experiments/reco/start", "", "application/json")->status, 200);
 }
 
 TEST_F(AggregatorApi, MutatingCallsNeedTheTokenComparedInConstantTime) {

@@ -39,6 +39,9 @@ TEST(Template, BadTemplatesAreRefusedWithTheirProblemNamed) {
       {"/a/b c", "not allowed"},
       {"/a?b", "not allowed"},
       {"/a/x{id}", "not allowed"},
+      {"/../../etc/passwd", "'.' or '..' segment"},
+      {"/api/./v2", "'.' or '..' segment"},
+      {"/api/v2/..", "'.' or '..' segment"},
   };
   for (const auto& [text, why] : cases) {
     auto r = normalize_template(text);
@@ -49,6 +52,8 @@ TEST(Template, BadTemplatesAreRefusedWithTheirProblemNamed) {
   std::string deep;
   for (int i = 0; i < 33; ++i) deep += "/s";
   EXPECT_FALSE(normalize_template(deep));
+  // Dots inside a segment are a name like any other.
+  EXPECT_TRUE(normalize_template("/files/a..b/.well-known/v1.2"));
 }
 
 TEST(Template, ShapesIgnoreParameterNames) {

@@ -36,6 +36,9 @@ int split_segments(std::string_view path, std::array<std::string_view, kMaxTempl
 
 const char* segment_problem(std::string_view s) noexcept {
   if (s.empty()) return "has an empty segment ('//')";
+  // A server resolves dot segments before routing (RFC 3986 section 5.2.4): a template with one
+  // would never match what the service sees, and "/../../etc/passwd" is no endpoint.
+  if (s == "." || s == "..") return "has a '.' or '..' segment";
   if (is_parameter(s)) {
     if (s.size() < 3 || s.back() != '}') return "has a malformed {parameter} segment";
     const std::string_view name = s.substr(1, s.size() - 2);

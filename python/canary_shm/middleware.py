@@ -8,11 +8,16 @@ Pass `user_id=callable` to read it elsewhere. Paths under `exclude_prefixes` (by
 /healthz and /metrics) are neither routed nor recorded: they are not the product's traffic. The decision is `scope["state"]["canary"]` (Starlette
 and FastAPI: `request.state.canary`) or `environ["canary.decision"]`, and the response carries an
 `X-Canary-Version` header.
+
+A user id the writer cannot take (not text, or text that is not valid UTF-8, such as a JSON string
+with a lone surrogate) never fails the request: it is served, routed legacy and recorded, and
+counted in the middleware's `unroutable_user_ids`, with one warning in the log per process.
 """
 from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from typing import Callable, Optional
 from urllib.parse import parse_qs
@@ -21,6 +26,8 @@ from . import _native
 
 _MAX_BODY_FOR_USER_ID = 1 << 20  # a larger body is not parsed for a user id
 DEFAULT_EXCLUDED = ("/api/v2/admin/", "/healthz", "/metrics")
+_log = logging.getLogger("canary_shm")
+_warned = False
 
 
 def _user_from_query(query: bytes) -> Optional[str]:
@@ -49,9 +56,25 @@ class _Middleware:
         self.app = app
         self.user_id = user_id
         self.exclude_prefixes = tuple(exclude_prefixes)
+        self.unroutable_user_ids = 0
         # Attaching here serves both gunicorn models: with preload_app the master attaches and the
         # workers inherit the mapping; without it, each worker attaches when it loads the app.
         _native.attach(segment)
+
+    def _route(self, user, path: str):
+        """The writer's route(), failing open: an id or a path it cannot take routes legacy."""
+        try:
+            return _native.route(user or "", path)
+        except (UnicodeError, TypeError):
+            global _warned
+            self.unroutable_user_ids += 1
+            if not _warned:
+                _warned = True
+                _log.warning("canary_shm: a user id or path that is not UTF-8 text was routed legacy (%r)", user)
+            try:
+                return _native.route("", path)
+            except (UnicodeError, TypeError):
+                return _native.route("", "")
 
 
 class CanaryASGIMiddleware(_Middleware):
@@ -70,7 +93,7 @@ class CanaryASGIMiddleware(_Middleware):
             user = self.user_id(scope, body)
         elif user is None:
             user = _user_from_json(body)
-        decision = _native.route(user or "", scope.get("path", ""))
+        decision = self._route(user, scope.get("path", ""))
         scope.setdefault("state", {})["canary"] = decision
         version = decision.version.encode()
         status = 0
@@ -133,7 +156,7 @@ class CanaryWSGIMiddleware(_Middleware):
             user = self.user_id(environ, body)
         elif user is None:
             user = _user_from_json(body)
-        decision = _native.route(user or "", environ.get("PATH_INFO", ""))
+        decision = self._route(user, environ.get("PATH_INFO", ""))
         environ["canary.decision"] = decision
         version = decision.version
         status = [0]

@@ -104,3 +104,35 @@ def test_wsgi_routes_by_user_and_records_on_close(segment):
     assert requests_of(segment, "canary", PERSONALIZED) == 1
     assert requests_of(segment, "canary", TURN) == 2
     assert requests_of(segment, "canary", "/api/v2/conversations/start", field="errors") == 1
+
+
+def test_a_user_id_that_is_not_utf8_is_served_routed_legacy_and_recorded(segment):
+    ctl(segment, "set-percentage", "100")
+    app = FastAPI()
+    app.add_middleware(canary_shm.CanaryASGIMiddleware, segment=segment)
+
+    @app.post(PERSONALIZED)
+    async def personalized(request: Request):
+        return {"version": request.state.canary.version}
+
+    client = TestClient(app)
+    # A JSON string with a lone surrogate: valid JSON, no UTF-8 encoding.
+    r = client.post(PERSONALIZED, content=b'{"user_id": "\\ud800", "query": "q"}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-canary-version"] == "legacy"
+    assert requests_of(segment, "legacy", PERSONALIZED) == 1
+    middleware = app.middleware_stack
+    while not isinstance(middleware, canary_shm.CanaryASGIMiddleware):
+        middleware = middleware.app
+    assert middleware.unroutable_user_ids == 1
+
+    wsgi = canary_shm.CanaryWSGIMiddleware(wsgi_app, segment=segment)
+    seen, out, _ = call_wsgi(wsgi, PERSONALIZED, body=b'{"user_id": "\\udfff"}')
+    assert json.loads(out) == {"version": "legacy"} and seen["status"] == "200 OK"
+    assert wsgi.unroutable_user_ids == 1
+    # An id reader that returns no text at all fails open too.
+    odd = canary_shm.CanaryWSGIMiddleware(wsgi_app, segment=segment, user_id=lambda environ, body: 12345)
+    seen, out, _ = call_wsgi(odd, PERSONALIZED, body=b'{}')
+    assert json.loads(out) == {"version": "legacy"} and odd.unroutable_user_ids == 1
+    assert requests_of(segment, "legacy", PERSONALIZED) == 3
