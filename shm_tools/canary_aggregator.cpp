@@ -43,18 +43,37 @@ Expected<std::string> read_token(const std::string& path) {
   return line.substr(first, last - first + 1);
 }
 
-Expected<Segment> attach_or_create(const std::string& name, bool create) {
+// `created` tells whether this process made it (and must remove it again if it cannot start).
+Expected<Segment> attach_or_create(const std::string& name, bool create, bool& created) {
+  created = false;
   auto attached = Segment::attach(name, Access::read_write);
   if (attached || !create || attached.status().code() != Errc::missing) return attached;
   CreateOptions options;
   options.name = name;
   auto config = make_initial_config({}, options.params.endpoint_capacity);
   if (!config) return config.status();
-  auto created = Segment::create(options, *config);
+  auto made = Segment::create(options, *config);
   // Another process may have created it in between: attach to theirs.
-  if (!created && created.status().code() == Errc::exists) return Segment::attach(name, Access::read_write);
-  return created;
+  if (!made && made.status().code() == Errc::exists) return Segment::attach(name, Access::read_write);
+  created = made.ok();
+  return made;
 }
+
+// A segment this start created goes again when the start fails: a failed `--create` leaves
+// nothing behind (a segment no aggregator serves would be attached to by workers, and left so).
+class RemoveIfStartFails {
+ public:
+  RemoveIfStartFails(std::string name, bool created) : name_(std::move(name)), created_(created) {}
+  ~RemoveIfStartFails() {
+    if (created_ && !started_) (void)Segment::destroy(name_);
+  }
+  void started() { started_ = true; }
+
+ private:
+  std::string name_;
+  bool created_;
+  bool started_ = false;
+};
 
 // Every event, whoever made it, as a log line: rollbacks as warnings, the rest as information.
 void log_event(const Event& e, const std::string& segment) {
@@ -230,8 +249,10 @@ int main(int argc, char** argv) {
     admin.fleet_metrics = [&agent] { return agent ? fleet::host_metrics(*agent) : std::string(); };
   }
 
-  auto segment = attach_or_create(segment_name, create);
+  bool created = false;
+  auto segment = attach_or_create(segment_name, create, created);
   if (!segment) return report_error(kTool, segment.status());
+  RemoveIfStartFails cleanup(segment_name, created);
   auto aggregator = Aggregator::start(*segment, options);
   if (!aggregator) return report_error(kTool, aggregator.status());
   Aggregator& agg = **aggregator;
@@ -246,6 +267,7 @@ int main(int argc, char** argv) {
     if (!started) return report_error(kTool, started.status());
     agent = std::move(*started);
   }
+  cleanup.started();
 
   // Every event in the segment's log, whoever made it: a log line, a JSON line in the state
   // directory, and the webhooks the policy names.

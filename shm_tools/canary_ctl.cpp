@@ -29,6 +29,7 @@
 #include "ctl_fleet.hpp"
 #include "ctl_status.hpp"
 #include "ctl_wait.hpp"
+#include "ctl_watch.hpp"
 #include "tool_common.hpp"
 
 namespace canary::tools {
@@ -45,6 +46,7 @@ struct InitArgs {
   bool no_seed_endpoints = false;
   bool dry_run = false;
   bool allow_world_writable = false;
+  bool if_missing = false;
 };
 
 // What `init --dry-run` prints: the segment's size for these parameters, and whether /dev/shm
@@ -88,6 +90,16 @@ Status refuse_if_aggregator_alive(const std::string& segment, std::string_view a
 }
 
 int run_init(const std::string& segment, const InitArgs& a, bool fleet_given) {
+  if (a.if_missing && a.force) return report_error(kTool, {Errc::invalid_argument, "--if-missing and --force exclude each other"});
+  if (a.if_missing) {
+    // A supervisor's ExecStartPre: an existing segment is kept as it is, if this user may use it.
+    auto existing = Segment::attach(segment, Access::read_only);
+    if (existing) {
+      std::cout << "segment '" << segment << "' exists: kept as it is\n";
+      return kExitOk;
+    }
+    if (existing.status().code() != Errc::missing) return report_error(kTool, existing.status());
+  }
   if (a.force && !fleet_given)
     if (Status s = refuse_if_fleet_managed(segment, "init --force"); !s.ok()) return report_error(kTool, s);
   if (a.force) {
@@ -248,6 +260,7 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--ring-records", init.ring_records, "records per ring, a power of two (default 16384)");
   init_cmd->add_option("--mode", init.mode, "octal permissions of the segment (default 0600)");
   init_cmd->add_option("--group", init.group, "group to give the segment to");
+  init_cmd->add_flag("--if-missing", init.if_missing, "create it only when it does not exist (an existing one is kept)");
   init_cmd->add_flag("--allow-world-writable", init.allow_world_writable,
                      "accept a --mode that lets every local user write the segment (and so route every user)");
   init_cmd->add_option("--percentage", init.percentage, "initial canary percentage (default 5)");
@@ -263,6 +276,10 @@ int main(int argc, char** argv) {
   auto* status_cmd = app.add_subcommand("status", "print the config, state and endpoints as key: value lines");
   bool status_json = false;
   status_cmd->add_flag("--json", status_json, "one JSON object instead, with every event of the log");
+  bool status_watch = false;
+  std::string watch_every = "1";
+  status_cmd->add_flag("--watch", status_watch, "print it again each time it changes, until interrupted");
+  status_cmd->add_option("--every", watch_every, "with --watch: look every S seconds (default 1; 0.1 to 3600)");
   WaitArgs wait_args;
   auto* wait_cmd = app.add_subcommand(
       "wait", "block until the rollout reaches a state: exit 0; 1 if it reaches another it stays in; 124 on timeout");
@@ -357,6 +374,10 @@ int main(int argc, char** argv) {
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   const bool fleet_given = !fleet_target.etcd.endpoints.empty();
+  if (*status_cmd && !status_watch && status_cmd->count("--every") > 0)
+    return report_error(kTool, {Errc::invalid_argument, "--every goes with --watch"});
+  if (fleet_given && *status_cmd && status_watch)
+    return report_error(kTool, {Errc::invalid_argument, "status --watch reads a local segment; a fleet's status is on its controller"});
   if (fleet_given) {
     // The fleet's commands write etcd; init, destroy, reap, migrate and route act on this host's
     // segment (given --etcd, a fleet-managed one too).
@@ -452,6 +473,12 @@ int main(int argc, char** argv) {
     if (Status s = Segment::destroy(segment); !s.ok()) return report_error(kTool, s);
     std::cout << "destroyed segment '" << segment << "'\n";
     return kExitOk;
+  }
+  if (*status_cmd && status_watch) {
+    auto every = parse_number(watch_every, "--every");
+    if (!every || *every < 0.1 || *every > 3600)
+      return report_error(kTool, {Errc::invalid_argument, "--every '" + watch_every.substr(0, 40) + "' must be seconds from 0.1 to 3600"});
+    return watch_status(segment, status_json, std::chrono::milliseconds(static_cast<long>(*every * 1000)), std::cout);
   }
   if (*status_cmd) return status_json ? print_status_json(segment, std::cout) : print_status(segment, std::cout);
   if (*wait_cmd) return run_wait(wait_args, segment_rollout_reader(segment, target), std::chrono::milliseconds(100));

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "canary/config.hpp"
 #include "canary/router.hpp"
@@ -267,6 +268,30 @@ TEST_F(CtlTest, AnEtcdPasswordOverHttpOrInAFileEveryUserMayReadIsWarnedOf) {
   EXPECT_EQ(r.err.find("clear text"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("readable by every local user"), std::string::npos) << r.err;
   std::remove(password.c_str());
+}
+
+TEST_F(CtlTest, StatusWatchPrintsAgainWhenTheStatusChangesUntilStopped) {
+  ASSERT_EQ(ctl({"init"}).exit_code, 0);
+  testing::ToolResult watched;
+  std::thread watcher([&] {
+    watched = run_tool("/usr/bin/timeout", {"--preserve-status", "-s", "TERM", "2", CANARY_CTL_PATH, "--segment", name, "status", "--watch", "--every", "0.1"});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(ctl({"set-percentage", "10"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(ctl({"destroy"}).exit_code, 0);
+  watcher.join();
+  EXPECT_EQ(watched.exit_code, 0) << "SIGTERM ends the watch: " << watched.err;
+  const std::string& out = watched.out;
+  const auto first = out.find("canary_percentage: 5\n"), second = out.find("canary_percentage: 10\n");
+  EXPECT_NE(first, std::string::npos) << out;
+  EXPECT_NE(second, std::string::npos) << out;
+  EXPECT_LT(first, second);
+  EXPECT_NE(out.find("unavailable: segment '" + name + "' does not exist"), std::string::npos) << out;
+  std::size_t prints = 0;
+  for (std::size_t at = 0; (at = out.find("--- ", at)) != std::string::npos; ++at) ++prints;
+  EXPECT_EQ(prints, 3u) << "once, then at each change only: " << out;
+  EXPECT_EQ(ctl({"status", "--every", "1"}).exit_code, 1);
 }
 
 TEST_F(CtlTest, AMissingSegmentExitsWith2) {

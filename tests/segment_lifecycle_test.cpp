@@ -56,6 +56,34 @@ TEST_F(SegmentLifecycle, InitForceAndDestroyAreRefusedWhileAnAggregatorHoldsTheS
   EXPECT_EQ(ctl({"destroy"}).exit_code, 0) << "allowed once the aggregator is gone";
 }
 
+TEST_F(SegmentLifecycle, AFailedCreateStartRemovesWhatItCreatedAndNothingElse) {
+  auto holder = start();  // holds a port the next start asks for
+  const std::string fresh = testing::unique_segment_name("life-new");
+  testing::ServerProcess failed({CANARY_AGGREGATOR_PATH, "--segment", fresh, "--create", "--listen",
+                                 "127.0.0.1:" + std::to_string(holder->port())});
+  EXPECT_FALSE(failed.started());
+  EXPECT_NE(failed.wait_exit(), 0);
+  EXPECT_NE(failed.output().find("in use"), std::string::npos) << failed.output();
+  EXPECT_EQ(Segment::attach(fresh, Access::read_only).status().code(), Errc::missing) << "created, then removed";
+  // A segment that was there before the failed start stays.
+  testing::ServerProcess second({CANARY_AGGREGATOR_PATH, "--segment", name, "--create", "--listen",
+                                 "127.0.0.1:" + std::to_string(holder->port())});
+  EXPECT_NE(second.wait_exit(), 0);
+  EXPECT_TRUE(Segment::attach(name, Access::read_only));
+}
+
+TEST_F(SegmentLifecycle, InitIfMissingKeepsAnExistingSegmentAndCreatesAMissingOne) {
+  ASSERT_EQ(ctl({"set-percentage", "30"}).exit_code, 0);
+  auto r = ctl({"init", "--if-missing", "--percentage", "5"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("exists: kept"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::status_value(ctl({"status"}).out, "canary_percentage"), "30");
+  ASSERT_EQ(ctl({"destroy"}).exit_code, 0);
+  EXPECT_EQ(ctl({"init", "--if-missing", "--cpus", "2"}).exit_code, 0);
+  EXPECT_EQ(testing::status_value(ctl({"status"}).out, "canary_percentage"), "5");
+  EXPECT_EQ(ctl({"init", "--if-missing", "--force"}).exit_code, 1);
+}
+
 TEST_F(SegmentLifecycle, AnAggregatorWhoseSegmentIsReplacedExitsWithinAnInterval) {
   auto agg = start();
   ASSERT_EQ(ctl({"init", "--force", "--even-if-live", "--cpus", "2"}).exit_code, 0);
