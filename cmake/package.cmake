@@ -2,7 +2,14 @@
 # `cpack -G DEB` in the build tree: canary-shm_VERSION_ARCH.deb with the tools, libcanary.so.1, the
 # static libraries, headers, CMake package, pkg-config module, docs, man pages, bash completion and
 # the systemd unit template canary-aggregator@.service. Installs under /usr.
-install(FILES packaging/systemd/canary-aggregator@.service DESTINATION lib/systemd/system COMPONENT runtime)
+# The unit names the tools under the prefix the install uses (/usr for the .deb, /usr/local for a
+# plain `cmake --install`): configured when installing, not when building.
+install(CODE "
+  set(CANARY_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+  configure_file(${PROJECT_SOURCE_DIR}/packaging/systemd/canary-aggregator@.service.in
+                 ${PROJECT_BINARY_DIR}/systemd/canary-aggregator@.service @ONLY)
+  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/lib/systemd/system\" TYPE FILE
+       FILES ${PROJECT_BINARY_DIR}/systemd/canary-aggregator@.service)" COMPONENT runtime)
 install(FILES packaging/debian/copyright DESTINATION ${CANARY_DOCDIR} COMPONENT runtime)
 set(canary_debian_changelog ${PROJECT_BINARY_DIR}/changelog.Debian.gz)
 add_custom_command(OUTPUT ${canary_debian_changelog}

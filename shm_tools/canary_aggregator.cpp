@@ -12,6 +12,7 @@
 
 #include "admin_server.hpp"
 #include "etcd_flags.hpp"
+#include "supervisor_notify.hpp"
 #include "webhook_sender.hpp"
 #include "canary/aggregator.hpp"
 #include "canary/config_edit.hpp"
@@ -292,21 +293,27 @@ int main(int argc, char** argv) {
       log(LogLevel::info, "SIGHUP: no --policy file to reload", {{"segment", segment_name}});
       return;
     }
+    notify_supervisor("RELOADING=1");
     auto policy = load_policy(policy_file);
     if (!policy) {
       log(LogLevel::error, "SIGHUP: the policy file was refused; the previous policy stays",
           {{"segment", segment_name}, {"error", policy.status().message()}});
+      notify_supervisor("READY=1");
       return;
     }
     agg.set_policy(*policy);
     webhooks.set_policy(*policy);
     log(LogLevel::info, "SIGHUP: policy reloaded", {{"segment", segment_name}, {"policy", policy_file}});
+    notify_supervisor("READY=1");
   });
 
   std::cout << "canary-aggregator: segment '" << segment_name << "', listening on "
             << (tls_cert.empty() ? "http://" : "https://") << admin.host << ":" << (*server)->port()
             << ", interval " << options.interval_ms << " ms, checkpoint: " << agg.checkpoint_status() << std::endl;
+  // Signals are handled from here on: a supervisor may reload or stop it.
+  notify_supervisor("READY=1\nSTATUS=draining segment " + segment_name);
   const Status ended = agg.run(stop);
+  notify_supervisor("STOPPING=1");
   (*server)->stop();
   agent.reset();  // leaves the fleet: the registration goes with the lease
   if (!ended.ok()) {

@@ -40,7 +40,7 @@ constexpr std::string_view kTool = "canary-ctl";
 struct InitArgs {
   bool force = false;
   bool even_if_live = false;
-  std::string endpoints = "64", cpus, rings = "64", ring_records = "16384", mode = "0600", group;
+  std::string endpoints = "64", cpus, rings = "64", ring_records = "16384", mode, group;
   std::string percentage = "5", hash = "xxh3", salt = "0";
   bool disabled = false;
   bool no_seed_endpoints = false;
@@ -128,12 +128,14 @@ int run_init(const std::string& segment, const InitArgs& a, bool fleet_given) {
   auto records = parse_bounded(a.ring_records, "--ring-records", kMinRingRecords, kMaxRingRecords);
   if (!records) return report_error(kTool, records.status());
   options.params.ring_records = static_cast<std::uint32_t>(*records);
-  auto mode = parse_mode(a.mode);
+  // A group is given for the workers to write the segment: its default mode lets them.
+  const std::string mode_text = !a.mode.empty() ? a.mode : a.group.empty() ? "0600" : "0660";
+  auto mode = parse_mode(mode_text);
   if (!mode) return report_error(kTool, mode.status());
   options.mode = *mode;
   options.allow_world_writable = a.allow_world_writable;
   if ((*mode & S_IROTH) && !((*mode & S_IWOTH) && !a.allow_world_writable))
-    std::cerr << kTool << ": warning: mode " << a.mode
+    std::cerr << kTool << ": warning: mode " << mode_text
               << " lets every local user read the segment: its config, its counts and the users' hashes\n";
   auto share = parse_share_percent(a.percentage);
   if (!share) return report_error(kTool, share.status());
@@ -258,7 +260,7 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--cpus", init.cpus, "CPU slots (default: every possible CPU)");
   init_cmd->add_option("--rings", init.rings, "writer rings (default 64)");
   init_cmd->add_option("--ring-records", init.ring_records, "records per ring, a power of two (default 16384)");
-  init_cmd->add_option("--mode", init.mode, "octal permissions of the segment (default 0600)");
+  init_cmd->add_option("--mode", init.mode, "octal permissions of the segment (default 0600; 0660 with --group)");
   init_cmd->add_option("--group", init.group, "group to give the segment to");
   init_cmd->add_flag("--if-missing", init.if_missing, "create it only when it does not exist (an existing one is kept)");
   init_cmd->add_flag("--allow-world-writable", init.allow_world_writable,
