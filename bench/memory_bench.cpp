@@ -47,6 +47,10 @@ void BM_WindowSeriesDayHeap(benchmark::State& state) {
     }
     state.counters["heap_bytes"] = static_cast<double>(test::heap_in_use() - before);
     state.counters["estimate_bytes"] = static_cast<double>(series->heap_bytes());
+    for (std::uint32_t level = 1; level < WindowSeries::kLevels; ++level)
+      while (series->coarsen(level)) {
+      }
+    state.counters["coarsened_heap_bytes"] = static_cast<double>(test::heap_in_use() - before);
   }
 }
 BENCHMARK(BM_WindowSeriesDayHeap)->Arg(1)->Arg(10)->Arg(100)->Arg(400)->Iterations(1)->Unit(benchmark::kMillisecond);
