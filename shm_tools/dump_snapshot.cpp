@@ -79,6 +79,8 @@ Expected<DumpSnapshot> take_snapshot(const Segment& segment) {
   s.retired_full_drops = rh.retired_full_drops.load(std::memory_order_relaxed);
   s.crashed_in_flight = rh.crashed_in_flight.load(std::memory_order_relaxed);
   s.invalid_in_flight = rh.invalid_in_flight.load(std::memory_order_relaxed);
+  s.latency_clamped = rh.latency_clamped.load(std::memory_order_relaxed);
+  s.lost_records = segment.aggregator().lost_records.load(std::memory_order_relaxed);
   s.coarse_clock_ms = segment.aggregator().coarse_clock_ms.load(std::memory_order_relaxed);
   s.aggregator = aggregator_liveness(segment);
   s.now_unix_ns = unix_now_ns();
@@ -147,10 +149,11 @@ std::string render_json(const DumpSnapshot& s, bool pretty) {
        {{"ring_full", full_drops}, {"no_free_ring", s.no_ring_drops}, {"reaped", s.reaped_records},
         {"reclaimed_rings", s.reclaimed_rings}}},
       {"crashed_requests", {{"counted_unavailable", s.crashed_in_flight}, {"invalid_marks", s.invalid_in_flight}}},
+      {"latency_clamped", s.latency_clamped},
       {"aggregator",
        {{"status", std::string(to_string(s.aggregator.state))}, {"pid", s.aggregator.pid},
         {"heartbeat_unix_ns", s.aggregator.heartbeat_unix_ns}, {"heartbeat_age_s", s.aggregator.heartbeat_age_s},
-        {"coarse_clock_ms", s.coarse_clock_ms}}},
+        {"coarse_clock_ms", s.coarse_clock_ms}, {"lost_records", s.lost_records}}},
   };
   if (s.summary) {
     const SummaryData& sum = *s.summary;
@@ -249,7 +252,8 @@ std::string render_text(const DumpSnapshot& s) {
   out << "\nrings: " << owned << " owned (" << alive << " alive, " << owned - alive << " dead), "
       << s.rings.size() - owned << " free; dropped: " << full << " ring full, " << s.no_ring_drops
       << " no free ring, " << s.reaped_records << " reaped; " << s.crashed_in_flight
-      << " requests of dead writers counted unavailable\n";
+      << " requests of dead writers counted unavailable; " << s.lost_records
+      << " records lost with killed aggregators; " << s.latency_clamped << " latencies clamped to an hour\n";
   if (owned != 0) {
     out << std::right << std::setw(6) << "ring" << std::setw(9) << "pid" << std::setw(7) << "alive" << std::setw(14)
         << "records" << std::setw(10) << "fill" << std::setw(10) << "drops" << '\n';

@@ -27,6 +27,7 @@ struct DumpSnapshot {
   std::vector<RingInfo> rings;
   std::uint64_t no_ring_drops = 0, reaped_records = 0, reclaimed_rings = 0, retired_full_drops = 0;
   std::uint64_t crashed_in_flight = 0, invalid_in_flight = 0;
+  std::uint64_t latency_clamped = 0, lost_records = 0;
   AggregatorLiveness aggregator;
   std::uint64_t coarse_clock_ms = 0;
   std::uint64_t now_unix_ns = 0;
