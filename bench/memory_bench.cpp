@@ -20,12 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "canary/config_edit.hpp"
-#include "canary/experiment/definition.hpp"
-#include "canary/experiment/tracker.hpp"
 #include "canary/http/server.hpp"
 #include "canary/window_series.hpp"
-#include "heap_bytes.hpp"
+#include "memory_probes.hpp"
 #include "raw_http.hpp"
 
 namespace canary::bench {
@@ -37,14 +34,8 @@ void BM_WindowSeriesDayHeap(benchmark::State& state) {
   for (auto _ : state) {
     const std::size_t before = test::heap_in_use();
     auto series = std::make_unique<WindowSeries>(kStart, WindowCounts{});
-    std::mt19937_64 rng(42);
-    std::lognormal_distribution<double> latency(std::log(225'000.0), 0.42);
-    WindowCounts totals;
-    for (std::uint64_t t = kStart; t < kStart + kDay; t += 1000) {
-      for (std::uint32_t i = 0; i < per_second; ++i) series->add(static_cast<std::uint32_t>(latency(rng)));
-      totals.requests += per_second;
-      series->advance(t + 1000, totals);
-    }
+    test::SeedTraffic traffic;
+    traffic.run(*series, kStart, kStart + kDay, per_second);
     state.counters["heap_bytes"] = static_cast<double>(test::heap_in_use() - before);
     state.counters["estimate_bytes"] = static_cast<double>(series->heap_bytes());
     for (std::uint32_t level = 1; level < WindowSeries::kLevels; ++level)
@@ -55,34 +46,11 @@ void BM_WindowSeriesDayHeap(benchmark::State& state) {
 }
 BENCHMARK(BM_WindowSeriesDayHeap)->Arg(1)->Arg(10)->Arg(100)->Arg(400)->Iterations(1)->Unit(benchmark::kMillisecond);
 
-double experiment_bytes_per_user(std::uint32_t metrics, std::uint64_t users) {
-  auto config = std::make_unique<ConfigData>(*make_initial_config({}, 16));
-  experiment::ExperimentSpec spec;
-  spec.name = "reco";
-  spec.arms = *experiment::parse_arms("control:50,treatment:50");
-  const char* names[] = {"a:sum", "b:sum", "c:count", "d:conversion"};
-  for (std::uint32_t m = 0; m < metrics; ++m) spec.metrics.push_back(*experiment::parse_metric(names[m]));
-  if (!experiment::create(*config, spec, 1) || !experiment::start(*config, "reco", 2, {}).ok()) return -1;
-  const std::size_t before = test::heap_in_use();
-  auto tracker = std::make_unique<experiment::Tracker>(users);
-  tracker->sync(*config);
-  std::mt19937_64 rng(7);
-  for (std::uint64_t u = 0; u < users; ++u) {
-    RingRecord r{};
-    r.kind = kRecordEvent;
-    r.user_hash = rng();
-    r.method = static_cast<std::uint8_t>(u % 2);
-    r.coarse_ms = std::bit_cast<std::uint64_t>(1.0);
-    tracker->add(r);
-  }
-  return static_cast<double>(test::heap_in_use() - before) / static_cast<double>(users);
-}
-
 void BM_ExperimentUserHeap(benchmark::State& state) {
   const auto metrics = static_cast<std::uint32_t>(state.range(0));
   for (auto _ : state) {
-    state.counters["bytes_per_user_worst"] = experiment_bytes_per_user(metrics, 458'753);
-    state.counters["bytes_per_user_best"] = experiment_bytes_per_user(metrics, 458'752);
+    state.counters["bytes_per_user_worst"] = test::ExperimentUsers::measure(metrics, 458'753).measured_per_user;
+    state.counters["bytes_per_user_best"] = test::ExperimentUsers::measure(metrics, 458'752).measured_per_user;
   }
 }
 BENCHMARK(BM_ExperimentUserHeap)->Arg(1)->Arg(4)->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -12,11 +12,8 @@
 #include <random>
 #include <vector>
 
-#include "canary/config_edit.hpp"
-#include "canary/experiment/definition.hpp"
-#include "canary/experiment/tracker.hpp"
 #include "canary/window_series.hpp"
-#include "heap_bytes.hpp"
+#include "memory_probes.hpp"
 
 namespace canary {
 namespace {
@@ -25,25 +22,6 @@ constexpr std::uint64_t kSecond = 1000;
 constexpr std::uint64_t kHour = 3600 * kSecond;
 constexpr std::uint64_t kStart = 1'000'000'000;
 constexpr double kBoundBytes = 5.0 * 1024 * 1024;  // the bound per series, docs/aggregator.md
-
-// The seed's example (docs: mean 250 ms, P95 450 ms, P99 600 ms) is a lognormal of median 225 ms
-// and sigma 0.42; `per_second` of them a second, advanced once a second as the aggregator does.
-struct SeedTraffic {
-  std::mt19937_64 rng{42};
-  std::lognormal_distribution<double> latency{std::log(225'000.0), 0.42};
-  WindowCounts totals;
-  void run(WindowSeries& s, std::uint64_t from_ms, std::uint64_t to_ms, std::uint32_t per_second) {
-    for (std::uint64_t t = from_ms; t < to_ms; t += kSecond) {
-      for (std::uint32_t i = 0; i < per_second; ++i) {
-        const auto us = static_cast<std::uint32_t>(latency(rng));
-        s.add(us);
-        ++totals.requests;
-        totals.latency_sum_us += us;
-      }
-      s.advance(t + kSecond, totals);
-    }
-  }
-};
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kHeapMeasurable = false;
@@ -55,7 +33,7 @@ TEST(MemoryBound, ADayOfOneSeriesAtTheSeedsTrafficStaysUnderFiveMegabytesOfHeap)
   if (!kHeapMeasurable) GTEST_SKIP() << "a sanitizer's allocator does not report its heap";
   const std::size_t before = test::heap_in_use();
   auto series = std::make_unique<WindowSeries>(kStart, WindowCounts{});
-  SeedTraffic traffic;
+  test::SeedTraffic traffic;
   traffic.run(*series, kStart, kStart + 25 * kHour, 50);
   const std::size_t held = test::heap_in_use() - before;
   std::printf("a day of one series, 50 requests/s: %.2f MB on the heap, estimate %.2f MB\n", held / 1e6,
@@ -71,7 +49,7 @@ TEST(MemoryBound, ClosedBucketsKeepNoSortBuffers) {
   // Six hours at a high rate: every closed bucket once had full sort buffers. What stays is the
   // compressed digests and frozen sketches.
   auto series = std::make_unique<WindowSeries>(kStart, WindowCounts{});
-  SeedTraffic traffic;
+  test::SeedTraffic traffic;
   const std::size_t before = test::heap_in_use();
   traffic.run(*series, kStart, kStart + 6 * kHour, 400);
   const std::size_t held = test::heap_in_use() - before;
@@ -81,7 +59,7 @@ TEST(MemoryBound, ClosedBucketsKeepNoSortBuffers) {
 
 TEST(MemoryBound, CoarseningGivesMemoryBackAndKeepsCountsAndQuantiles) {
   auto series = std::make_unique<WindowSeries>(kStart, WindowCounts{});
-  SeedTraffic traffic;
+  test::SeedTraffic traffic;
   traffic.run(*series, kStart, kStart + 25 * kHour, 20);
   const WindowCounts totals = traffic.totals;
   const std::size_t fine = series->heap_bytes();
@@ -113,32 +91,13 @@ TEST(MemoryBound, CoarseningGivesMemoryBackAndKeepsCountsAndQuantiles) {
   EXPECT_EQ(series->samples(Window::all).sketch.count(), traffic.totals.requests);
 }
 
-// A running experiment's cost per user, on the heap: what docs/aggregator.md's table states.
+// A running experiment's cost per user, on the heap: what docs/aggregator.md's table states; and
+// the estimate --memory-limit counts, within 5% of it.
 double bytes_per_user(std::uint32_t metrics, std::uint64_t users) {
-  auto config = std::make_unique<ConfigData>(*make_initial_config({}, 16));
-  experiment::ExperimentSpec spec;
-  spec.name = "reco";
-  spec.arms = *experiment::parse_arms("control:50,treatment:50");
-  const char* names[] = {"a:sum", "b:sum", "c:count", "d:conversion"};
-  for (std::uint32_t m = 0; m < metrics; ++m) spec.metrics.push_back(*experiment::parse_metric(names[m]));
-  EXPECT_TRUE(experiment::create(*config, spec, 1).ok());
-  EXPECT_TRUE(experiment::start(*config, "reco", 2, {}).ok());
-  const std::size_t before = test::heap_in_use();
-  auto tracker = std::make_unique<experiment::Tracker>(users);
-  tracker->sync(*config);
-  std::mt19937_64 rng(7);
-  for (std::uint64_t u = 0; u < users; ++u) {
-    RingRecord r{};
-    r.kind = metrics == 0 ? kRecordExposure : kRecordEvent;
-    r.user_hash = rng();
-    r.method = static_cast<std::uint8_t>(u % 2);
-    r.coarse_ms = std::bit_cast<std::uint64_t>(1.0);
-    tracker->add(r);
-  }
-  EXPECT_EQ(tracker->users(), users);
-  const double per_user = static_cast<double>(test::heap_in_use() - before) / static_cast<double>(users);
-  EXPECT_NEAR(static_cast<double>(tracker->heap_bytes()) / static_cast<double>(users), per_user, 0.05 * per_user);
-  return per_user;
+  const test::ExperimentUsers m = test::ExperimentUsers::measure(metrics, users);
+  EXPECT_EQ(m.tracked, users);
+  EXPECT_NEAR(m.estimated_per_user, m.measured_per_user, 0.05 * m.measured_per_user);
+  return m.measured_per_user;
 }
 
 TEST(MemoryBound, AnExperimentUserCostsWhatTheDocsSay) {

@@ -97,3 +97,26 @@ def test_bad_arguments_raise_type_errors(segment):
         canary_shm.record("not a decision", "GET", 200, 0)
     with pytest.raises(ValueError):
         canary_shm.published_metrics(segment, window="7d")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to act as another user")
+def test_a_segment_another_user_owns_is_refused_and_routes_legacy():
+    """/dev/shm is open to every user: a segment `nobody` made is not used, whatever it says."""
+    import subprocess
+    import sys
+    import uuid
+    from conftest import CTL
+
+    name = f"canary-py-owned-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(CTL), "--segment", name,
+                    "init", "--percentage", "100"], check=True, capture_output=True)
+    try:
+        # A fresh interpreter: the writer says why once per process.
+        worker = subprocess.run([sys.executable, "-c", f"""
+import canary_shm
+print(canary_shm.attach("{name}"), canary_shm.route("user-1", "/api/v2/conversations").version)"""],
+                                capture_output=True, text=True, check=True)
+        assert worker.stdout.split() == ["False", "legacy"], worker.stdout
+        assert "owned by nobody, uid 65534" in worker.stderr and "mode 0600" in worker.stderr, worker.stderr
+    finally:
+        subprocess.run(["rm", "-f", f"/dev/shm/{name}"])
