@@ -60,11 +60,16 @@ struct VersionModel {
   // 0: lognormal throughout. Otherwise the slowest 10% follow a Pareto tail of this shape from
   // the lognormal's 90th percentile on (heavy-tailed latency: timeouts, retries, GC pauses).
   double pareto_shape = 0;
+  // The slowest 2% (ranks above 0.98) this many times slower: a tail that moves the P99 by this
+  // factor while the P95 stays where it was.
+  double slowest_two_percent_factor = 1;
   double latency_at_rank(double u) const {
     constexpr double kTailStart = 0.9;
+    const double factor = u > 0.98 ? slowest_two_percent_factor : 1;
     if (pareto_shape > 0 && u > kTailStart)
-      return median_ms * std::exp(sigma * normal_quantile(kTailStart)) * std::pow((1 - kTailStart) / (1 - u), 1 / pareto_shape);
-    return median_ms * std::exp(sigma * normal_quantile(u));
+      return factor * median_ms * std::exp(sigma * normal_quantile(kTailStart)) *
+             std::pow((1 - kTailStart) / (1 - u), 1 / pareto_shape);
+    return factor * median_ms * std::exp(sigma * normal_quantile(u));
   }
   // The share of requests slower than `ms` (bisection on the rank).
   double share_slower_than(double ms) const {

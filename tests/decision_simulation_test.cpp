@@ -51,6 +51,24 @@ Scenario heavy_tailed_to_promote() {
   return s;
 }
 
+// The slowest 2% of the canary's requests three times slower: its P99 three times legacy's, its
+// P95 unchanged; 400 requests a second (20 canary requests a second), up to 20,000 canary requests.
+Scenario slower_tail() {
+  Scenario s;
+  s.canary.slowest_two_percent_factor = 3;
+  s.total_rate = 400;
+  s.stop_after_canary = 20000;
+  s.seconds = 3600;
+  return s;
+}
+
+Policy with_p99_checks() {
+  Policy p;
+  p.gate.max_p99_increase = 0.5;
+  p.rollback.max_p99_ms = 5000;
+  return p;
+}
+
 void report(const char* scenario, const char* measure, double judged, double plain) {
   std::printf("%-45s %-42s judged %6.1f%%   seed's plain rules %6.1f%%\n", scenario, measure, 100 * judged, 100 * plain);
 }
@@ -126,6 +144,41 @@ TEST(DecisionSimulation, AHealthyCanaryWithHeavyTailedLatencyMayBePromoted) {
   // measured 16.1% catches a regression; the widening may cost little against exact bounds.
   EXPECT_GE(share(judged, allowed), 0.12);
   EXPECT_GE(share(judged, allowed), share(unwidened, allowed) - 0.05);
+}
+
+// 400 runs each: the P99 checks are judged on top of every other check, at 20,000 canary requests.
+constexpr int kP99Runs = 400;
+
+TEST(DecisionSimulation, ASlowerTailWithTheSameP95IsCaughtByTheP99Check) {
+  const auto judged = run_all(slower_tail(), Rules::confidence_sequences, 7, with_p99_checks(), kP99Runs);
+  const auto p95_only = run_all(slower_tail(), Rules::confidence_sequences, 7, Policy{}, kP99Runs);
+  const auto stopped = [](const RunResult& r) { return r.rolled_back || !r.gate_held; };
+  const auto rolled = [](const RunResult& r) { return r.rolled_back; };
+  std::vector<std::uint64_t> when;
+  for (const RunResult& r : judged)
+    if (r.rolled_back) when.push_back(r.rollback_canary_requests);
+  std::printf("%-45s %-42s %6.1f%% (P95 checks alone: %.1f%%)\n", "slowest 2% 3x slower (P99 x3, P95 the same)",
+              "rolled back or held, 20,000 canary req.", 100 * share(judged, stopped), 100 * share(p95_only, stopped));
+  std::printf("%-45s %-42s %6.1f%% (P95 checks alone: %.1f%%), median after %llu canary requests\n", "", "rolled back",
+              100 * share(judged, rolled), 100 * share(p95_only, rolled), static_cast<unsigned long long>(median(when)));
+  EXPECT_GE(share(judged, stopped), 0.95);
+  EXPECT_GE(share(judged, rolled), 0.95);
+}
+
+TEST(DecisionSimulation, AHealthyCanaryIsAlmostNeverRolledBackByTheP99Checks) {
+  Scenario s = slower_tail();
+  s.canary.slowest_two_percent_factor = 1;
+  const auto judged = run_all(s, Rules::confidence_sequences, 8, with_p99_checks(), kP99Runs);
+  const auto rolled = [](const RunResult& r) { return r.rolled_back; };
+  const auto allowed = [](const RunResult& r) { return r.gate_held && !r.rolled_back; };
+  std::vector<std::uint64_t> when;
+  for (const RunResult& r : judged)
+    if (r.gate_held) when.push_back(r.gate_canary_requests);
+  std::printf("%-45s %-42s %6.1f%%\n", "healthy, P99 checks on", "ever rolled back (20,000 canary req.)", 100 * share(judged, rolled));
+  std::printf("%-45s %-42s %6.1f%%, median after %llu canary requests\n", "", "promotion allowed", 100 * share(judged, allowed),
+              static_cast<unsigned long long>(median(when)));
+  EXPECT_LE(share(judged, rolled), 0.01);
+  EXPECT_GE(share(judged, allowed), 0.90);
 }
 
 }  // namespace

@@ -44,6 +44,43 @@ TEST(Judge, AClearlyBrokenCanaryIsRolledBackAndNamed) {
   EXPECT_NE(rate.test.find("alpha"), std::string::npos);
 }
 
+// Latencies evenly from 100 to 300 ms, but the slowest 2% `factor` times slower (the P99 moves,
+// the P95 does not).
+VersionEvidence with_tail(std::uint64_t requests, double factor) {
+  VersionEvidence v = version(requests, 0, 0, 100, 300);
+  v.latency_at = [factor](double f) { return (100 + 200 * f) * (f > 0.98 ? factor : 1); };
+  return v;
+}
+
+TEST(Judge, TheP99IsJudgedOnlyWhenThePolicyNamesItAndItsChecksSayP99) {
+  const Evidence e = evidence(with_tail(20000, 3), with_tail(380000, 1));
+  Policy policy;
+  Judgement j = judge(policy, e, nullptr);
+  for (const auto* checks : {&j.triggers, &j.gate})
+    for (const Check& c : *checks) EXPECT_EQ(c.name.find("p99"), std::string::npos) << c.name;
+  EXPECT_FALSE(j.rollback) << "the P95 is the same: nothing else sees the tail";
+
+  policy.gate.max_p99_increase = 0.5;
+  policy.rollback.max_p99_ms = 800;
+  j = judge(policy, e, nullptr);
+  const Check& increase = find(j.triggers, "p99_increase");
+  EXPECT_NEAR(increase.value, 2, 0.05);  // ~900 ms against ~300 ms
+  EXPECT_GT(increase.bound, 0.5);
+  EXPECT_TRUE(increase.holds);
+  EXPECT_NE(increase.test.find("P99"), std::string::npos) << increase.test;
+  EXPECT_TRUE(find(j.triggers, "canary_p99_ms").holds);  // ~900 ms proven above 800
+  EXPECT_EQ(find(j.triggers, "canary_p99_ms").unit, CheckUnit::milliseconds);
+  EXPECT_FALSE(find(j.gate, "p99_increase").holds);
+  EXPECT_TRUE(j.rollback);
+  EXPECT_FALSE(j.gate_holds);
+
+  // The same tail on both: the P99 checks hold the gate and stay quiet.
+  const Evidence same = evidence(with_tail(20000, 3), with_tail(380000, 3));
+  j = judge(policy, same, nullptr);
+  EXPECT_FALSE(find(j.triggers, "p99_increase").holds);
+  EXPECT_TRUE(find(j.gate, "p99_increase").holds);
+}
+
 TEST(Judge, AnIncidentThatHitsLegacyTooIsNamedAndHeldWhenThePolicySaysSo) {
   // Both versions at 20% errors: the absolute trigger holds for the canary, and for legacy too.
   const Evidence incident = evidence(version(2000, 400, 400, 100, 300), version(38000, 7600, 7600, 100, 300));

@@ -91,9 +91,23 @@ TEST(Policy, EndpointRolesAndTheChangeHorizonAreRead) {
   EXPECT_EQ(p->rollback.change_horizon_ms, 6u * 3600 * 1000);
 }
 
+TEST(Policy, TheP99ChecksAreOffUnlessSet) {
+  auto defaults = parse_policy("strategy: canary\n", "p.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_FALSE(defaults->gate.max_p99_increase);
+  EXPECT_FALSE(defaults->rollback.max_p99_ms);
+  auto p = parse_policy("gate:\n  max_p99_increase: 0.5\nrollback:\n  max_p99_ms: 4000\n", "p.yaml");
+  ASSERT_TRUE(p) << p.status().message();
+  EXPECT_EQ(p->gate.max_p99_increase, 0.5);
+  EXPECT_EQ(p->rollback.max_p99_ms, 4000);
+}
+
 TEST(Policy, ABadPolicyIsRefusedWithItsLineAndField) {
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
       {"gate:\n  max_p95_increase: lots\n", "p.yaml:2: gate.max_p95_increase", "not a number"},
+      {"gate:\n  max_p99_increase: -1\n", "p.yaml:2: gate.max_p99_increase", "above 0"},
+      {"rollback:\n  max_p99_ms: soon\n", "p.yaml:2: rollback.max_p99_ms", "not a number"},
+      {"gate:\n  max_p90_increase: 0.1\n", "p.yaml:2: gate.max_p90_increase", "unknown field"},
       {"gate:\n  colour: blue\n", "p.yaml:2: gate.colour", "unknown field"},
       {"rollback:\n  max_error_rate: 150\n", "p.yaml:2: rollback.max_error_rate", "at most 100"},
       {"rollback:\n  window: soon\n", "p.yaml:2: rollback.window", "not a duration"},

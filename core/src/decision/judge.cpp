@@ -13,25 +13,31 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kQuantile = 0.95;
-// A P95 above a limit means more than 5% of the requests above it (1 - kQuantile, written exactly).
+constexpr double kP95 = 0.95;
+constexpr double kP99 = 0.99;
+// A P95 above a limit means more than 5% of the requests above it (1 - kP95, written exactly).
 constexpr double kOverQuantile = 0.05;
 
 // Mixing distributions of the confidence sequences. Any fixed choice keeps the guarantees; it only
 // decides where the tests are sharpest. Triggers must catch rates from fractions of a percent to
 // tens of percent: Beta(0.5, 20). The gate must prove that a small error rate is small:
-// Beta(2, 400), centred on 0.5%. For the P95 count, a Beta centred on 0.95 holding the weight of
-// 200 samples. Chosen with the simulation in tests/decision_simulation_test.cpp (docs/statistics.md).
+// Beta(2, 400), centred on 0.5%. For a quantile's rank, a Beta centred on the quantile holding the
+// weight of 200 samples. Chosen with the simulation in tests/decision_simulation_test.cpp
+// (docs/statistics.md).
 constexpr stats::BetaPrior kTriggerRatePrior{0.5, 20};
 constexpr stats::BetaPrior kGateRatePrior{2, 400};
 constexpr double kQuantileWeight = 200;
-constexpr stats::BetaPrior kQuantilePrior{kQuantile * kQuantileWeight, (1 - kQuantile) * kQuantileWeight};
+constexpr stats::BetaPrior quantile_prior(double q) { return {q * kQuantileWeight, (1 - q) * kQuantileWeight}; }
 
 // A good canary could be rolled back by any trigger: the rollback alpha (of the totals) is split
 // in 10 shares: the 5 triggers on the step, the 2 relative ones on the rolling window, and the 3
-// change detectors of the absolute triggers. A canary outside the gate must be stopped by the
-// check it fails, so each gate check gets the gate's whole alpha.
-constexpr double kTriggerShares = 10;
+// change detectors of the absolute triggers; a P99 limit adds one share, a P99 increase limit two
+// (step and rolling window). A canary outside the gate must be stopped by the check it fails, so
+// each gate check gets the gate's whole alpha.
+double trigger_shares(const Policy& p) {
+  const bool relative = p.rollback.when_gate_cannot_pass;
+  return 10 + (p.rollback.max_p99_ms ? 1 : 0) + (p.gate.max_p99_increase && relative ? 2 : 0);
+}
 // Per-endpoint checks (when there is more than one endpoint) take half of the rollback alpha,
 // split over the endpoints and their 4 checks; critical endpoints share half of that half.
 constexpr double kEndpointChecks = 4;
@@ -54,17 +60,17 @@ struct QuantileBounds {
 };
 
 // NaN without latency evidence.
-double p95_estimate(const VersionEvidence& v) {
-  return v.latency_samples && v.latency_at ? v.latency_at(kQuantile) : kNaN;
+double quantile_estimate(const VersionEvidence& v, double q) {
+  return v.latency_samples && v.latency_at ? v.latency_at(q) : kNaN;
 }
 
-QuantileBounds p95_bounds(const VersionEvidence& v, double alpha, bool need_lower, bool need_upper) {
+QuantileBounds quantile_bounds(const VersionEvidence& v, double q, double alpha, bool need_lower, bool need_upper) {
   QuantileBounds b;
   if (v.latency_samples == 0 || !v.latency_at) return b;
-  b.estimate = p95_estimate(v);
+  b.estimate = quantile_estimate(v, q);
   if (!need_lower && !need_upper) return b;
   const auto n = static_cast<double>(v.latency_samples);
-  const stats::RankInterval ranks = stats::quantile_rank_interval(v.latency_samples, kQuantile, alpha, kQuantilePrior);
+  const stats::RankInterval ranks = stats::quantile_rank_interval(v.latency_samples, q, alpha, quantile_prior(q));
   // The r-th smallest of n samples sits at rank fraction (r - 0.5) / n.
   const double error = v.latency_relative_error;
   if (need_lower && ranks.lower > 0) b.lower = v.latency_at((static_cast<double>(ranks.lower) - 0.5) / n) * (1 - error);
@@ -72,6 +78,10 @@ QuantileBounds p95_bounds(const VersionEvidence& v, double alpha, bool need_lowe
     b.upper = v.latency_at((static_cast<double>(ranks.upper) - 0.5) / n) * (1 + error);
   return b;
 }
+
+// A quantile's name in a check ("p95", "p99") and for people ("P95").
+std::string quantile_name(double q) { return "p" + std::to_string(static_cast<int>(std::lround(q * 100))); }
+std::string quantile_label(double q) { return "P" + std::to_string(static_cast<int>(std::lround(q * 100))); }
 
 stats::Interval trigger_rate_bounds(std::uint64_t k, std::uint64_t n, double alpha) {
   return stats::proportion_interval(k, n, alpha, kTriggerRatePrior);
@@ -100,7 +110,58 @@ Check base(const char* name, const Evidence& e, double threshold) {
   return c;
 }
 
-void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeOptions& o, std::vector<Check>& out) {
+// The canary's quantile q proven above `limit` (ms): its lower confidence bound from order statistics.
+Check latency_trigger(const Evidence& e, double q, double limit, double alpha, const JudgeOptions& o) {
+  const std::string name = "canary_" + quantile_name(q) + "_ms";
+  Check latency = base(name.c_str(), e, limit);
+  latency.unit = CheckUnit::milliseconds;
+  latency.test = describe(o, ("lower confidence bound of the canary " + quantile_label(q) + " from order statistics (ms)").c_str(), alpha);
+  latency.canary_samples = e.canary.latency_samples;
+  latency.value = quantile_estimate(e.canary, q);
+  if (o.compute_every_bound || latency.value > latency.threshold)
+    latency.bound = quantile_bounds(e.canary, q, alpha, true, false).lower;
+  latency.holds = latency.bound > latency.threshold;
+  if (latency.holds) latency.legacy_also_breaches = quantile_bounds(e.legacy, q, alpha, true, false).lower > latency.threshold;
+  return latency;
+}
+
+// The canary's quantile q against legacy's, relatively: proven above `limit` (a trigger) or proven
+// within it (the gate). Legacy gets (1 - kCanaryShare) of alpha, the canary the rest.
+Check quantile_increase(const Evidence& e, double q, double limit, double alpha, bool gate, const JudgeOptions& o) {
+  const std::string name = quantile_name(q) + "_increase";
+  const std::string Q = quantile_label(q);
+  Check slower = base(name.c_str(), e, limit);
+  slower.unit = CheckUnit::ratio;
+  slower.test = describe(o,
+                         (gate ? "canary " + Q + " upper bound over legacy " + Q + " lower bound, minus 1"
+                               : "canary " + Q + " lower bound over legacy " + Q + " upper bound, minus 1")
+                             .c_str(),
+                         alpha);
+  slower.canary_samples = e.canary.latency_samples;
+  slower.legacy_samples = e.legacy.latency_samples;
+  slower.value = quantile_estimate(e.canary, q) / quantile_estimate(e.legacy, q) - 1;
+  if (gate) {
+    if (o.compute_every_bound || slower.value < slower.threshold) {
+      const double upper = quantile_bounds(e.canary, q, alpha * kCanaryShare, false, true).upper;
+      const double lower = quantile_bounds(e.legacy, q, alpha * (1 - kCanaryShare), true, false).lower;
+      slower.bound = lower > 0 && std::isfinite(upper) ? upper / lower - 1 : kNaN;
+    }
+    slower.holds = slower.bound < slower.threshold;
+  } else {
+    if (o.compute_every_bound || slower.value > slower.threshold) {
+      const double upper = quantile_bounds(e.legacy, q, alpha * (1 - kCanaryShare), false, true).upper;
+      const double lower = quantile_bounds(e.canary, q, alpha * kCanaryShare, true, false).lower;
+      slower.bound = std::isfinite(upper) && upper > 0 ? lower / upper - 1 : kNaN;
+    }
+    slower.holds = slower.bound > slower.threshold;
+  }
+  return slower;
+}
+
+// `totals`: the version's totals, with latency order statistics (an endpoint's evidence is counts
+// only: its latency check is the share of slow requests, add_endpoint's).
+void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeOptions& o, std::vector<Check>& out,
+                  bool totals = true) {
   const RollbackPolicy& r = p.rollback;
   const VersionEvidence& c = e.canary;
   const VersionEvidence& l = e.legacy;
@@ -118,15 +179,8 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
     errors.legacy_also_breaches = 100 * trigger_rate_bounds(l.errors, l.requests, alpha).lower > errors.threshold;
   out.push_back(errors);
 
-  Check latency = base("canary_p95_ms", e, r.max_p95_ms);
-  latency.unit = CheckUnit::milliseconds;
-  latency.test = describe(o, "lower confidence bound of the canary P95 from order statistics (ms)", alpha);
-  latency.canary_samples = c.latency_samples;
-  latency.value = p95_estimate(c);
-  if (all || latency.value > latency.threshold) latency.bound = p95_bounds(c, alpha, true, false).lower;
-  latency.holds = latency.bound > latency.threshold;
-  if (latency.holds) latency.legacy_also_breaches = p95_bounds(l, alpha, true, false).lower > latency.threshold;
-  out.push_back(latency);
+  out.push_back(latency_trigger(e, kP95, r.max_p95_ms, alpha, o));
+  if (r.max_p99_ms && totals) out.push_back(latency_trigger(e, kP99, *r.max_p99_ms, alpha, o));
 
   Check availability = base("canary_availability", e, r.min_availability_percent);
   availability.test = describe(o, "upper confidence bound of the canary availability (%)", alpha);
@@ -160,19 +214,8 @@ void add_relative(const Policy& p, const Evidence& e, double alpha, const JudgeO
   out.push_back(increase);
 
   if (c.latency_samples == 0 && l.latency_samples == 0) return;  // an endpoint's counts only
-  Check slower = base("p95_increase", e, g.max_p95_increase);
-  slower.unit = CheckUnit::ratio;
-  slower.test = describe(o, "canary P95 lower bound over legacy P95 upper bound, minus 1", alpha);
-  slower.canary_samples = c.latency_samples;
-  slower.legacy_samples = l.latency_samples;
-  slower.value = p95_estimate(c) / p95_estimate(l) - 1;
-  if (all || slower.value > slower.threshold) {
-    const double upper = p95_bounds(l, alpha * (1 - kCanaryShare), false, true).upper;
-    const double lower = p95_bounds(c, alpha * kCanaryShare, true, false).lower;
-    slower.bound = std::isfinite(upper) && upper > 0 ? lower / upper - 1 : kNaN;
-  }
-  slower.holds = slower.bound > slower.threshold;
-  out.push_back(slower);
+  out.push_back(quantile_increase(e, kP95, g.max_p95_increase, alpha, false, o));
+  if (g.max_p99_increase) out.push_back(quantile_increase(e, kP99, *g.max_p99_increase, alpha, false, o));
 }
 
 // The absolute triggers as change detectors: an alarm is the breach proven for the data since
@@ -220,7 +263,7 @@ void add_endpoint(const Policy& p, const Evidence& step, const EndpointEvidence&
                   std::vector<Check>& out) {
   Evidence e{ep.canary, ep.legacy, step.sequence, step.window};
   const std::size_t first = out.size();
-  add_absolute(p, e, alpha, o, out);
+  add_absolute(p, e, alpha, o, out, /*totals=*/false);
   add_relative(p, e, alpha, o, out);
   for (std::size_t i = first; i < out.size(); ++i) {
     out[i].endpoint = ep.name;
@@ -260,19 +303,8 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   increase.holds = increase.bound < increase.threshold;
   out.push_back(increase);
 
-  Check slower = base("p95_increase", e, g.max_p95_increase);
-  slower.unit = CheckUnit::ratio;
-  slower.test = describe(o, "canary P95 upper bound over legacy P95 lower bound, minus 1", alpha);
-  slower.canary_samples = c.latency_samples;
-  slower.legacy_samples = l.latency_samples;
-  slower.value = p95_estimate(c) / p95_estimate(l) - 1;
-  if (all || slower.value < slower.threshold) {
-    const double upper = p95_bounds(c, alpha * kCanaryShare, false, true).upper;
-    const double lower = p95_bounds(l, alpha * (1 - kCanaryShare), true, false).lower;
-    slower.bound = lower > 0 && std::isfinite(upper) ? upper / lower - 1 : kNaN;
-  }
-  slower.holds = slower.bound < slower.threshold;
-  out.push_back(slower);
+  out.push_back(quantile_increase(e, kP95, g.max_p95_increase, alpha, true, o));
+  if (g.max_p99_increase) out.push_back(quantile_increase(e, kP99, *g.max_p99_increase, alpha, true, o));
 
   Check enough = base("canary_requests", e, static_cast<double>(g.min_canary_requests));
   enough.unit = CheckUnit::count;
@@ -296,7 +328,7 @@ Judgement judge(const Policy& policy, const JudgeInput& in, const JudgeOptions& 
   const Evidence& step = *in.step;
   const bool per_endpoint = in.endpoints.size() > 1;
   const double totals_alpha = policy.rollback.alpha * (per_endpoint ? 0.5 : 1.0);
-  const double share = totals_alpha / kTriggerShares;
+  const double share = totals_alpha / trigger_shares(policy);
   add_absolute(policy, step, stats::spent_alpha(share, step.sequence), options, j.triggers);
   add_relative(policy, step, stats::spent_alpha(share, step.sequence), options, j.triggers);
   if (in.recent != nullptr) add_relative(policy, *in.recent, stats::spent_alpha(share, in.recent->sequence), options, j.triggers);

@@ -109,10 +109,12 @@ std::uint32_t percent_bp(const YAML::Node& n, const std::string& field) {
 }
 
 void read_gate(const YAML::Node& n, GatePolicy& g) {
-  only_keys(n, "gate", {"max_error_rate_increase", "max_p95_increase", "min_canary_requests", "alpha", "max_step_duration"});
+  only_keys(n, "gate", {"max_error_rate_increase", "max_p95_increase", "max_p99_increase", "min_canary_requests", "alpha",
+                        "max_step_duration"});
   if (n["max_error_rate_increase"])
     g.max_error_rate_increase_points = percent(n["max_error_rate_increase"], "gate.max_error_rate_increase", 100);
   if (n["max_p95_increase"]) g.max_p95_increase = number(n["max_p95_increase"], "gate.max_p95_increase", 0, 10, true);
+  if (n["max_p99_increase"]) g.max_p99_increase = number(n["max_p99_increase"], "gate.max_p99_increase", 0, 10, true);
   if (n["min_canary_requests"])
     g.min_canary_requests = whole_number(n["min_canary_requests"], "gate.min_canary_requests", 1'000'000'000);
   if (n["alpha"]) g.alpha = number(n["alpha"], "gate.alpha", 0, 0.5, true);
@@ -121,11 +123,12 @@ void read_gate(const YAML::Node& n, GatePolicy& g) {
 }
 
 void read_rollback(const YAML::Node& n, RollbackPolicy& r) {
-  only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "min_availability", "when_gate_cannot_pass",
+  only_keys(n, "rollback", {"window", "max_error_rate", "max_p95_ms", "max_p99_ms", "min_availability", "when_gate_cannot_pass",
                             "count_4xx_as_errors", "alpha", "when_legacy_also_breaches", "change_horizon", "scope"});
   if (n["window"]) r.window_ms = duration_ms(n["window"], "rollback.window", 10'000, 86'400'000);
   if (n["max_error_rate"]) r.max_error_rate_percent = percent(n["max_error_rate"], "rollback.max_error_rate", 100);
   if (n["max_p95_ms"]) r.max_p95_ms = number(n["max_p95_ms"], "rollback.max_p95_ms", 0, 3.6e6, true);
+  if (n["max_p99_ms"]) r.max_p99_ms = number(n["max_p99_ms"], "rollback.max_p99_ms", 0, 3.6e6, true);
   if (n["min_availability"])
     r.min_availability_percent = percent(n["min_availability"], "rollback.min_availability", 100);
   if (n["when_gate_cannot_pass"]) r.when_gate_cannot_pass = flag(n["when_gate_cannot_pass"], "rollback.when_gate_cannot_pass");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,9 @@ namespace canary {
 struct GatePolicy {
   double max_error_rate_increase_points = 0.5;  // canary - legacy, percentage points
   double max_p95_increase = 0.10;               // (canary P95 - legacy P95) / legacy P95
+  // (canary P99 - legacy P99) / legacy P99, off unless set: a tail that slows while the P95
+  // stays put (the slowest 1% three times slower) is caught only by it.
+  std::optional<double> max_p99_increase;
   std::uint64_t min_canary_requests = 1000;
   double alpha = 0.05;  // chance of letting through a canary that is outside the gate
   // A step the gate has not passed by then becomes inconclusive (ramp frozen, triggers armed).
@@ -28,6 +32,7 @@ struct RollbackPolicy {
   std::uint64_t window_ms = 5 * 60 * 1000;
   double max_error_rate_percent = 5;
   double max_p95_ms = 2000;
+  std::optional<double> max_p99_ms;  // a canary P99 proven above it is rolled back; off unless set
   double min_availability_percent = 99;
   bool when_gate_cannot_pass = true;  // a canary proven outside the gate is rolled back too
   bool count_4xx_as_errors = false;
