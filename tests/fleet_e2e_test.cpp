@@ -118,10 +118,11 @@ class Fleet : public ::testing::Test {
       start_host(hosts.back());
     }
   }
-  void start_controller(int i) {
-    controllers[i] = std::make_unique<ServerProcess>(std::vector<std::string>{
-        CANARY_FLEET_PATH, "--etcd", etcd->endpoints(), "--deployment", deployment, "--listen", "127.0.0.1:0", "--id",
-        "c" + std::to_string(i), "--lease-ttl", "3", "--interval-ms", "500"});
+  void start_controller(int i, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {CANARY_FLEET_PATH, "--etcd", etcd->endpoints(), "--deployment", deployment, "--listen",
+                                     "127.0.0.1:0", "--id", "c" + std::to_string(i), "--lease-ttl", "3", "--interval-ms", "500"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    controllers[i] = std::make_unique<ServerProcess>(args);
     ASSERT_TRUE(controllers[i]->started()) << controllers[i]->output();
   }
   // The index of the leading controller, or -1.
@@ -386,6 +387,53 @@ TEST_F(Fleet, AHealthyCanaryRampsWaveByWaveThroughALeaderKillToApproval) {
   stopper.join();
   const std::vector<std::string> expected = {"5000/0", "10000/0", "10000/1000", "10000/5000", "10000/5000 awaiting"};
   EXPECT_EQ(steps, expected);
+}
+
+TEST_F(Fleet, ALeaderTakingOverJustAfterAStartJudgesOnlyTheNewRollout) {
+  // The checkpoint is written when a controller begins to lead and then every 60 s: the standby
+  // that takes over below resumes from before the first rollout and pulls all of its intervals
+  // again (hosts keep 5 minutes). They belong to the rolled-back rollout, not to the new step.
+  set_policy("rollback:\n  scope: fleet\nramp:\n  steps: [10, 50, 100]\n  bake: 1s\ngate:\n  min_canary_requests: 300\n");
+  start_hosts();
+  start_controller(0, {"--checkpoint-s", "60"});
+  ASSERT_TRUE(wait_until([&] { return leader() == 0; }, 10s));
+  start_controller(1, {"--checkpoint-s", "60"});
+  ASSERT_EQ(ctl({"start"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 10 && share_of(hosts[3]) == 10; }, 5s));
+  auto run_load = [&](const char* canary_error_rate) {
+    for (pid_t p : loads) stop_load(p);
+    loads.clear();
+    for (const Host& h : hosts)
+      loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "2000",
+                                  "--legacy-error-rate", "0.001", "--canary-error-rate", canary_error_rate}));
+  };
+  run_load("0.2");
+  const auto state = [&] {
+    const json st = leader_status();
+    return st.contains("config") ? st["config"].value("state", std::string()) : std::string();
+  };
+  ASSERT_TRUE(wait_until([&] { return state() == "rolled_back"; }, 60s)) << leader_status().dump(2);
+
+  // A healthy build, started again; the leader dies within a second of the start.
+  run_load("0.001");
+  std::this_thread::sleep_for(1s);  // the hosts' intervals now hold healthy data only
+  ASSERT_EQ(ctl({"start"}).exit_code, 0);
+  const int first = leader();
+  ASSERT_GE(first, 0);
+  controllers[first]->kill_hard();
+  ASSERT_TRUE(wait_until([&] { return leader() == 1 - first; }, 15s));
+  // The new leader ramps the healthy rollout; it never rolls it back.
+  bool rolled_back = false;
+  const bool ramped = wait_until([&] {
+    rolled_back = rolled_back || state() == "rolled_back";
+    return rolled_back || share_of(hosts[0]) == 50;
+  }, 60s);
+  const json status = leader_status();
+  EXPECT_FALSE(rolled_back) << "the new rollout was judged on the old one's data: " << status.dump(2);
+  EXPECT_TRUE(ramped) << status.dump(2);
+  EXPECT_GT(status.value("intervals_left_out", 0u), 0u) << "the old rollout's intervals were left out of the step";
+  for (pid_t p : loads) stop_load(p);
+  loads.clear();
 }
 
 TEST_F(Fleet, HostsKeepTheirConfigWhileEtcdIsDownAndResyncAfter) {

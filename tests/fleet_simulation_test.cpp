@@ -60,6 +60,7 @@ Outcome run(std::uint64_t seed, double bad_region_error_rate) {
       HostInterval interval;
       interval.segment_id = 1;
       interval.id = {1, static_cast<std::uint64_t>(t)};
+      interval.fleet_generation = config.generation;
       for (int r = 0; r < kRequestsPerHostInterval; ++r) {
         const std::uint32_t v = rng() % 10000 < kShareBp ? 1 : 0;
         const double error_rate = v == 1 && s.region == "A" ? bad_region_error_rate : 0.001;
@@ -81,7 +82,7 @@ Outcome run(std::uint64_t seed, double bad_region_error_rate) {
       pulls[static_cast<std::size_t>(h)].intervals.push_back(std::move(interval));
     }
     if (!out.fleet_rolled_back) {
-      Round round = merge_and_judge(merged, config, policy, hosts, pulls, static_cast<std::uint64_t>(t) * 1'000'000'000ull);
+      Round round = merge_and_judge(merged, config, policy, hosts, pulls, /*elapsed_ms=*/1000);
       for (const auto& [scope, view] : round.scopes)
         if (view.judged && view.judgement.rollback) out.fleet_rolled_back = true;
       if (out.fleet_rolled_back) out.fleet_canary_per_host = merged.steps["A"].counts[1].requests / 2;

@@ -116,38 +116,112 @@ std::vector<HostInterval> through_the_wire(std::vector<HostInterval> in) {
 TEST(MergeState, CountsEveryRequestOnceWhateverIsPulledTwiceOrMissed) {
   MergeState m;
   auto first = through_the_wire({interval(1, 1, 100, 10), interval(1, 2, 250, 30)});
-  EXPECT_EQ(m.merge("h1", "eu", first), 2u);
+  EXPECT_EQ(m.merge("h1", "eu", first, 0), 2u);
   auto again = through_the_wire({interval(1, 2, 250, 30), interval(1, 3, 400, 50)});
-  EXPECT_EQ(m.merge("h1", "eu", again), 1u) << "interval 2 was merged already";
+  EXPECT_EQ(m.merge("h1", "eu", again, 0), 1u) << "interval 2 was merged already";
   EXPECT_EQ(m.totals[""][0].requests, 400u);
   EXPECT_EQ(m.totals["eu"][1].requests, 50u);
   // Interval 4 never pulled (the host's history ran past it): 5's cumulative counts cover it.
   auto later = through_the_wire({interval(1, 5, 1000, 90)});
-  m.merge("h1", "eu", later);
+  m.merge("h1", "eu", later, 0);
   EXPECT_EQ(m.totals[""][0].requests, 1000u);
   // A new segment counts from zero.
   auto fresh = through_the_wire({interval(2, 1, 30, 3)});
-  m.merge("h1", "eu", fresh);
+  m.merge("h1", "eu", fresh, 0);
   EXPECT_EQ(m.totals[""][0].requests, 1030u);
-  EXPECT_EQ(m.steps["eu"].latency[1].sketch.count(), 5u) << "one latency per merged interval";
+  // In the step: the intervals that follow the last one read (2 and 3), not the first read, the
+  // one after a gap or the new segment's first, whose counts span time of unknown config.
+  EXPECT_EQ(m.steps["eu"].latency[1].sketch.count(), 2u);
+  EXPECT_EQ(m.steps["eu"].counts[1].requests, 40u);
+  EXPECT_EQ(m.intervals_left_out, 3u);
 
   auto restored = MergeState::deserialize(m.serialize());
   ASSERT_TRUE(restored) << restored.status().message();
   EXPECT_EQ(restored->totals[""][0].requests, 1030u);
   EXPECT_EQ(restored->hosts["h1"].last.sequence, 1u);
-  EXPECT_EQ(restored->steps["eu"].latency[1].sketch.count(), 5u);
+  EXPECT_EQ(restored->steps["eu"].latency[1].sketch.count(), 2u);
+  EXPECT_EQ(restored->intervals_left_out, 3u);
 }
 
 TEST(MergeState, AStepRestartsWhenItsKeyChanges) {
   MergeState m;
-  m.step("eu", "r1:500");
-  auto data = through_the_wire({interval(1, 1, 100, 10)});
-  m.merge("h1", "eu", data);
-  EXPECT_EQ(m.step("eu", "r1:500").counts[1].requests, 10u);
-  Stretch& next = m.step("eu", "r1:1000");
+  m.step("eu", "r1:500", 0);
+  auto data = through_the_wire({interval(1, 1, 100, 10), interval(1, 2, 250, 30)});
+  m.merge("h1", "eu", data, 0);
+  EXPECT_EQ(m.step("eu", "r1:500", 0).counts[1].requests, 20u);
+  Stretch& next = m.step("eu", "r1:1000", 1);
   EXPECT_EQ(next.counts[1].requests, 0u);
   EXPECT_EQ(next.sequence, 2u) << "each restart spends a smaller share of alpha";
-  EXPECT_EQ(m.totals["eu"][1].requests, 10u) << "totals never restart";
+  EXPECT_EQ(next.first_generation, 1u);
+  EXPECT_EQ(m.totals["eu"][1].requests, 30u) << "totals never restart";
+}
+
+HostInterval tagged(std::uint64_t seq, std::uint64_t canary, std::uint64_t generation, std::uint64_t flags = 0) {
+  HostInterval h = interval(1, seq, canary * 19, canary);
+  h.fleet_generation = generation;
+  h.fleet_flags = flags;
+  return h;
+}
+
+TEST(MergeState, AnIntervalCountsOnlyInTheStepItWasRecordedIn) {
+  MergeState m;
+  m.step("eu", "rollout-2:500", 7);  // the step began with generation 7
+  m.step("", "rollout-2:500", 7);
+  auto pulled = through_the_wire({
+      tagged(1, 10, 6),                  // the cursor's start: its counts span unknown time
+      tagged(2, 20, 6),                  // the previous rollout's config
+      tagged(3, 30, 7, kConfigChanged),  // the host applied 7 during it
+      tagged(4, 40, 7),                  // whole, under 7: counts
+      tagged(5, 50, 8),                  // a config the leader has not read yet: waits
+      tagged(6, 60, 8),
+  });
+  EXPECT_EQ(m.merge("h1", "eu", pulled, 7), 4u);
+  EXPECT_EQ(m.steps["eu"].counts[1].requests, 10u) << "only interval 4: 40 - 30";
+  EXPECT_EQ(m.steps[""].counts[1].requests, 10u);
+  EXPECT_EQ(m.steps["eu"].latency[1].sketch.count(), 1u);
+  EXPECT_EQ(m.totals["eu"][1].requests, 40u) << "the totals hold everything";
+  EXPECT_EQ(m.intervals_left_out, 3u);
+  EXPECT_EQ(m.requests_left_out, 30u * 20) << "both versions of intervals 1-3";
+  EXPECT_EQ(m.hosts["h1"].last.sequence, 4u) << "5 waits for the leader to read generation 8";
+
+  // Once the leader has 8 (no step change: a pause, say), 5 and 6 count; a fallback does not.
+  auto again = through_the_wire({tagged(5, 50, 8), tagged(6, 60, 8), tagged(7, 70, 8, kFellBack)});
+  EXPECT_EQ(m.merge("h1", "eu", again, 8), 3u);
+  EXPECT_EQ(m.steps["eu"].counts[1].requests, 30u);
+  EXPECT_EQ(m.intervals_left_out, 4u);
+}
+
+TEST(MergeState, AHostWhoseClockSteppedBackIsReadAgain) {
+  // Runs are random ids, not start times: a new run with a smaller id is still new.
+  MergeState m;
+  std::vector<HostInterval> old_run = {interval(1, 1, 100, 10), interval(1, 2, 200, 20)};
+  for (HostInterval& h : old_run) h.id.epoch = 9'000'000;
+  m.merge("h1", "eu", old_run, 0);
+  std::vector<HostInterval> new_run = {interval(1, 1, 300, 30), interval(1, 2, 400, 40)};
+  for (HostInterval& h : new_run) h.id.epoch = 5;
+  EXPECT_EQ(m.merge("h1", "eu", new_run, 0), 2u);
+  EXPECT_EQ(m.totals["eu"][1].requests, 40u);
+  EXPECT_EQ(m.hosts["h1"].last, (IntervalId{5, 2}));
+
+  IntervalHistory history(10);
+  history.push({5, 1}, encode_interval(new_run[0]));
+  history.push({5, 2}, encode_interval(new_run[1]));
+  EXPECT_EQ(decode_batch(history.encode_after({9'000'000, 40}, 100))->size(), 2u) << "another run: all of it";
+  EXPECT_EQ(decode_batch(history.encode_after({5, 1}, 100))->size(), 1u);
+  EXPECT_NE(new_run_id(), new_run_id());
+}
+
+TEST(MergeState, TheGatesHeldTimeIsAnElapsedSumThatSurvivesATakeover) {
+  MergeState m;
+  m.step("", "k", 1).gate_held_ms = 4200;
+  auto restored = MergeState::deserialize(m.serialize());
+  ASSERT_TRUE(restored) << restored.status().message();
+  EXPECT_EQ(restored->steps[""].gate_held_ms, 4200u);
+  EXPECT_EQ(restored->steps[""].first_generation, 1u);
+  // The previous format (a wall-clock "held since") is refused, not misread.
+  std::string old = m.serialize();
+  old[7] = '1';  // the magic's last byte: "cnryFlt1"
+  EXPECT_FALSE(MergeState::deserialize(old));
 }
 
 TEST(HostileBytes, NeverCrashTheDecoders) {
@@ -156,7 +230,7 @@ TEST(HostileBytes, NeverCrashTheDecoders) {
   for (HostInterval& h : good) bytes.push_back(encode_interval(h));
   const std::string batch = encode_batch({bytes[0], bytes[1]});
   MergeState m;
-  m.merge("h", "r", good);
+  m.merge("h", "r", good, 0);
   const std::string state = m.serialize();
   std::mt19937_64 rng(7);
   int refused = 0;

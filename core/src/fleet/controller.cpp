@@ -82,6 +82,7 @@ bool FleetController::campaign(EtcdClient& etcd) {
   leader_revision_ = r->revision;
   state_loaded_ = false;
   last_checkpoint_ms_ = 0;
+  last_round_ms_ = 0;
   log(LogLevel::info, "leading the fleet", {{"deployment", options_.deployment}, {"controller", options_.id}});
   return true;
 }
@@ -118,7 +119,7 @@ bool FleetController::lead_once(EtcdClient& etcd) {
     } else {
       auto restored = MergeState::deserialize(saved->kvs.front().value);
       if (!restored) {
-        log(LogLevel::error, "the fleet checkpoint is unreadable: starting from empty steps (counts since hosts' segments began)",
+        log(LogLevel::error, "the fleet checkpoint is unreadable: starting from empty steps (each host's data counts from its second interval read)",
             {{"deployment", options_.deployment}, {"error", restored.status().message()}});
         state_ = MergeState{};
       } else {
@@ -132,7 +133,10 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   auto stored = store.read_config();
   auto policy_text = store.read_policy_text();
   auto hosts_range = etcd.get_prefix(keys_.hosts());
-  if (!stored || !policy_text || !hosts_range) return true;
+  if (!stored || !policy_text || !hosts_range) {
+    last_round_ms_ = 0;  // time not judged is not time the gate held
+    return true;
+  }
   if (*policy_text != policy_text_) {
     auto parsed = policy_text->empty() ? Expected<Policy>(Policy{}) : parse_policy(*policy_text, keys_.policy());
     if (parsed) {
@@ -145,7 +149,12 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   }
   const FleetConfig& cfg = stored->config;
   const std::uint64_t now_ns = unix_now_ns();
-  generation_seen_unix_ns_.try_emplace(cfg.generation, now_ns);
+  // Durations on this machine's monotonic clock only: a wall clock may step, and a takeover
+  // carries the gate's held time as an elapsed sum in the checkpoint.
+  const std::uint64_t round_ms = monotonic_ms();
+  const std::uint64_t elapsed_ms = last_round_ms_ == 0 ? 0 : round_ms - last_round_ms_;
+  last_round_ms_ = round_ms;
+  generation_seen_ms_.try_emplace(cfg.generation, round_ms);
 
   const std::vector<HostRef> hosts = registrations(*hosts_range, keys_);
   PullOptions pulling;
@@ -154,7 +163,7 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   pulling.ca_file = options_.etcd.ca_file;
   std::vector<PullResult> pulls = pull_hosts(hosts, state_, pulling);
   for (const PullResult& p : pulls) pull_failures_ += p.ok ? 0 : 1;
-  Round round = merge_and_judge(state_, cfg, policy_, hosts, pulls, now_ns);
+  Round round = merge_and_judge(state_, cfg, policy_, hosts, pulls, elapsed_ms);
   std::map<std::string, ScopeView>& judged = round.scopes;
   const bool serving = !round.serving.empty();
   auto v = std::make_shared<FleetView>();
@@ -197,6 +206,9 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   for (auto& [scope, sv] : judged) {
     const Check* trigger = sv.judged && sv.judgement.rollback ? sv.judgement.first_trigger() : nullptr;
     if (trigger == nullptr || acted) continue;
+    // rollback.scope: region rolls back the regions whose own evidence proved a trigger; the
+    // fleet's pooled proof alone rolls back nothing (it still holds every ramp: its gate fails).
+    if (scope.empty() && policy_.fleet.rollback_scope == FleetPolicy::Scope::region) continue;
     const std::string where = scope.empty() ? "the fleet" : "region " + scope;
     const std::string reason = "fleet: " + trigger->name + " proven in " + where + " (hosts " + hosts_text(scope) + ")";
     if (scope.empty() || policy_.fleet.rollback_scope == FleetPolicy::Scope::fleet) {
@@ -300,8 +312,8 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   // The merged state for the next leader, only while this one leads; every checkpoint_ms, not every
   // interval: each write is a new revision etcd keeps until it compacts, and a leader that resumes
   // from an older state pulls the intervals since again (hosts keep 5 minutes), counting each once.
-  const std::uint64_t now_ms = now_ns / 1'000'000;
-  if (now_ms - last_checkpoint_ms_ >= options_.checkpoint_ms) {
+  const std::uint64_t now_ms = monotonic_ms();
+  if (last_checkpoint_ms_ == 0 || now_ms - last_checkpoint_ms_ >= options_.checkpoint_ms) {
     auto saved = etcd.txn({guard()}, {TxnOp::put(keys_.state(), state_.serialize())});
     if (saved && !saved->succeeded) return false;
     if (saved) {
@@ -316,7 +328,7 @@ bool FleetController::lead_once(EtcdClient& etcd) {
   auto refreshed = store.read_config();
   v->config = refreshed ? refreshed->config : cfg;
   v->config_revision = refreshed ? refreshed->mod_revision : stored->mod_revision;
-  generation_seen_unix_ns_.try_emplace(v->config.generation, unix_now_ns());
+  generation_seen_ms_.try_emplace(v->config.generation, monotonic_ms());
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     HostView h;
     h.id = hosts[i].id;
@@ -333,15 +345,17 @@ bool FleetController::lead_once(EtcdClient& etcd) {
     if (!pulls[i].intervals.empty())
       h.lag_s = static_cast<double>(now_ns - std::min(now_ns, pulls[i].intervals.back().unix_ns)) / 1e9;
     if (h.applied_generation < v->config.generation) {
-      const auto seen = generation_seen_unix_ns_.upper_bound(h.applied_generation);
-      if (seen != generation_seen_unix_ns_.end())
-        v->config_lag_s = std::max(v->config_lag_s, static_cast<double>(unix_now_ns() - seen->second) / 1e9);
+      const auto seen = generation_seen_ms_.upper_bound(h.applied_generation);
+      if (seen != generation_seen_ms_.end())
+        v->config_lag_s = std::max(v->config_lag_s, static_cast<double>(monotonic_ms() - seen->second) / 1e3);
     }
     v->hosts.push_back(std::move(h));
   }
-  while (generation_seen_unix_ns_.size() > 1000) generation_seen_unix_ns_.erase(generation_seen_unix_ns_.begin());
+  while (generation_seen_ms_.size() > 1000) generation_seen_ms_.erase(generation_seen_ms_.begin());
   for (auto& [scope, sv] : judged) v->scopes.push_back(std::move(sv));
   v->intervals_merged = state_.intervals_merged;
+  v->intervals_left_out = state_.intervals_left_out;
+  v->requests_left_out = state_.requests_left_out;
   v->decisions_written = decisions_written_;
   v->write_failures = write_failures_;
   v->pull_failures = pull_failures_;

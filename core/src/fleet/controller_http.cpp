@@ -71,6 +71,8 @@ json fleet_status_json(const FleetView& v) {
           {"config_revision", v.config_revision},
           {"scopes", scopes},
           {"intervals_merged", v.intervals_merged},
+          {"intervals_left_out", v.intervals_left_out},
+          {"requests_left_out", v.requests_left_out},
           {"decisions_written", v.decisions_written},
           {"decision_write_failures", v.write_failures},
           {"pull_failures", v.pull_failures},
@@ -103,6 +105,11 @@ std::string fleet_metrics(const FleetView& v) {
   line("canary_fleet_decisions_written_total", "", static_cast<double>(v.decisions_written));
   family("canary_fleet_decision_write_failures_total", "counter", "Decisions or checkpoints that could not be written.");
   line("canary_fleet_decision_write_failures_total", "", static_cast<double>(v.write_failures));
+  family("canary_fleet_intervals_left_out_total", "counter",
+         "Host intervals merged into the totals but into no step: recorded across a config change, after a gap, or under an older rollout.");
+  line("canary_fleet_intervals_left_out_total", "", static_cast<double>(v.intervals_left_out));
+  family("canary_fleet_requests_left_out_total", "counter", "The requests those intervals held.");
+  line("canary_fleet_requests_left_out_total", "", static_cast<double>(v.requests_left_out));
   family("canary_fleet_pull_failures_total", "counter", "Pulls of a host's intervals that failed.");
   line("canary_fleet_pull_failures_total", "", static_cast<double>(v.pull_failures));
   family("canary_requests_total", "counter", "Requests merged from every host, by region (\"fleet\": all) and version.");

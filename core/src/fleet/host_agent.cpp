@@ -56,7 +56,7 @@ HostAgent::HostAgent(Segment& segment, Aggregator& aggregator, HostOptions optio
       aggregator_(&aggregator),
       options_(std::move(options)),
       keys_(options_.deployment),
-      epoch_(unix_now_ns() / 1000000),
+      epoch_(new_run_id()),
       // At least 5 minutes of intervals (SPEC section 11).
       history_(std::max<std::size_t>(300, 300000 / std::max<std::uint32_t>(1, options_.interval_ms) + 1)) {}
 
@@ -73,6 +73,13 @@ void HostAgent::record(IntervalData& d) {
   h.id = {epoch_, ++sequence_};
   h.unix_ns = d.unix_ns;
   h.config_generation = d.config_generation;
+  // Which step the interval belongs to: the generation applied, unless the config was written (or
+  // routing fell back) while it was recorded; then the leader leaves it out of every step.
+  const std::uint64_t writes = config_writes_.load(std::memory_order_acquire);
+  h.fleet_generation = applied_generation_.load(std::memory_order_acquire);
+  if (writes != config_writes_seen_ || writes % 2 != 0) h.fleet_flags |= kConfigChanged;
+  if (fell_back_.load(std::memory_order_acquire)) h.fleet_flags |= kFellBack;
+  config_writes_seen_ = writes;
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) {
     for (std::uint32_t e = 0; e < d.endpoint_capacity; ++e) {
       const WindowCounts c = WindowCounts::of(d.slabs->at(static_cast<Version>(v), static_cast<EndpointId>(e)));
@@ -146,14 +153,23 @@ void HostAgent::keep_registered() {
     // fleet.etcd_lost: legacy_after D: a host cut off from its fleet for D routes everyone legacy.
     const std::uint64_t lost = lost_since_ms_.load(), limit = etcd_lost_legacy_ms_.load();
     if (lost != 0 && limit != 0 && monotonic_ms() - lost >= limit && !fell_back_.load()) {
-      const Status off = update_config(*segment_, "fleet: etcd lost", [](ConfigData& c) { return set_enabled(c, false); });
-      fell_back_.store(off.ok());
+      const Status off = write_config("fleet: etcd lost", [](ConfigData& c) { return set_enabled(c, false); },
+                                      [this](const Status& written) { fell_back_.store(written.ok(), std::memory_order_release); });
       log(off.ok() ? LogLevel::warn : LogLevel::error, "etcd lost for longer than the policy allows: routing every user legacy",
           {{"deployment", options_.deployment}, {"after_ms", std::to_string(limit)}, {"error", off.message()}});
     }
     nap(stop_, s.ok() ? beat : kRetry);
   }
   if (const std::int64_t lease = lease_.load(); lease != 0) (void)etcd.revoke(lease);  // leave the fleet now
+}
+
+Status HostAgent::write_config(const std::string& why, const std::function<Status(ConfigData&)>& edit,
+                               const std::function<void(const Status&)>& settle) {
+  config_writes_.fetch_add(1, std::memory_order_acq_rel);
+  const Status s = update_config(*segment_, why, edit);
+  settle(s);
+  config_writes_.fetch_add(1, std::memory_order_acq_rel);
+  return s;
 }
 
 bool HostAgent::apply(const std::string& text) {
@@ -166,18 +182,20 @@ bool HostAgent::apply(const std::string& text) {
   etcd_lost_legacy_ms_.store(f->etcd_lost_legacy_ms);
   if (f->generation == applied_generation_.load() && !fell_back_.load()) return true;
   const std::uint32_t capacity = segment_->header().endpoint_capacity;
-  const Status s = update_config(*segment_, "fleet '" + options_.deployment + "' generation " + std::to_string(f->generation),
-                                 [&](ConfigData& c) {
-    return apply_fleet_config(*f, options_.region, c, capacity);
-  });
+  const Status s = write_config(
+      "fleet '" + options_.deployment + "' generation " + std::to_string(f->generation),
+      [&](ConfigData& c) { return apply_fleet_config(*f, options_.region, c, capacity); },
+      [&](const Status& written) {
+        if (!written.ok()) return;
+        fell_back_.store(false, std::memory_order_release);
+        applied_generation_.store(f->generation, std::memory_order_release);
+      });
   if (!s.ok()) {
     apply_failures_.fetch_add(1, std::memory_order_relaxed);
     log(LogLevel::error, "fleet config not applied",
         {{"deployment", options_.deployment}, {"generation", std::to_string(f->generation)}, {"error", s.message()}});
     return false;
   }
-  fell_back_.store(false);
-  applied_generation_.store(f->generation);
   log(LogLevel::info, "fleet config applied",
       {{"deployment", options_.deployment}, {"generation", std::to_string(f->generation)},
        {"share_bp", std::to_string(f->share_for(options_.region))}, {"state", std::string(to_string(f->state))}});

@@ -2,6 +2,7 @@
 #include "canary/fleet/host_interval.hpp"
 
 #include <charconv>
+#include <random>
 
 #include "canary/byte_io.hpp"
 
@@ -9,7 +10,8 @@ namespace canary::fleet {
 
 namespace {
 
-constexpr std::uint64_t kBatchMagic = 0x31766e49'79726e63;  // "cnryInv1"
+constexpr std::uint64_t kBatchMagic = 0x32766e49'79726e63;    // "cnryInv2"
+constexpr std::uint64_t kOldBatchMagic = 0x31766e49'79726e63;  // "cnryInv1": no fleet generation
 constexpr std::uint64_t kMaxBatch = 100000;
 constexpr std::uint64_t kMaxCells = std::uint64_t{kMaxVersions} * kMaxEndpoints;
 constexpr std::uint64_t kMaxIntervalBytes = 64ull << 20;
@@ -17,7 +19,8 @@ constexpr std::uint64_t kMaxIntervalBytes = 64ull << 20;
 bool read_interval(ByteReader& in, HostInterval& h) {
   std::uint64_t cells = 0;
   if (!in.u64(h.segment_id) || !in.u64(h.id.epoch) || !in.u64(h.id.sequence) || !in.u64(h.unix_ns) ||
-      !in.u64(h.config_generation) || !in.u64(cells) || cells > kMaxCells)
+      !in.u64(h.config_generation) || !in.u64(h.fleet_generation) || !in.u64(h.fleet_flags) || !in.u64(cells) ||
+      cells > kMaxCells)
     return false;
   h.cells.resize(cells);
   for (IntervalCell& c : h.cells) {
@@ -52,11 +55,19 @@ std::optional<IntervalId> parse_interval_id(std::string_view text) {
   return id;
 }
 
+std::uint64_t new_run_id() {
+  std::random_device device;
+  std::uint64_t id = 0;
+  while (id == 0) id = (std::uint64_t{device()} << 32) ^ device();
+  return id;
+}
+
 std::string to_string(const IntervalId& id) { return std::to_string(id.epoch) + "." + std::to_string(id.sequence); }
 
 std::string encode_interval(HostInterval& h) {
   ByteWriter out;
-  for (std::uint64_t x : {h.segment_id, h.id.epoch, h.id.sequence, h.unix_ns, h.config_generation}) out.u64(x);
+  for (std::uint64_t x : {h.segment_id, h.id.epoch, h.id.sequence, h.unix_ns, h.config_generation, h.fleet_generation, h.fleet_flags})
+    out.u64(x);
   out.u64(h.cells.size());
   for (const IntervalCell& c : h.cells) {
     const WindowCounts& w = c.cumulative;
@@ -86,7 +97,9 @@ std::string encode_batch(const std::vector<std::string_view>& encoded) {
 Expected<std::vector<HostInterval>> decode_batch(std::string_view bytes) {
   ByteReader in(bytes);
   std::uint64_t magic = 0, count = 0;
-  if (!in.u64(magic) || magic != kBatchMagic) return Status{Errc::corrupt, "not a canary-shm interval batch"};
+  if (in.u64(magic) && magic == kOldBatchMagic)
+    return Status{Errc::corrupt, "interval batch format 1, from a host older than this controller: upgrade the host"};
+  if (magic != kBatchMagic) return Status{Errc::corrupt, "not a canary-shm interval batch"};
   if (!in.u64(count) || count > kMaxBatch) return Status{Errc::corrupt, "interval batch: bad count"};
   std::vector<HostInterval> out(count);
   for (HostInterval& h : out) {
@@ -109,7 +122,7 @@ std::string IntervalHistory::encode_after(const IntervalId& after, std::size_t l
   std::lock_guard lock(mutex_);
   std::vector<std::string_view> picked;
   for (const auto& [id, bytes] : intervals_) {
-    if (!(after < id)) continue;
+    if (!after.precedes(id)) continue;
     picked.push_back(bytes);
     if (picked.size() >= limit) break;
   }

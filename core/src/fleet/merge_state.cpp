@@ -5,7 +5,7 @@ namespace canary::fleet {
 
 namespace {
 
-constexpr std::uint64_t kStateMagic = 0x31746c46'79726e63;  // "cnryFlt1"
+constexpr std::uint64_t kStateMagic = 0x32746c46'79726e63;  // "cnryFlt2": steps keyed by generation
 constexpr std::uint64_t kMaxEntries = 1'000'000;
 constexpr std::uint64_t kMaxText = 4096;
 
@@ -25,37 +25,51 @@ bool get_text(ByteReader& in, std::string& s) {
 
 }  // namespace
 
-Stretch& MergeState::step(const std::string& scope, const std::string& key) {
+Stretch& MergeState::step(const std::string& scope, const std::string& key, std::uint64_t generation) {
   Stretch& s = steps[scope];
   if (s.key != key) {
     const std::uint64_t sequence = s.key.empty() ? s.sequence : s.sequence + 1;
     s = Stretch{};
     s.sequence = sequence;
     s.key = key;
+    s.first_generation = generation;
   }
   return s;
 }
 
-std::size_t MergeState::merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals) {
+std::size_t MergeState::merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals,
+                              std::uint64_t generation) {
   HostCursor& cursor = hosts[host];
   cursor.region = region;
   std::size_t added = 0;
   for (HostInterval& h : intervals) {
-    if (h.segment_id == cursor.segment_id && !(cursor.last < h.id)) continue;  // had it already
+    const bool same_segment = h.segment_id == cursor.segment_id;
+    if (same_segment && !cursor.last.precedes(h.id)) continue;  // had it already
+    if (h.fleet_generation > generation) break;  // this leader has not read that config yet
     WindowCounts now[kFleetSides];
     for (const IntervalCell& c : h.cells)
       if (c.version < kFleetSides) now[c.version] += c.cumulative;
-    // A new segment counts from zero; the same one from where this host was last read.
-    const bool same_segment = h.segment_id == cursor.segment_id;
-    for (std::uint32_t v = 0; v < kFleetSides; ++v) {
-      const WindowCounts delta = same_segment ? now[v].since(cursor.cumulative[v]) : now[v];
-      for (const std::string& scope : {region, std::string()}) {
-        steps[scope].counts[v] += delta;
+    // Its counts cover exactly its own time only when it is the next one after the last read.
+    const bool whole = same_segment && cursor.last.followed_by(h.id) && h.fleet_flags == 0;
+    bool left_out = false;
+    for (const std::string& scope : {region, std::string()}) {
+      const bool in_step = whole && h.fleet_generation >= steps[scope].first_generation;
+      left_out = left_out || !in_step;
+      for (std::uint32_t v = 0; v < kFleetSides; ++v) {
+        // A new segment counts from zero; the same one from where this host was last read.
+        const WindowCounts delta = same_segment ? now[v].since(cursor.cumulative[v]) : now[v];
         totals[scope][v] += delta;
+        if (!in_step) continue;
+        steps[scope].counts[v] += delta;
         steps[scope].latency[v].merge(h.latency[v]);
       }
-      cursor.cumulative[v] = now[v];
     }
+    if (left_out) {
+      ++intervals_left_out;
+      for (std::uint32_t v = 0; v < kFleetSides; ++v)
+        requests_left_out += same_segment ? now[v].since(cursor.cumulative[v]).requests : now[v].requests;
+    }
+    for (std::uint32_t v = 0; v < kFleetSides; ++v) cursor.cumulative[v] = now[v];
     cursor.segment_id = h.segment_id;
     cursor.last = h.id;
     ++added;
@@ -68,6 +82,8 @@ std::string MergeState::serialize() {
   ByteWriter out;
   out.u64(kStateMagic);
   out.u64(intervals_merged);
+  out.u64(intervals_left_out);
+  out.u64(requests_left_out);
   out.u64(hosts.size());
   for (const auto& [id, c] : hosts) {
     out.bytes(id);
@@ -82,7 +98,8 @@ std::string MergeState::serialize() {
     out.bytes(scope);
     out.bytes(s.key);
     out.u64(s.sequence);
-    out.u64(s.gate_held_since_unix_ns);
+    out.u64(s.first_generation);
+    out.u64(s.gate_held_ms);
     for (std::uint32_t v = 0; v < kFleetSides; ++v) {
       put_counts(out, s.counts[v]);
       s.latency[v].serialize(out);
@@ -101,7 +118,9 @@ Expected<MergeState> MergeState::deserialize(std::string_view bytes) {
   MergeState m;
   std::uint64_t magic = 0, n = 0;
   const Status bad{Errc::corrupt, "the fleet controller's checkpoint in etcd is malformed"};
-  if (!in.u64(magic) || magic != kStateMagic || !in.u64(m.intervals_merged)) return bad;
+  if (!in.u64(magic) || magic != kStateMagic || !in.u64(m.intervals_merged) || !in.u64(m.intervals_left_out) ||
+      !in.u64(m.requests_left_out))
+    return bad;
   if (!in.u64(n) || n > kMaxEntries) return bad;
   for (std::uint64_t i = 0; i < n; ++i) {
     std::string id;
@@ -117,7 +136,9 @@ Expected<MergeState> MergeState::deserialize(std::string_view bytes) {
   for (std::uint64_t i = 0; i < n; ++i) {
     std::string scope;
     Stretch s;
-    if (!get_text(in, scope) || !get_text(in, s.key) || !in.u64(s.sequence) || !in.u64(s.gate_held_since_unix_ns)) return bad;
+    if (!get_text(in, scope) || !get_text(in, s.key) || !in.u64(s.sequence) || !in.u64(s.first_generation) ||
+        !in.u64(s.gate_held_ms))
+      return bad;
     for (std::uint32_t v = 0; v < kFleetSides; ++v)
       if (!get_counts(in, s.counts[v]) || !s.latency[v].deserialize(in)) return bad;
     m.steps[scope] = std::move(s);

@@ -75,20 +75,21 @@ std::vector<PullResult> pull_hosts(const std::vector<HostRef>& hosts, const Merg
 }
 
 Round merge_and_judge(MergeState& state, const FleetConfig& cfg, const Policy& policy, const std::vector<HostRef>& hosts,
-                      std::vector<PullResult>& pulls, std::uint64_t now_ns) {
+                      std::vector<PullResult>& pulls, std::uint64_t elapsed_ms) {
   // The steps as the config has them now; then the new data into them.
   std::set<std::string> regions;
   for (const HostRef& h : hosts) regions.insert(h.region);
   for (const auto& [r, bp] : cfg.shares) regions.insert(r);
-  for (const std::string& r : regions) state.step(r, std::to_string(cfg.rollout_unix_ns) + ":" + std::to_string(cfg.share_for(r)));
-  state.step("", shares_key(cfg));
+  for (const std::string& r : regions)
+    state.step(r, std::to_string(cfg.rollout_unix_ns) + ":" + std::to_string(cfg.share_for(r)), cfg.generation);
+  state.step("", shares_key(cfg), cfg.generation);
   Round round;
   for (const std::string& r : regions) round.scopes[r].scope = r;
   round.scopes[""].scope = "fleet";
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     for (const std::string& scope : {hosts[i].region, std::string()})
       (pulls[i].ok ? round.scopes[scope].hosts : round.scopes[scope].missing).push_back(hosts[i].id);
-    if (pulls[i].ok) state.merge(hosts[i].id, hosts[i].region, pulls[i].intervals);
+    if (pulls[i].ok) state.merge(hosts[i].id, hosts[i].region, pulls[i].intervals, cfg.generation);
   }
 
   // Judge every region the candidate serves in, and the fleet; alpha split among them (Bonferroni).
@@ -109,15 +110,15 @@ Round merge_and_judge(MergeState& state, const FleetConfig& cfg, const Policy& p
       sv.p99_ms[i] = s.latency[i].empty() ? 0 : s.latency[i].quantile(0.99) / 1000.0;
     }
     if (!judging || std::find(round.serving.begin(), round.serving.end(), scope) == round.serving.end()) {
-      s.gate_held_since_unix_ns = 0;
+      s.gate_held_ms = 0;
       continue;
     }
     const Evidence e = step_evidence(s, split);
     sv.judgement = judge(split, e, nullptr);
     sv.judged = true;
-    if (!sv.judgement.gate_holds) s.gate_held_since_unix_ns = 0;
-    else if (s.gate_held_since_unix_ns == 0) s.gate_held_since_unix_ns = now_ns;
-    sv.gate_held_ms = s.gate_held_since_unix_ns == 0 ? 0 : (now_ns - s.gate_held_since_unix_ns) / 1'000'000;
+    // Saturating: a sum that cannot wrap, whatever a checkpoint held.
+    s.gate_held_ms = !sv.judgement.gate_holds ? 0 : elapsed_ms > UINT64_MAX - s.gate_held_ms ? UINT64_MAX : s.gate_held_ms + elapsed_ms;
+    sv.gate_held_ms = s.gate_held_ms;
   }
   return round;
 }

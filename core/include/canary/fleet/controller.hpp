@@ -53,6 +53,7 @@ struct FleetView {
   std::vector<HostView> hosts;
   std::vector<ScopeView> scopes;
   std::uint64_t intervals_merged = 0;
+  std::uint64_t intervals_left_out = 0, requests_left_out = 0;  // merged in no step (merge_state.hpp)
   std::uint64_t decisions_written = 0, write_failures = 0, pull_failures = 0;
   std::string last_decision, last_failure;
   double config_lag_s = 0;  // the oldest applied generation's age, among live hosts
@@ -80,13 +81,14 @@ class FleetController {
   std::int64_t lease_ = 0;
   std::int64_t leader_revision_ = 0;  // the leader key's create revision while this one leads
   bool state_loaded_ = false;
-  std::uint64_t last_checkpoint_ms_ = 0;
+  std::uint64_t last_checkpoint_ms_ = 0;  // monotonic
+  std::uint64_t last_round_ms_ = 0;       // monotonic; 0: the last round was not a whole one
   MergeState state_;
   std::string policy_text_;
   Policy policy_;
   std::uint64_t decisions_written_ = 0, write_failures_ = 0, pull_failures_ = 0;
   std::string last_decision_, last_failure_;
-  std::map<std::uint64_t, std::uint64_t> generation_seen_unix_ns_;  // config generation -> when seen first
+  std::map<std::uint64_t, std::uint64_t> generation_seen_ms_;  // config generation -> when seen first (monotonic)
   mutable std::mutex view_mutex_;
   std::shared_ptr<const FleetView> view_;
 };

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -77,8 +78,15 @@ class HostAgent {
   Aggregator* aggregator_;
   HostOptions options_;
   Keys keys_;
-  std::uint64_t epoch_;  // this run's start: names its intervals with the sequence
+  // Writes the segment's config for the fleet and lets `settle` record what was written
+  // (applied_generation_, fell_back_), all between two counts of config_writes_, so an interval
+  // that saw any part of it knows (HostInterval::fleet_flags).
+  Status write_config(const std::string& why, const std::function<Status(ConfigData&)>& edit,
+                      const std::function<void(const Status&)>& settle);
+
+  std::uint64_t epoch_;  // this run's random id: names its intervals with the sequence
   std::uint64_t sequence_ = 0;
+  std::uint64_t config_writes_seen_ = 0;  // config_writes_ at the last interval (aggregator thread)
   IntervalHistory history_;
   std::atomic<bool> stop_{false};
   // Written by the two threads, read by the admin server's: relaxed, each a value of its own.
@@ -88,6 +96,10 @@ class HostAgent {
   std::atomic<std::uint64_t> lost_since_ms_{0};  // monotonic ms when etcd stopped answering; 0: it answers
   std::atomic<std::uint64_t> etcd_lost_legacy_ms_{0};
   std::atomic<bool> fell_back_{false};
+  // +1 before and +1 after each segment config write by the follower. The interval callback reads
+  // it after the drain; acquire/release pair it with the write so that a write that began before
+  // the drain's end is seen (relaxed could let a new value show late on another core).
+  std::atomic<std::uint64_t> config_writes_{0};
   std::atomic<std::int64_t> lease_{0};
   mutable std::mutex error_mutex_;
   std::string last_error_;

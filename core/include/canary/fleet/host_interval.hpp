@@ -5,8 +5,13 @@
 //
 // Counts are cumulative since the segment was created (its slabs), so the controller adds
 // `cumulative - what it saw last` and counts every request exactly once whatever it missed; the
-// latencies of an interval are added once because each interval is named by (epoch, sequence):
-// the epoch is the aggregator run's start, the sequence counts its intervals from 1.
+// latencies of an interval are added once because each interval is named by (run, sequence):
+// the run is a random number drawn when the aggregator starts (not its clock: a clock stepped back
+// must not make a new run look older than the last), the sequence counts its intervals from 1.
+//
+// Each interval also says which fleet config it was recorded under (the generation the host had
+// applied, and whether its config changed during the interval), so the leader counts it only in
+// the step it belongs to (merge_state.hpp).
 #pragma once
 
 #include <cstdint>
@@ -29,22 +34,33 @@ struct IntervalCell {
 };
 
 struct IntervalId {
-  std::uint64_t epoch = 0, sequence = 0;
-  friend bool operator<(const IntervalId& a, const IntervalId& b) {
-    return a.epoch != b.epoch ? a.epoch < b.epoch : a.sequence < b.sequence;
-  }
+  std::uint64_t epoch = 0, sequence = 0;  // epoch: the aggregator run (random, never 0 once running)
   friend bool operator==(const IntervalId&, const IntervalId&) = default;
+  // Whether `id` comes after this one: later in the same run, or from another run (a host's
+  // history holds one run only, so whatever it has of another run is new to a reader).
+  bool precedes(const IntervalId& id) const { return id.epoch != epoch || id.sequence > sequence; }
+  // Whether `id` is the very next interval of the same run: nothing lies between them.
+  bool followed_by(const IntervalId& id) const { return id.epoch == epoch && epoch != 0 && id.sequence == sequence + 1; }
 };
+
+// A random run id for a new aggregator run (never 0).
+std::uint64_t new_run_id();
 
 // "EPOCH.SEQ"; or nothing when it is not one.
 std::optional<IntervalId> parse_interval_id(std::string_view text);
 std::string to_string(const IntervalId& id);
 
+// HostInterval::fleet_flags.
+inline constexpr std::uint64_t kConfigChanged = 1;  // the host wrote its segment's config during it
+inline constexpr std::uint64_t kFellBack = 2;       // the host routed by its etcd-lost fallback
+
 struct HostInterval {
   std::uint64_t segment_id = 0;  // the segment's creation time: a new segment counts from zero
   IntervalId id;
   std::uint64_t unix_ns = 0;
-  std::uint64_t config_generation = 0;
+  std::uint64_t config_generation = 0;  // the segment's
+  std::uint64_t fleet_generation = 0;   // the fleet config the host had applied at the interval's end
+  std::uint64_t fleet_flags = 0;        // kConfigChanged, kFellBack: the interval belongs to no step
   std::vector<IntervalCell> cells;
   Samples latency[kMaxVersions];  // drained in this interval, every endpoint of the version
 };

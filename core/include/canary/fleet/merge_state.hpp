@@ -5,8 +5,14 @@
 //
 // Counts merge by addition of `cumulative now - cumulative last seen`, so every request counts
 // once even across intervals that were never pulled; latencies merge interval by interval, each
-// interval once by its (epoch, sequence). The leader writes this state to etcd every interval,
+// interval once by its (run, sequence). The leader writes this state to etcd every checkpoint,
 // guarded by its leadership: a standby that takes over reads it and goes on from there.
+//
+// Data belongs to a step: an interval counts in a scope's step only when it was recorded whole
+// under a config generation at or after the one that began the step (HostInterval says which, and
+// whether the config changed during it) and follows the last interval read from that host with
+// nothing between (else its counts span time of unknown config: a gap, a restart, a new leader's
+// first read). Every other interval counts in the totals and in `intervals_left_out`, in no step.
 #pragma once
 
 #include <array>
@@ -35,7 +41,10 @@ struct Stretch {
   Samples latency[kFleetSides];
   std::uint64_t sequence = 1;  // restarts so far + 1: each restart gets a smaller share of alpha
   std::string key;             // what the stretch belongs to (the share, the rollout): a change restarts it
-  std::uint64_t gate_held_since_unix_ns = 0;  // 0: the gate does not hold now
+  std::uint64_t first_generation = 0;  // the fleet config generation that began it
+  // How long the gate has held without a break, summed from the leaders' own monotonic clocks
+  // (never a difference of two machines' wall clocks); 0 when it does not hold.
+  std::uint64_t gate_held_ms = 0;
 };
 
 struct MergeState {
@@ -43,12 +52,15 @@ struct MergeState {
   std::map<std::string, Stretch> steps;  // by scope: a region, or "" for the fleet
   std::map<std::string, std::array<WindowCounts, kFleetSides>> totals;  // by scope, never restarted
   std::uint64_t intervals_merged = 0;
+  std::uint64_t intervals_left_out = 0, requests_left_out = 0;  // merged into the totals, in no step
 
   // Adds one host's intervals (oldest first) to its region's and the fleet's scopes; intervals at
-  // or before the host's cursor are skipped. Returns how many were new.
-  std::size_t merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals);
-  // Restarts a scope's step when its key changed.
-  Stretch& step(const std::string& scope, const std::string& key);
+  // or before the host's cursor are skipped, and those recorded under a config newer than
+  // `generation` (the leader's) wait for the next call. Returns how many were merged.
+  std::size_t merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals,
+                    std::uint64_t generation);
+  // Restarts a scope's step when its key changed; `generation`: the config that changed it.
+  Stretch& step(const std::string& scope, const std::string& key, std::uint64_t generation);
 
   std::string serialize();
   static Expected<MergeState> deserialize(std::string_view bytes);

@@ -72,9 +72,10 @@ struct Round {
 };
 
 // The steps as `config` has them now, the pulls merged into them, every serving scope judged
-// (alpha split among them), each scope's gate-held time updated.
+// (alpha split among them), each scope's gate-held time updated: `elapsed_ms` is the time since
+// this leader's previous round on its monotonic clock (0 on its first), added while the gate holds.
 Round merge_and_judge(MergeState& state, const FleetConfig& config, const Policy& policy, const std::vector<HostRef>& hosts,
-                      std::vector<PullResult>& pulls, std::uint64_t now_unix_ns);
+                      std::vector<PullResult>& pulls, std::uint64_t elapsed_ms);
 
 // A scope's step as the judge's evidence (side 0 the baseline, side 1 the candidate).
 Evidence step_evidence(Stretch& step, const Policy& policy);
