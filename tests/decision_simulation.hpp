@@ -87,6 +87,8 @@ struct EndpointModel {
   double traffic = 1;
   double canary_error_rate = 0.005;
   double legacy_error_rate = 0.005;
+  double canary_traffic = -1;  // the canary's weight here when it differs (0: not enabled here); -1: `traffic`
+  double weight(int version) const { return version == 1 && canary_traffic >= 0 ? canary_traffic : traffic; }
 };
 
 // The latencies of one version over one stretch: their uniform ranks, as order statistics.
@@ -132,7 +134,7 @@ class OrderStatistics {
 struct Stretch {
   std::uint64_t requests[2] = {}, errors[2] = {}, unavailable[2] = {};
   OrderStatistics latency[2];
-  std::vector<std::uint64_t> endpoint_requests[2], endpoint_errors[2];  // the step's only
+  std::vector<std::uint64_t> endpoint_requests[2], endpoint_errors[2];  // per endpoint (none: totals only)
 };
 
 struct Scenario {
@@ -152,6 +154,7 @@ struct Scenario {
   VersionModel legacy_after;
   VersionModel canary_after;
   std::vector<EndpointModel> endpoints;  // empty: the totals only
+  bool stratified = true;  // the comparisons against legacy post-stratified by endpoint (false: pooled, as before)
 };
 
 struct RunResult {
@@ -192,22 +195,28 @@ class Simulator {
     const double slow_after[2] = {s.legacy_after.share_slower_than(policy_.rollback.max_p95_ms),
                                   s.canary_after.share_slower_than(policy_.rollback.max_p95_ms)};
 
-    auto step = std::make_unique<Stretch>();
-    for (auto& v : step->endpoint_requests) v.assign(s.endpoints.size(), 0);
-    for (auto& v : step->endpoint_errors) v.assign(s.endpoints.size(), 0);
+    auto new_stretch = [&s] {
+      auto out = std::make_unique<Stretch>();
+      for (auto& v : out->endpoint_requests) v.assign(s.endpoints.size(), 0);
+      for (auto& v : out->endpoint_errors) v.assign(s.endpoints.size(), 0);
+      return out;
+    };
+    auto step = new_stretch();
     // The rolling window: blocks of half the window; the older live block (a half to a whole
     // window of data) is judged, as the aggregator does.
     std::vector<std::unique_ptr<Stretch>> blocks;
-    blocks.push_back(std::make_unique<Stretch>());
+    blocks.push_back(new_stretch());
     std::uint64_t oldest_block_index = 1;
     ChangeWatch watch(policy_);
-    double endpoint_total = 0;
-    for (const EndpointModel& e : s.endpoints) endpoint_total += e.traffic;
+    double endpoint_total[2] = {0, 0};
+    for (const EndpointModel& e : s.endpoints)
+      for (int v = 0; v < 2; ++v) endpoint_total[v] += e.weight(v);
 
     for (std::uint64_t t = 1; t <= last_second; ++t) {
       const bool broken = t >= result.break_second;
       const VersionModel* models[2] = {broken ? &s.legacy_after : &s.legacy, broken ? &s.canary_after : &s.canary};
       IntervalCounts interval[2];
+      const std::vector<Stretch*> stretches = all(step, blocks);
       for (int v = 0; v < 2; ++v) {
         const std::uint64_t m = arrivals[v](rng);
         const VersionModel& model = *models[v];
@@ -216,18 +225,20 @@ class Simulator {
           errors = std::binomial_distribution<std::uint64_t>(m, model.error_rate)(rng);
         } else {  // a multinomial split over the endpoints, each with its own error rate
           std::uint64_t left = m;
-          double weight_left = endpoint_total;
+          double weight_left = endpoint_total[v];
           for (std::size_t e = 0; e < s.endpoints.size(); ++e) {
             const EndpointModel& em = s.endpoints[e];
-            const std::uint64_t here = e + 1 == s.endpoints.size()
-                                           ? left
-                                           : std::binomial_distribution<std::uint64_t>(left, std::min(1.0, em.traffic / weight_left))(rng);
+            const double share = weight_left > 0 ? std::min(1.0, em.weight(v) / weight_left) : 0.0;
+            const std::uint64_t here =
+                e + 1 == s.endpoints.size() && em.weight(v) > 0 ? left : std::binomial_distribution<std::uint64_t>(left, share)(rng);
             left -= here;
-            weight_left -= em.traffic;
+            weight_left -= em.weight(v);
             const std::uint64_t bad =
                 std::binomial_distribution<std::uint64_t>(here, v == 1 ? em.canary_error_rate : em.legacy_error_rate)(rng);
-            step->endpoint_requests[v][e] += here;
-            step->endpoint_errors[v][e] += bad;
+            for (Stretch* st : stretches) {
+              st->endpoint_requests[v][e] += here;
+              st->endpoint_errors[v][e] += bad;
+            }
             errors += bad;
           }
         }
@@ -238,7 +249,7 @@ class Simulator {
         const std::uint64_t tail = std::binomial_distribution<std::uint64_t>(m, 1 - OrderStatistics::kTail)(rng);
         std::vector<double> tail_ranks(tail);
         for (double& u : tail_ranks) u = tail_rank(rng);
-        for (Stretch* stretch : all(step, blocks)) {
+        for (Stretch* stretch : stretches) {
           stretch->requests[v] += m;
           stretch->errors[v] += errors;
           stretch->unavailable[v] += unavailable;
@@ -252,7 +263,7 @@ class Simulator {
       watch.update(interval, 1.0);
       result.canary_requests = step->requests[1];
       if (t % block_s == 0) {
-        blocks.push_back(std::make_unique<Stretch>());
+        blocks.push_back(new_stretch());
         if (blocks.size() > 2) {
           blocks.erase(blocks.begin());
           ++oldest_block_index;
@@ -302,12 +313,20 @@ class Simulator {
     // error and unavailable rates, not latency.
     const VersionModel& canary = s.canary;
     const VersionModel& legacy = s.legacy;
-    Evidence step_evidence{evidence(step, 1, canary, e), evidence(step, 0, legacy, e), 1, "step"};
-    Evidence recent_evidence{evidence(recent, 1, canary, e), evidence(recent, 0, legacy, e), recent_index, "recent"};
+    Evidence step_evidence{evidence(step, 1, canary, e), evidence(step, 0, legacy, e), 1, "step", {}};
+    Evidence recent_evidence{evidence(recent, 1, canary, e), evidence(recent, 0, legacy, e), recent_index, "recent", {}};
     JudgeInput input;
     input.step = &step_evidence;
     input.recent = &recent_evidence;
     input.changes = &watch;
+    // Comparisons against legacy post-stratified by endpoint, as the aggregator does.
+    for (std::size_t i = 0; s.stratified && i < s.endpoints.size(); ++i) {
+      const std::string name = "/endpoint/" + std::to_string(i);
+      step_evidence.strata.push_back({name, step.endpoint_requests[1][i], step.endpoint_errors[1][i], step.endpoint_requests[0][i],
+                                      step.endpoint_errors[0][i]});
+      recent_evidence.strata.push_back({name, recent.endpoint_requests[1][i], recent.endpoint_errors[1][i],
+                                        recent.endpoint_requests[0][i], recent.endpoint_errors[0][i]});
+    }
     for (std::size_t i = 0; i < s.endpoints.size(); ++i) {
       EndpointEvidence ep;
       ep.name = "/endpoint/" + std::to_string(i);

@@ -7,6 +7,9 @@
 //   among them, so continuous monitoring of three scopes keeps the policy's rollback alpha.
 // - A canary failing 5.5% of its requests in one region is caught, and with fewer canary
 //   requests per host than one host judging its own data with the same rule needs.
+// - An incident in one region that hits both versions alike, with the canary at a larger share
+//   there, does not roll back a canary no worse than legacy in either region: the fleet's
+//   comparison is post-stratified by region.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -38,7 +41,14 @@ struct Outcome {
   std::uint64_t host_canary = 0;
 };
 
-Outcome run(std::uint64_t seed, double bad_region_error_rate) {
+// Region A's error rates and each region's share (region B: 0.1% errors on both versions).
+struct Traffic {
+  double canary_error_rate_a = 0.001;
+  double legacy_error_rate_a = 0.001;
+  std::uint32_t share_a_bp = kShareBp, share_b_bp = kShareBp;
+};
+
+Outcome run(std::uint64_t seed, const Traffic& traffic) {
   std::mt19937_64 rng(seed);
   std::lognormal_distribution<double> latency(std::log(100000.0), 0.4);
   std::vector<SimHost> sims = {{"a1", "A", {}}, {"a2", "A", {}}, {"b1", "B", {}}, {"b2", "B", {}}};
@@ -48,6 +58,8 @@ Outcome run(std::uint64_t seed, double bad_region_error_rate) {
   config.generation = 1;
   config.rollout_unix_ns = 1;
   config.share_bp = kShareBp;
+  config.shares["A"] = traffic.share_a_bp;
+  config.shares["B"] = traffic.share_b_bp;
   const Policy policy;
   MergeState merged;
   // Host a1 alone: its own step, judged with the whole alpha (what its aggregator's step rule does).
@@ -62,8 +74,9 @@ Outcome run(std::uint64_t seed, double bad_region_error_rate) {
       interval.id = {1, static_cast<std::uint64_t>(t)};
       interval.fleet_generation = config.generation;
       for (int r = 0; r < kRequestsPerHostInterval; ++r) {
-        const std::uint32_t v = rng() % 10000 < kShareBp ? 1 : 0;
-        const double error_rate = v == 1 && s.region == "A" ? bad_region_error_rate : 0.001;
+        const std::uint32_t v = rng() % 10000 < (s.region == "A" ? traffic.share_a_bp : traffic.share_b_bp) ? 1 : 0;
+        const double error_rate =
+            s.region != "A" ? 0.001 : v == 1 ? traffic.canary_error_rate_a : traffic.legacy_error_rate_a;
         const bool failed = std::uniform_real_distribution<double>(0, 1)(rng) < error_rate;
         const auto us = static_cast<std::uint32_t>(latency(rng));
         WindowCounts& c = s.cumulative[v];
@@ -101,20 +114,20 @@ Outcome run(std::uint64_t seed, double bad_region_error_rate) {
   return out;
 }
 
-std::vector<Outcome> run_many(int runs, std::uint64_t seed, double bad_rate) {
+std::vector<Outcome> run_many(int runs, std::uint64_t seed, const Traffic& traffic) {
   std::vector<Outcome> out(static_cast<std::size_t>(runs));
   std::atomic<int> next{0};
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < std::max(2u, std::thread::hardware_concurrency()); ++w)
     workers.emplace_back([&] {
-      for (int i; (i = next++) < runs;) out[static_cast<std::size_t>(i)] = run(seed * 7919 + static_cast<std::uint64_t>(i), bad_rate);
+      for (int i; (i = next++) < runs;) out[static_cast<std::size_t>(i)] = run(seed * 7919 + static_cast<std::uint64_t>(i), traffic);
     });
   for (auto& t : workers) t.join();
   return out;
 }
 
 TEST(FleetSimulation, AHealthyCanaryIsAlmostNeverRolledBackByTheFleet) {
-  const std::vector<Outcome> runs = run_many(200, 11, 0.001);
+  const std::vector<Outcome> runs = run_many(200, 11, Traffic{});
   int rolled = 0;
   for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
   std::cout << "healthy canary, 4 hosts, 10 minutes judged every second: fleet rolled back " << rolled << " of "
@@ -123,7 +136,7 @@ TEST(FleetSimulation, AHealthyCanaryIsAlmostNeverRolledBackByTheFleet) {
 }
 
 TEST(FleetSimulation, ARegionalRegressionIsCaughtWithFewerRequestsPerHostThanOneHostNeeds) {
-  const std::vector<Outcome> runs = run_many(1000, 12, 0.055);
+  const std::vector<Outcome> runs = run_many(1000, 12, Traffic{0.055});
   std::vector<std::uint64_t> fleet, host;
   int caught = 0, fleet_first = 0;
   for (const Outcome& o : runs) {
@@ -140,6 +153,16 @@ TEST(FleetSimulation, ARegionalRegressionIsCaughtWithFewerRequestsPerHostThanOne
             << simulation::percentile(host, 0.9) << "); the fleet needed fewer per host in " << fleet_first << " runs\n";
   EXPECT_GE(caught, 990);
   EXPECT_LT(fleet_median, host_median);
+}
+
+TEST(FleetSimulation, AnIncidentInOneRegionOnBothVersionsDoesNotRollBackTheFleet) {
+  // Region A: 3% errors on legacy and canary alike, the canary at 50% there; B at 10%, healthy.
+  const std::vector<Outcome> runs = run_many(200, 13, Traffic{0.03, 0.03, 5000, 1000});
+  int rolled = 0;
+  for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
+  std::cout << "3% errors on both versions in region A (canary 50% there, 10% in B): fleet rolled back " << rolled
+            << " of " << runs.size() << " runs\n";
+  EXPECT_LE(rolled, 2);
 }
 
 }  // namespace

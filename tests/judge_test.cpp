@@ -19,7 +19,7 @@ VersionEvidence version(std::uint64_t requests, std::uint64_t errors, std::uint6
   return v;
 }
 
-Evidence evidence(VersionEvidence canary, VersionEvidence legacy) { return {std::move(canary), std::move(legacy), 1, "step"}; }
+Evidence evidence(VersionEvidence canary, VersionEvidence legacy) { return {std::move(canary), std::move(legacy), 1, "step", {}}; }
 
 const Check& find(const std::vector<Check>& checks, const std::string& name) {
   for (const Check& c : checks)
@@ -79,6 +79,53 @@ TEST(Judge, TheP99IsJudgedOnlyWhenThePolicyNamesItAndItsChecksSayP99) {
   j = judge(policy, same, nullptr);
   EXPECT_FALSE(find(j.triggers, "p99_increase").holds);
   EXPECT_TRUE(find(j.gate, "p99_increase").holds);
+}
+
+// Seven endpoints: five fast ones at 0.1% errors, two slow ones at 3% (a search, an export); the
+// canary is enabled on the two slow ones only (`each` requests on each) and gets a sixth of
+// their traffic.
+Evidence canary_on_two_of_seven(double canary_error_rate, std::uint64_t each) {
+  Evidence e;
+  e.window = "step";
+  for (int i = 0; i < 7; ++i) {
+    const bool slow = i >= 5;
+    Stratum s;
+    s.name = "/e" + std::to_string(i);
+    s.legacy_requests = each * (slow ? 5 : 15);
+    s.legacy_errors = slow ? s.legacy_requests * 3 / 100 : s.legacy_requests / 1000;
+    s.canary_requests = slow ? each : 0;
+    s.canary_errors = slow ? static_cast<std::uint64_t>(static_cast<double>(each) * canary_error_rate) : 0;
+    e.legacy.requests += s.legacy_requests;
+    e.legacy.errors += s.legacy_errors;
+    e.canary.requests += s.canary_requests;
+    e.canary.errors += s.canary_errors;
+    e.strata.push_back(s);
+  }
+  return e;
+}
+
+TEST(Judge, ComparisonsAreBetweenLikeAndLikeWhenTheEvidenceHasStrata) {
+  const Policy policy;
+  // As good as legacy on each endpoint; 50,000 canary requests on each, enough to prove the gate.
+  Evidence e = canary_on_two_of_seven(0.03, 50000);
+  const std::vector<Stratum> strata = e.strata;
+  e.strata.clear();
+  Judgement pooled = judge(policy, e, nullptr);
+  EXPECT_TRUE(find(pooled.triggers, "error_rate_increase").holds) << "3% against a pooled 0.73%: the trap";
+  e.strata = strata;
+  Judgement stratified = judge(policy, e, nullptr);
+  const Check& increase = find(stratified.triggers, "error_rate_increase");
+  EXPECT_NEAR(increase.value, 0, 1e-9) << "3% against legacy's 3% on the same two endpoints";
+  EXPECT_FALSE(increase.holds);
+  EXPECT_FALSE(stratified.rollback);
+  EXPECT_NE(increase.test.find("mix of strata"), std::string::npos);
+  EXPECT_TRUE(find(stratified.gate, "error_rate_increase").holds) << "no worse than legacy where it runs: proven";
+
+  // Worse where it runs (5% against 3%): still caught, with 20,000 on each.
+  Judgement worse = judge(policy, canary_on_two_of_seven(0.05, 20000), nullptr);
+  EXPECT_NEAR(find(worse.triggers, "error_rate_increase").value, 2, 1e-9);
+  EXPECT_TRUE(find(worse.triggers, "error_rate_increase").holds);
+  EXPECT_FALSE(find(worse.gate, "error_rate_increase").holds);
 }
 
 TEST(Judge, AnIncidentThatHitsLegacyTooIsNamedAndHeldWhenThePolicySaysSo) {

@@ -141,6 +141,27 @@ std::vector<EndpointEvidence> DecisionEngine::endpoint_evidence(const std::vecto
   return out;
 }
 
+std::vector<Stratum> DecisionEngine::strata(const Stretch& s, const std::vector<WindowCounts>& counts, std::uint32_t capacity,
+                                            const ConfigData& config) const {
+  std::vector<Stratum> out;
+  if (s.endpoint_baseline.size() != counts.size()) return out;
+  const bool with_4xx = policy_.rollback.count_4xx_as_errors;
+  for (std::uint32_t e = 0; e < capacity && e < config.endpoint_count; ++e) {
+    const EndpointEntry& entry = config.endpoints[e];
+    if (!entry.registered || (e < ignored_.size() && ignored_[e])) continue;
+    const WindowCounts legacy = counts[e].since(s.endpoint_baseline[e]);
+    const WindowCounts canary = counts[std::size_t{capacity} + e].since(s.endpoint_baseline[std::size_t{capacity} + e]);
+    Stratum st;
+    st.name.assign(entry.path, std::min<std::size_t>(entry.path_len, sizeof entry.path));
+    st.legacy_requests = legacy.requests;
+    st.legacy_errors = legacy.errors + (with_4xx ? legacy.client_errors : 0);
+    st.canary_requests = canary.requests;
+    st.canary_errors = canary.errors + (with_4xx ? canary.client_errors : 0);
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
 // The change detectors see every interval of the rollout, whatever the state: a paused canary
 // that breaks is still caught, and a resumed one does not start from nothing.
 void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]) {
@@ -159,13 +180,14 @@ void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&to
   watch_.update(interval, dt);
 }
 
-void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]) {
+void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides], const std::vector<WindowCounts>& counts) {
   const std::uint64_t block_ms = policy_.rollback.window_ms / 2;
   if (!blocks_.empty() && now_ms < blocks_.back().started_ms + block_ms) return;
   Stretch next;
   next.sequence = blocks_.empty() ? 1 : blocks_.back().sequence + 1;
   next.started_ms = now_ms;
   for (std::uint32_t v = 0; v < kSides; ++v) next.baseline[v] = totals[v];
+  next.endpoint_baseline = counts;
   blocks_.push_back(std::move(next));
   if (blocks_.size() > 2) blocks_.pop_front();
 }
@@ -209,7 +231,7 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     step_key_ = mine(config).step_started_unix_ns;
     rollout_key_ = mine(config).started_unix_ns;
   }
-  roll_blocks(now_ms, totals);
+  roll_blocks(now_ms, totals, counts);
   watch_changes(now_ms, totals);
 
   auto status = std::make_shared<DecisionStatus>();
@@ -221,7 +243,9 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
   const auto state = static_cast<DeploymentState>(mine(config).state);
   if (state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive) {
     Evidence step = evidence(step_, totals, "step");
+    step.strata = strata(step_, counts, capacity, config);
     Evidence recent = evidence(blocks_.front(), totals, "rolling");
+    recent.strata = strata(blocks_.front(), counts, capacity, config);
     JudgeInput input;
     input.step = &step;
     input.recent = &recent;

@@ -91,6 +91,49 @@ stats::Interval gate_rate_bounds(std::uint64_t k, std::uint64_t n, double alpha)
   return stats::proportion_interval(k, n, alpha, kGateRatePrior);
 }
 
+// The error rates a relative check compares: the canary's, and legacy's as the canary's traffic
+// mix would see it, with legacy's confidence interval at `legacy_alpha`.
+struct RateComparison {
+  std::uint64_t canary_errors = 0, canary_requests = 0;
+  double legacy_rate = kNaN;
+  stats::Interval legacy{0, 1};
+};
+
+// Post-stratified when the evidence has strata: legacy's interval is the canary-weighted sum of
+// each stratum's interval, each at an equal share of alpha (Bonferroni over the strata, whose
+// number the config fixes, not the data), so the sum covers legacy's reweighted rate at
+// `legacy_alpha`. A stratum without legacy traffic has nothing to compare with: its canary
+// traffic is left out too. `bounds` false: the point estimates only (the interval stays [0, 1]).
+RateComparison compare_rates(const Evidence& e, double legacy_alpha, const stats::BetaPrior& prior, bool bounds) {
+  RateComparison r;
+  if (e.strata.empty()) {
+    r.canary_errors = e.canary.errors;
+    r.canary_requests = e.canary.requests;
+    r.legacy_rate = rate(e.legacy.errors, e.legacy.requests);
+    if (bounds) r.legacy = stats::proportion_interval(e.legacy.errors, e.legacy.requests, legacy_alpha, prior);
+    return r;
+  }
+  for (const Stratum& s : e.strata) {
+    if (s.legacy_requests == 0) continue;
+    r.canary_errors += s.canary_errors;
+    r.canary_requests += s.canary_requests;
+  }
+  if (r.canary_requests == 0) return r;
+  const double each = legacy_alpha / static_cast<double>(e.strata.size());
+  if (bounds) r.legacy = {0, 0};
+  r.legacy_rate = 0;
+  for (const Stratum& s : e.strata) {
+    if (s.legacy_requests == 0 || s.canary_requests == 0) continue;
+    const double weight = static_cast<double>(s.canary_requests) / static_cast<double>(r.canary_requests);
+    r.legacy_rate += weight * rate(s.legacy_errors, s.legacy_requests);
+    if (!bounds) continue;
+    const stats::Interval i = stats::proportion_interval(s.legacy_errors, s.legacy_requests, each, prior);
+    r.legacy.lower += weight * i.lower;
+    r.legacy.upper += weight * i.upper;
+  }
+  return r;
+}
+
 // Whether a rate above `limit` is proven (the lower confidence bound is above it): the whole
 // sequence lies above it exactly when the mixture at `limit` has reached 1/alpha, one
 // evaluation instead of a bisection (for the simulation, which needs the verdict only).
@@ -205,11 +248,17 @@ void add_relative(const Policy& p, const Evidence& e, double alpha, const JudgeO
   const bool all = o.compute_every_bound;
 
   Check increase = base("error_rate_increase", e, g.max_error_rate_increase_points);
-  increase.test = describe(o, "lower bound of canary minus upper bound of legacy error rate (points)", alpha);
-  increase.value = 100 * (rate(c.errors, c.requests) - rate(l.errors, l.requests));
-  if (all || increase.value > increase.threshold)
-    increase.bound = 100 * (trigger_rate_bounds(c.errors, c.requests, alpha * kCanaryShare).lower -
-                            trigger_rate_bounds(l.errors, l.requests, alpha * (1 - kCanaryShare)).upper);
+  increase.test = describe(o, e.strata.empty() ? "lower bound of canary minus upper bound of legacy error rate (points)"
+                                                : "lower bound of canary minus upper bound of legacy error rate in the canary's mix of "
+                                                  "strata (points)", alpha);
+  const double legacy_alpha = alpha * (1 - kCanaryShare);
+  RateComparison r = compare_rates(e, legacy_alpha, kTriggerRatePrior, false);
+  increase.canary_samples = r.canary_requests;
+  increase.value = 100 * (rate(r.canary_errors, r.canary_requests) - r.legacy_rate);
+  if (all || increase.value > increase.threshold) {
+    r = compare_rates(e, legacy_alpha, kTriggerRatePrior, true);
+    increase.bound = 100 * (trigger_rate_bounds(r.canary_errors, r.canary_requests, alpha * kCanaryShare).lower - r.legacy.upper);
+  }
   increase.holds = increase.bound > increase.threshold;
   out.push_back(increase);
 
@@ -261,7 +310,7 @@ void add_changes(const Policy& p, const ChangeWatch& w, double alpha, const Judg
 // against legacy's on the same endpoint (a canary bad on one endpoint of seven hides in the totals).
 void add_endpoint(const Policy& p, const Evidence& step, const EndpointEvidence& ep, double alpha, const JudgeOptions& o,
                   std::vector<Check>& out) {
-  Evidence e{ep.canary, ep.legacy, step.sequence, step.window};
+  Evidence e{ep.canary, ep.legacy, step.sequence, step.window, {}};
   const std::size_t first = out.size();
   add_absolute(p, e, alpha, o, out, /*totals=*/false);
   add_relative(p, e, alpha, o, out);
@@ -291,15 +340,20 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   const GatePolicy& g = p.gate;
   const double alpha = stats::spent_alpha(g.alpha, e.sequence);
   const VersionEvidence& c = e.canary;
-  const VersionEvidence& l = e.legacy;
   const bool all = o.compute_every_bound;
 
   Check increase = base("error_rate_increase", e, g.max_error_rate_increase_points);
-  increase.test = describe(o, "upper bound of canary minus lower bound of legacy error rate (points)", alpha);
-  increase.value = 100 * (rate(c.errors, c.requests) - rate(l.errors, l.requests));
-  if (all || increase.value < increase.threshold)
-    increase.bound = 100 * (gate_rate_bounds(c.errors, c.requests, alpha * kCanaryShare).upper -
-                            gate_rate_bounds(l.errors, l.requests, alpha * (1 - kCanaryShare)).lower);
+  increase.test = describe(o, e.strata.empty() ? "upper bound of canary minus lower bound of legacy error rate (points)"
+                                                : "upper bound of canary minus lower bound of legacy error rate in the canary's mix of "
+                                                  "strata (points)", alpha);
+  const double legacy_alpha = alpha * (1 - kCanaryShare);
+  RateComparison r = compare_rates(e, legacy_alpha, kGateRatePrior, false);
+  increase.canary_samples = r.canary_requests;
+  increase.value = 100 * (rate(r.canary_errors, r.canary_requests) - r.legacy_rate);
+  if (all || increase.value < increase.threshold) {
+    r = compare_rates(e, legacy_alpha, kGateRatePrior, true);
+    increase.bound = 100 * (gate_rate_bounds(r.canary_errors, r.canary_requests, alpha * kCanaryShare).upper - r.legacy.lower);
+  }
   increase.holds = increase.bound < increase.threshold;
   out.push_back(increase);
 
@@ -358,7 +412,7 @@ Judgement judge(const Policy& policy, const JudgeInput& in, const JudgeOptions& 
     // A critical endpoint must be proven inside the gate's error-rate limit on its own too.
     for (const EndpointEvidence& ep : in.endpoints)
       if (ep.critical && per_endpoint) {
-        const Evidence e{ep.canary, ep.legacy, step.sequence, step.window};
+        const Evidence e{ep.canary, ep.legacy, step.sequence, step.window, {}};
         std::vector<Check> own;
         add_gate(policy, e, options, own);
         own.front().endpoint = ep.name;  // error_rate_increase: latency is the totals' alone

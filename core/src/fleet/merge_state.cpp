@@ -61,6 +61,7 @@ std::size_t MergeState::merge(const std::string& host, const std::string& region
         totals[scope][v] += delta;
         if (!in_step) continue;
         steps[scope].counts[v] += delta;
+        if (scope.empty()) steps[scope].regions[region][v] += delta;
         steps[scope].latency[v].merge(h.latency[v]);
       }
     }
@@ -104,6 +105,11 @@ std::string MergeState::serialize() {
       put_counts(out, s.counts[v]);
       s.latency[v].serialize(out);
     }
+    out.u64(s.regions.size());
+    for (const auto& [region, counts] : s.regions) {
+      out.bytes(region);
+      for (const WindowCounts& w : counts) put_counts(out, w);
+    }
   }
   out.u64(totals.size());
   for (const auto& [scope, t] : totals) {
@@ -141,6 +147,14 @@ Expected<MergeState> MergeState::deserialize(std::string_view bytes) {
       return bad;
     for (std::uint32_t v = 0; v < kFleetSides; ++v)
       if (!get_counts(in, s.counts[v]) || !s.latency[v].deserialize(in)) return bad;
+    std::uint64_t regions = 0;
+    if (!in.u64(regions) || regions > kMaxEntries) return bad;
+    for (std::uint64_t r = 0; r < regions; ++r) {
+      std::string region;
+      if (!get_text(in, region)) return bad;
+      for (WindowCounts& w : s.regions[region])
+        if (!get_counts(in, w)) return bad;
+    }
     m.steps[scope] = std::move(s);
   }
   if (!in.u64(n) || n > kMaxEntries) return bad;

@@ -46,8 +46,19 @@ Evidence step_evidence(Stretch& s, const Policy& p) {
   Evidence e;
   e.sequence = s.sequence;
   e.window = "step";
+  const bool with_4xx = p.rollback.count_4xx_as_errors;
   for (std::uint32_t v = 0; v < kFleetSides; ++v) {
-    (v == 1 ? e.canary : e.legacy) = version_evidence(s.counts[v], s.latency[v], p.rollback.count_4xx_as_errors);
+    (v == 1 ? e.canary : e.legacy) = version_evidence(s.counts[v], s.latency[v], with_4xx);
+  }
+  // The fleet compares like with like: region by region, weighted by the candidate's own mix.
+  for (const auto& [region, counts] : s.regions) {
+    Stratum st;
+    st.name = region;
+    st.legacy_requests = counts[0].requests;
+    st.legacy_errors = counts[0].errors + (with_4xx ? counts[0].client_errors : 0);
+    st.canary_requests = counts[1].requests;
+    st.canary_errors = counts[1].errors + (with_4xx ? counts[1].client_errors : 0);
+    e.strata.push_back(std::move(st));
   }
   return e;
 }

@@ -119,7 +119,9 @@ class DecisionEngine {
     std::uint64_t started_ms = 0;
     WindowCounts baseline[kSides];
     Samples latency[kSides];  // a digest held by its sketch: quantiles within 0.25%
-    std::vector<WindowCounts> endpoint_baseline;  // the step's only: [version * capacity + endpoint]
+    // [version * capacity + endpoint] at the stretch's start: the step's and the rolling blocks'
+    // (a block restored from a checkpoint has none: its comparisons use the totals).
+    std::vector<WindowCounts> endpoint_baseline;
   };
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
@@ -134,7 +136,11 @@ class DecisionEngine {
   // The sample-ratio test's interval: sets the config's flag when it fails, restarts when a
   // person cleared it.
   void check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout, DecisionStatus& status);
-  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]);
+  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides], const std::vector<WindowCounts>& counts);
+  // A stretch's per-endpoint counts as the strata of its comparisons against the baseline (the
+  // endpoints the policy does not ignore); none when the stretch has no per-endpoint start.
+  std::vector<Stratum> strata(const Stretch& s, const std::vector<WindowCounts>& counts, std::uint32_t capacity,
+                              const ConfigData& config) const;
   Evidence evidence(Stretch& s, const WindowCounts (&totals)[kSides], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
   // strategy: blue_green: the switch once the gate is proven at the smoke share,

@@ -30,6 +30,14 @@ struct VersionEvidence {
   double latency_relative_error = 0;
 };
 
+// One stratum of a comparison (an endpoint on a host, a region in a fleet), over the same stretch
+// as the evidence's totals. Errors as the policy counts them.
+struct Stratum {
+  std::string name;
+  std::uint64_t canary_requests = 0, canary_errors = 0;
+  std::uint64_t legacy_requests = 0, legacy_errors = 0;
+};
+
 struct Evidence {
   VersionEvidence canary;
   VersionEvidence legacy;
@@ -37,6 +45,11 @@ struct Evidence {
   // blocks): its share of alpha shrinks as 1/i^2 so the family keeps its alpha forever.
   std::uint64_t sequence = 1;
   std::string window;  // "5m", "step": for people
+  // When set, the error-rate comparisons against legacy are post-stratified: the canary's traffic
+  // in the strata legacy also has, against legacy's rate in each stratum weighted by the canary's
+  // own mix. Legacy's traffic where the canary has none (an endpoint it is not enabled on, a
+  // region it does not serve) then counts in no comparison. Empty: the totals are compared.
+  std::vector<Stratum> strata;
 };
 
 // What a check's value, bound and threshold are in: /metrics exports each in its base unit.

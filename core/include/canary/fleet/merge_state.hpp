@@ -45,6 +45,9 @@ struct Stretch {
   // How long the gate has held without a break, summed from the leaders' own monotonic clocks
   // (never a difference of two machines' wall clocks); 0 when it does not hold.
   std::uint64_t gate_held_ms = 0;
+  // The fleet scope's counts by region: the strata of its comparisons against the baseline (a
+  // region's own step has one region and none).
+  std::map<std::string, std::array<WindowCounts, kFleetSides>> regions;
 };
 
 struct MergeState {
