@@ -12,6 +12,7 @@
 
 #include "canary/aggregator.hpp"
 #include "canary/atomic_file.hpp"
+#include "canary/clock.hpp"
 #include "canary/detail/xxhash.hpp"
 #include "canary/log.hpp"
 #include "canary/segment.hpp"
@@ -21,10 +22,11 @@ namespace canary {
 namespace {
 
 constexpr std::string_view kMagic = "CANARYCK";
-// 8: the run and its persisted and lost counts; 7: a baseline and up to 7 candidates, an engine
+// 9: the decision engine's times as ages (a reboot restarts the monotonic clock); 8: the run and
+// its persisted and lost counts; 7: a baseline and up to 7 candidates, an engine
 // each; 5: the decision engine's digests held by sketches; 4: the journal's sequence; 3: latency
 // sketches beside the digests
-constexpr std::uint64_t kFormat = 8;
+constexpr std::uint64_t kFormat = 9;
 
 // The experiments' per-user state, in a file of its own: it can be tens of megabytes, so it is
 // written only when something was counted since the last write. 2: the run, its persisted counts
@@ -118,12 +120,12 @@ Status Aggregator::save_checkpoint() {
   for (WindowSeries& s : series_) s.serialize(out);
   out.u64(last_event_seq_);
   out.u64(journal_seq_);
-  engine_->serialize(out);
+  engine_->serialize(out, monotonic_ms());
   out.u64(extra_list_.size());
   for (std::uint32_t v = 0; v < kMaxVersions; ++v)
     if (extra_engines_[v]) {
       out.u64(v);
-      extra_engines_[v]->serialize(out);
+      extra_engines_[v]->serialize(out, monotonic_ms());
     }
   end_frame(out);
   if (Status s = write_file_atomically(checkpoint_path(), out.out()); !s.ok()) return s;
@@ -161,7 +163,7 @@ Status Aggregator::load_checkpoint(Persisted& seen) {
     series.push_back(std::move(*s));
   }
   std::uint64_t event_seq = 0, journal_seq = 0;
-  if (!in.u64(event_seq) || !in.u64(journal_seq) || !engine_->deserialize(in)) return refuse("malformed decision state");
+  if (!in.u64(event_seq) || !in.u64(journal_seq) || !engine_->deserialize(in, monotonic_ms())) return refuse("malformed decision state");
   std::uint64_t extra = 0;
   if (!in.u64(extra) || extra > kMaxVersions) return refuse("malformed decision state");
   std::unique_ptr<DecisionEngine> engines[kMaxVersions];
@@ -169,7 +171,7 @@ Status Aggregator::load_checkpoint(Persisted& seen) {
     std::uint64_t v = 0;
     if (!in.u64(v) || v == kFirstCandidate || v >= kMaxVersions || engines[v]) return refuse("malformed decision state");
     engines[v] = std::make_unique<DecisionEngine>(*segment_, base_policy_, options_.interval_ms, static_cast<std::uint32_t>(v));
-    if (!engines[v]->deserialize(in)) return refuse("malformed decision state");
+    if (!engines[v]->deserialize(in, monotonic_ms())) return refuse("malformed decision state");
   }
   if (!in.at_end()) return refuse("trailing bytes");
   for (std::uint32_t v = 0; v < kMaxVersions; ++v) extra_engines_[v] = std::move(engines[v]);

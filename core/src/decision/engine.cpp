@@ -448,14 +448,23 @@ std::shared_ptr<const DecisionStatus> DecisionEngine::status() const {
   return status_;
 }
 
-void DecisionEngine::serialize(ByteWriter& out) {
+namespace {
+// The engine's instants are on the monotonic clock, which a reboot restarts: a checkpoint keeps
+// ages instead (saturating), and a restore places them before its own now, clamped at 0 (never
+// older than the clock: a duration is under-counted, never wrapped).
+std::uint64_t age(std::uint64_t now_ms, std::uint64_t at_ms) { return now_ms > at_ms ? now_ms - at_ms : 0; }
+std::uint64_t rebased(std::uint64_t now_ms, std::uint64_t age_ms) { return now_ms > age_ms ? now_ms - age_ms : 0; }
+}  // namespace
+
+void DecisionEngine::serialize(ByteWriter& out, std::uint64_t now_ms) {
   out.u64(step_key_);
   out.u64(rollout_key_);
-  out.u64(gate_held_since_ms_);
+  // 0: the gate does not hold; else 1 + how long it has held.
+  out.u64(gate_held_since_ms_ == 0 ? 0 : 1 + age(now_ms, gate_held_since_ms_));
   out.u64(blocks_.size());
   auto stretch = [&](Stretch& s) {
     out.u64(s.sequence);
-    out.u64(s.started_ms);
+    out.u64(age(now_ms, s.started_ms));
     for (std::uint32_t v = 0; v < kSides; ++v) {
       const WindowCounts& b = s.baseline[v];
       for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
@@ -479,11 +488,13 @@ void DecisionEngine::serialize(ByteWriter& out) {
     for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
 }
 
-bool DecisionEngine::deserialize(ByteReader& in) {
+bool DecisionEngine::deserialize(ByteReader& in, std::uint64_t now_ms) {
   std::uint64_t step_key = 0, rollout_key = 0, held = 0, blocks = 0;
   if (!in.u64(step_key) || !in.u64(rollout_key) || !in.u64(held) || !in.u64(blocks) || blocks > 2) return false;
   auto stretch = [&](Stretch& s) {
-    if (!in.u64(s.sequence) || !in.u64(s.started_ms)) return false;
+    std::uint64_t started_age = 0;
+    if (!in.u64(s.sequence) || !in.u64(started_age)) return false;
+    s.started_ms = rebased(now_ms, started_age);
     for (std::uint32_t v = 0; v < kSides; ++v) {
       WindowCounts& b = s.baseline[v];
       if (!in.u64(b.requests) || !in.u64(b.errors) || !in.u64(b.client_errors) || !in.u64(b.unavailable) ||
@@ -531,7 +542,8 @@ bool DecisionEngine::deserialize(ByteReader& in) {
   for (std::uint32_t v = 0; v < kSides; ++v) watched_totals_[v] = watched[v];
   step_key_ = step_key;
   rollout_key_ = rollout_key;
-  gate_held_since_ms_ = held;
+  // 1 ms at the least: 0 means "not held".
+  gate_held_since_ms_ = held == 0 ? 0 : std::max<std::uint64_t>(1, rebased(now_ms, held - 1));
   step_ = std::move(step);
   blocks_ = std::move(restored);
   return true;

@@ -105,8 +105,9 @@ class DecisionEngine {
   // What the engine holds on the heap: its samples, buffers and the sample-ratio test's filter.
   std::size_t heap_bytes() const;
 
-  void serialize(ByteWriter& out);
-  bool deserialize(ByteReader& in);
+  // The checkpoint's part; `now_ms` on the clock tick() gets (monotonic): times are kept as ages.
+  void serialize(ByteWriter& out, std::uint64_t now_ms);
+  bool deserialize(ByteReader& in, std::uint64_t now_ms);
 
   // The latencies folded in since the last call, per version, for the aggregator's journal; and
   // their replay after a restart (into the step and the blocks, when the step is the same one).
