@@ -328,6 +328,55 @@ TEST_F(Fleet, ABadCanaryInOneRegionIsRolledBackOnEveryHostSoonerThanAnyHostAlone
   EXPECT_EQ(status["config"]["reason"].get<std::string>().find("region B"), std::string::npos) << status["config"].dump();
 }
 
+TEST_F(Fleet, RegionScopeRollsBackOnlyTheRegionWhoseOwnDataProvedIt) {
+  // Region A's canary fails 5.5% of its requests, B's is healthy: A is rolled back, B runs on.
+  set_policy("rollback:\n  scope: region\nramp:\n  steps: [20, 50, 100]\n  bake: 1h\n");
+  start_hosts();
+  start_controller(0);
+  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+  ASSERT_EQ(ctl({"start", "--share", "20"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
+  for (const Host& h : hosts)
+    loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "2000",
+                                "--legacy-error-rate", "0.001", "--canary-error-rate", h.region == "A" ? "0.055" : "0.001"}));
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 0 && share_of(hosts[1]) == 0; }, 60s)) << leader_status().dump(2);
+  std::this_thread::sleep_for(3s);  // several more rounds: the fleet's pooled proof holds by now
+  const json status = leader_status();
+  for (pid_t p : loads) stop_load(p);
+  loads.clear();
+  EXPECT_EQ(share_of(hosts[2]), 20) << status.dump(2);
+  EXPECT_EQ(share_of(hosts[3]), 20);
+  EXPECT_EQ(status["config"]["state"], "running") << status["config"].dump(2);
+  EXPECT_EQ(status["config"]["regions_rolled_back"], json::array({"A"})) << status["config"].dump(2);
+}
+
+TEST_F(Fleet, RegionScopeNeverRollsBackTheFleetOnItsPooledProofAlone) {
+  // Both regions' canaries fail 2% of their requests: the fleet's pooled data (twice a region's)
+  // proves it first. With rollback.scope: region each region goes back on its own proof; the
+  // deployment as a whole is never rolled back.
+  set_policy("rollback:\n  scope: region\nramp:\n  steps: [20, 50, 100]\n  bake: 1h\n");
+  start_hosts();
+  start_controller(0);
+  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+  ASSERT_EQ(ctl({"start", "--share", "20"}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
+  for (const Host& h : hosts)
+    loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "2000",
+                                "--legacy-error-rate", "0.001", "--canary-error-rate", "0.02"}));
+  std::string state;
+  const bool both = wait_until([&] {
+    const json st = leader_status();
+    if (!st.contains("config")) return false;
+    if (st["config"].value("state", std::string()) == "rolled_back") state = "rolled_back";
+    return state == "rolled_back" || st["config"]["regions_rolled_back"].size() == 2;
+  }, 90s);
+  const json status = leader_status();
+  for (pid_t p : loads) stop_load(p);
+  loads.clear();
+  EXPECT_NE(state, "rolled_back") << "the fleet was rolled back as a whole: " << status["config"].dump(2);
+  EXPECT_TRUE(both) << status.dump(2);
+}
+
 TEST_F(Fleet, AHealthyCanaryRampsWaveByWaveThroughALeaderKillToApproval) {
   set_policy(
       "regions:\n  - wave: [A]\n  - wave: [B]\n"

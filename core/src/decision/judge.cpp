@@ -87,10 +87,6 @@ stats::Interval trigger_rate_bounds(std::uint64_t k, std::uint64_t n, double alp
   return stats::proportion_interval(k, n, alpha, kTriggerRatePrior);
 }
 
-stats::Interval gate_rate_bounds(std::uint64_t k, std::uint64_t n, double alpha) {
-  return stats::proportion_interval(k, n, alpha, kGateRatePrior);
-}
-
 // The error rates a relative check compares: the canary's, and legacy's as the canary's traffic
 // mix would see it, with legacy's confidence interval at `legacy_alpha`.
 struct RateComparison {
@@ -151,6 +147,29 @@ Check base(const char* name, const Evidence& e, double threshold) {
   c.legacy_samples = e.legacy.requests;
   c.bound = kNaN;
   return c;
+}
+
+// The canary's error rate against legacy's, in points: proven above `limit` (a trigger, its
+// rate mixture) or proven within it (the gate, its mixture). Legacy gets (1 - kCanaryShare) of
+// alpha, the canary the rest.
+Check rate_increase(const Evidence& e, double limit, double alpha, bool gate, const JudgeOptions& o) {
+  const stats::BetaPrior& prior = gate ? kGateRatePrior : kTriggerRatePrior;
+  const std::string test = std::string(gate ? "upper bound of canary minus lower bound" : "lower bound of canary minus upper bound") +
+                           " of legacy error rate" + (e.strata.empty() ? "" : " in the canary's mix of strata") + " (points)";
+  Check increase = base("error_rate_increase", e, limit);
+  increase.test = describe(o, test.c_str(), alpha);
+  const double legacy_alpha = alpha * (1 - kCanaryShare);
+  RateComparison r = compare_rates(e, legacy_alpha, prior, false);
+  increase.canary_samples = r.canary_requests;
+  increase.value = 100 * (rate(r.canary_errors, r.canary_requests) - r.legacy_rate);
+  const bool decided_by_estimate = gate ? increase.value >= limit : increase.value <= limit;
+  if (o.compute_every_bound || !decided_by_estimate) {
+    r = compare_rates(e, legacy_alpha, prior, true);
+    const stats::Interval canary = stats::proportion_interval(r.canary_errors, r.canary_requests, alpha * kCanaryShare, prior);
+    increase.bound = 100 * (gate ? canary.upper - r.legacy.lower : canary.lower - r.legacy.upper);
+  }
+  increase.holds = gate ? increase.bound < limit : increase.bound > limit;
+  return increase;
 }
 
 // The canary's quantile q proven above `limit` (ms): its lower confidence bound from order statistics.
@@ -243,26 +262,8 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
 void add_relative(const Policy& p, const Evidence& e, double alpha, const JudgeOptions& o, std::vector<Check>& out) {
   if (!p.rollback.when_gate_cannot_pass) return;
   const GatePolicy& g = p.gate;
-  const VersionEvidence& c = e.canary;
-  const VersionEvidence& l = e.legacy;
-  const bool all = o.compute_every_bound;
-
-  Check increase = base("error_rate_increase", e, g.max_error_rate_increase_points);
-  increase.test = describe(o, e.strata.empty() ? "lower bound of canary minus upper bound of legacy error rate (points)"
-                                                : "lower bound of canary minus upper bound of legacy error rate in the canary's mix of "
-                                                  "strata (points)", alpha);
-  const double legacy_alpha = alpha * (1 - kCanaryShare);
-  RateComparison r = compare_rates(e, legacy_alpha, kTriggerRatePrior, false);
-  increase.canary_samples = r.canary_requests;
-  increase.value = 100 * (rate(r.canary_errors, r.canary_requests) - r.legacy_rate);
-  if (all || increase.value > increase.threshold) {
-    r = compare_rates(e, legacy_alpha, kTriggerRatePrior, true);
-    increase.bound = 100 * (trigger_rate_bounds(r.canary_errors, r.canary_requests, alpha * kCanaryShare).lower - r.legacy.upper);
-  }
-  increase.holds = increase.bound > increase.threshold;
-  out.push_back(increase);
-
-  if (c.latency_samples == 0 && l.latency_samples == 0) return;  // an endpoint's counts only
+  out.push_back(rate_increase(e, g.max_error_rate_increase_points, alpha, false, o));
+  if (e.canary.latency_samples == 0 && e.legacy.latency_samples == 0) return;  // an endpoint's counts only
   out.push_back(quantile_increase(e, kP95, g.max_p95_increase, alpha, false, o));
   if (g.max_p99_increase) out.push_back(quantile_increase(e, kP99, *g.max_p99_increase, alpha, false, o));
 }
@@ -340,23 +341,7 @@ void add_gate(const Policy& p, const Evidence& e, const JudgeOptions& o, std::ve
   const GatePolicy& g = p.gate;
   const double alpha = stats::spent_alpha(g.alpha, e.sequence);
   const VersionEvidence& c = e.canary;
-  const bool all = o.compute_every_bound;
-
-  Check increase = base("error_rate_increase", e, g.max_error_rate_increase_points);
-  increase.test = describe(o, e.strata.empty() ? "upper bound of canary minus lower bound of legacy error rate (points)"
-                                                : "upper bound of canary minus lower bound of legacy error rate in the canary's mix of "
-                                                  "strata (points)", alpha);
-  const double legacy_alpha = alpha * (1 - kCanaryShare);
-  RateComparison r = compare_rates(e, legacy_alpha, kGateRatePrior, false);
-  increase.canary_samples = r.canary_requests;
-  increase.value = 100 * (rate(r.canary_errors, r.canary_requests) - r.legacy_rate);
-  if (all || increase.value < increase.threshold) {
-    r = compare_rates(e, legacy_alpha, kGateRatePrior, true);
-    increase.bound = 100 * (gate_rate_bounds(r.canary_errors, r.canary_requests, alpha * kCanaryShare).upper - r.legacy.lower);
-  }
-  increase.holds = increase.bound < increase.threshold;
-  out.push_back(increase);
-
+  out.push_back(rate_increase(e, g.max_error_rate_increase_points, alpha, true, o));
   out.push_back(quantile_increase(e, kP95, g.max_p95_increase, alpha, true, o));
   if (g.max_p99_increase) out.push_back(quantile_increase(e, kP99, *g.max_p99_increase, alpha, true, o));
 
