@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -175,6 +176,18 @@ class Fleet : public ::testing::Test {
     const int l = leader();
     return l < 0 ? json::object() : get_json(controllers[l]->port(), "/api/v2/admin/canary/status");
   }
+  // rollback.scope: region, every host at 20% under paced load, the canary's error rate per host.
+  void start_region_scoped_rollout(const std::function<const char*(const Host&)>& canary_error_rate) {
+    set_policy("rollback:\n  scope: region\nramp:\n  steps: [20, 50, 100]\n  bake: 1h\n");
+    start_hosts();
+    start_controller(0);
+    ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
+    ASSERT_EQ(ctl({"start", "--share", "20"}).exit_code, 0);
+    ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
+    for (const Host& h : hosts)
+      loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "2000",
+                                  "--legacy-error-rate", "0.001", "--canary-error-rate", canary_error_rate(h)}));
+  }
 };
 
 bool same(const Truth& a, const Truth& b) { return a.legacy == b.legacy && a.canary == b.canary; }
@@ -330,15 +343,7 @@ TEST_F(Fleet, ABadCanaryInOneRegionIsRolledBackOnEveryHostSoonerThanAnyHostAlone
 
 TEST_F(Fleet, RegionScopeRollsBackOnlyTheRegionWhoseOwnDataProvedIt) {
   // Region A's canary fails 5.5% of its requests, B's is healthy: A is rolled back, B runs on.
-  set_policy("rollback:\n  scope: region\nramp:\n  steps: [20, 50, 100]\n  bake: 1h\n");
-  start_hosts();
-  start_controller(0);
-  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
-  ASSERT_EQ(ctl({"start", "--share", "20"}).exit_code, 0);
-  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
-  for (const Host& h : hosts)
-    loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "2000",
-                                "--legacy-error-rate", "0.001", "--canary-error-rate", h.region == "A" ? "0.055" : "0.001"}));
+  start_region_scoped_rollout([](const Host& h) { return h.region == "A" ? "0.055" : "0.001"; });
   ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 0 && share_of(hosts[1]) == 0; }, 60s)) << leader_status().dump(2);
   std::this_thread::sleep_for(3s);  // several more rounds: the fleet's pooled proof holds by now
   const json status = leader_status();
@@ -354,15 +359,7 @@ TEST_F(Fleet, RegionScopeNeverRollsBackTheFleetOnItsPooledProofAlone) {
   // Both regions' canaries fail 2% of their requests: the fleet's pooled data (twice a region's)
   // proves it first. With rollback.scope: region each region goes back on its own proof; the
   // deployment as a whole is never rolled back.
-  set_policy("rollback:\n  scope: region\nramp:\n  steps: [20, 50, 100]\n  bake: 1h\n");
-  start_hosts();
-  start_controller(0);
-  ASSERT_TRUE(wait_until([&] { return leader() >= 0; }, 10s));
-  ASSERT_EQ(ctl({"start", "--share", "20"}).exit_code, 0);
-  ASSERT_TRUE(wait_until([&] { return share_of(hosts[0]) == 20 && share_of(hosts[3]) == 20; }, 5s));
-  for (const Host& h : hosts)
-    loads.push_back(start_load({"--segment", h.segment, "--workers", "1", "--requests", "2000000", "--rate", "2000",
-                                "--legacy-error-rate", "0.001", "--canary-error-rate", "0.02"}));
+  start_region_scoped_rollout([](const Host&) { return "0.02"; });
   std::string state;
   const bool both = wait_until([&] {
     const json st = leader_status();
