@@ -51,24 +51,24 @@ std::size_t MergeState::merge(const std::string& host, const std::string& region
       if (c.version < kFleetSides) now[c.version] += c.cumulative;
     // Its counts cover exactly its own time only when it is the next one after the last read.
     const bool whole = same_segment && cursor.last.followed_by(h.id) && h.fleet_flags == 0;
+    // A new segment counts from zero; the same one from where this host was last read.
+    WindowCounts delta[kFleetSides];
+    for (std::uint32_t v = 0; v < kFleetSides; ++v) delta[v] = same_segment ? now[v].since(cursor.cumulative[v]) : now[v];
     bool left_out = false;
     for (const std::string& scope : {region, std::string()}) {
       const bool in_step = whole && h.fleet_generation >= steps[scope].first_generation;
       left_out = left_out || !in_step;
       for (std::uint32_t v = 0; v < kFleetSides; ++v) {
-        // A new segment counts from zero; the same one from where this host was last read.
-        const WindowCounts delta = same_segment ? now[v].since(cursor.cumulative[v]) : now[v];
-        totals[scope][v] += delta;
+        totals[scope][v] += delta[v];
         if (!in_step) continue;
-        steps[scope].counts[v] += delta;
-        if (scope.empty()) steps[scope].regions[region][v] += delta;
+        steps[scope].counts[v] += delta[v];
+        if (scope.empty()) steps[scope].regions[region][v] += delta[v];
         steps[scope].latency[v].merge(h.latency[v]);
       }
     }
     if (left_out) {
       ++intervals_left_out;
-      for (std::uint32_t v = 0; v < kFleetSides; ++v)
-        requests_left_out += same_segment ? now[v].since(cursor.cumulative[v]).requests : now[v].requests;
+      for (const WindowCounts& d : delta) requests_left_out += d.requests;
     }
     for (std::uint32_t v = 0; v < kFleetSides; ++v) cursor.cumulative[v] = now[v];
     cursor.segment_id = h.segment_id;
