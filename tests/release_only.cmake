@@ -29,7 +29,7 @@ gtest_discover_tests(canary_simulation_tests PROPERTIES LABELS "simulation" DISC
 # The decisions' second round, over long rollouts: change detection, per-endpoint judgement and
 # the sample-ratio test (several minutes).
 add_executable(canary_slow_simulation_tests change_detection_simulation_test.cpp endpoint_simulation_test.cpp
-  srm_simulation_test.cpp versions_simulation_test.cpp)
+  srm_simulation_test.cpp versions_simulation_test.cpp user_unit_simulation_test.cpp)
 target_link_libraries(canary_slow_simulation_tests PRIVATE canary_core GTest::gtest_main)
 gtest_discover_tests(canary_slow_simulation_tests PROPERTIES LABELS "simulation" DISCOVERY_TIMEOUT 60)
 

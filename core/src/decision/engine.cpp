@@ -106,6 +106,8 @@ void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&tot
 
 void DecisionEngine::classify_endpoints(const ConfigData& config, std::uint32_t capacity) {
   ignored_.assign(capacity, false);
+  comparable_.assign(capacity, false);
+  for (std::uint32_t e = 0; e < capacity && e < config.endpoint_count; ++e) comparable_[e] = endpoint_on(mine(config), e);
   if (policy_.endpoints.empty()) return;
   for (std::uint32_t e = 0; e < capacity && e < config.endpoint_count; ++e) {
     const EndpointEntry& entry = config.endpoints[e];
@@ -132,6 +134,16 @@ std::vector<EndpointEvidence> DecisionEngine::endpoint_evidence(const std::vecto
       ve.requests = c.requests;
       ve.errors = c.errors + (policy_.rollback.count_4xx_as_errors ? c.client_errors : 0);
       ve.unavailable = c.unavailable;
+      if (step_.users_tracked) {  // the baseline's identified users only; both sides' design effects
+        const UserBuckets::Tally users = step_.users.tally(v, e);
+        if (v == 0) {
+          ve.requests = users.requests;
+          ve.errors = users.errors;
+          ve.unavailable = users.unavailable;
+        }
+        ve.design_effect = users.design_effect;
+        ve.unavailable_design_effect = users.unavailable_design_effect;
+      }
       const bool timed = e < step_timed_[v].size();
       (v == 1 ? ep.canary_timed : ep.legacy_timed) = timed ? step_timed_[v][e] : 0;
       (v == 1 ? ep.canary_slow : ep.legacy_slow) = timed ? step_slow_[v][e] : 0;
@@ -141,25 +153,15 @@ std::vector<EndpointEvidence> DecisionEngine::endpoint_evidence(const std::vecto
   return out;
 }
 
-std::vector<Stratum> DecisionEngine::strata(const Stretch& s, const std::vector<WindowCounts>& counts, std::uint32_t capacity,
-                                            const ConfigData& config) const {
-  std::vector<Stratum> out;
-  if (s.endpoint_baseline.size() != counts.size()) return out;
-  const bool with_4xx = policy_.rollback.count_4xx_as_errors;
-  for (std::uint32_t e = 0; e < capacity && e < config.endpoint_count; ++e) {
-    const EndpointEntry& entry = config.endpoints[e];
-    if (!entry.registered || (e < ignored_.size() && ignored_[e])) continue;
-    const WindowCounts legacy = counts[e].since(s.endpoint_baseline[e]);
-    const WindowCounts canary = counts[std::size_t{capacity} + e].since(s.endpoint_baseline[std::size_t{capacity} + e]);
-    Stratum st;
-    st.name.assign(entry.path, std::min<std::size_t>(entry.path_len, sizeof entry.path));
-    st.legacy_requests = legacy.requests;
-    st.legacy_errors = legacy.errors + (with_4xx ? legacy.client_errors : 0);
-    st.canary_requests = canary.requests;
-    st.canary_errors = canary.errors + (with_4xx ? canary.client_errors : 0);
-    out.push_back(std::move(st));
+void DecisionEngine::add_comparisons(const Stretch& s, const ConfigData& config, std::uint32_t capacity, Evidence& e) const {
+  if (!s.users_tracked) return;
+  std::vector<std::string> names(std::min<std::uint32_t>(capacity, config.endpoint_count));
+  for (std::uint32_t id = 0; id < names.size(); ++id) {
+    const EndpointEntry& entry = config.endpoints[id];
+    if (!entry.registered || (id < ignored_.size() && ignored_[id])) continue;
+    names[id].assign(entry.path, std::min<std::size_t>(entry.path_len, sizeof entry.path));
   }
-  return out;
+  add_user_evidence(s.users, names, e);
 }
 
 // The change detectors see every interval of the rollout, whatever the state: a paused canary
@@ -180,14 +182,13 @@ void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&to
   watch_.update(interval, dt);
 }
 
-void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides], const std::vector<WindowCounts>& counts) {
+void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]) {
   const std::uint64_t block_ms = policy_.rollback.window_ms / 2;
   if (!blocks_.empty() && now_ms < blocks_.back().started_ms + block_ms) return;
   Stretch next;
   next.sequence = blocks_.empty() ? 1 : blocks_.back().sequence + 1;
   next.started_ms = now_ms;
   for (std::uint32_t v = 0; v < kSides; ++v) next.baseline[v] = totals[v];
-  next.endpoint_baseline = counts;
   blocks_.push_back(std::move(next));
   if (blocks_.size() > 2) blocks_.pop_front();
 }
@@ -220,6 +221,9 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     counts[std::size_t{capacity} + e] = all_counts[std::size_t{candidate_} * capacity + e];
   }
   fold_pending();  // this interval's records belong to the stretches as they stand
+  step_.users.merge(interval_users_);
+  for (Stretch& b : blocks_) b.users.merge(interval_users_);
+  interval_users_.clear();
   classify_endpoints(config, capacity);
   WindowCounts totals[kSides];
   for (std::uint32_t v = 0; v < kSides; ++v)
@@ -231,7 +235,7 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     step_key_ = mine(config).step_started_unix_ns;
     rollout_key_ = mine(config).started_unix_ns;
   }
-  roll_blocks(now_ms, totals, counts);
+  roll_blocks(now_ms, totals);
   watch_changes(now_ms, totals);
 
   auto status = std::make_shared<DecisionStatus>();
@@ -243,9 +247,9 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
   const auto state = static_cast<DeploymentState>(mine(config).state);
   if (state == DeploymentState::running || state == DeploymentState::paused || state == DeploymentState::inconclusive) {
     Evidence step = evidence(step_, totals, "step");
-    step.strata = strata(step_, counts, capacity, config);
+    add_comparisons(step_, config, capacity, step);
     Evidence recent = evidence(blocks_.front(), totals, "rolling");
-    recent.strata = strata(blocks_.front(), counts, capacity, config);
+    add_comparisons(blocks_.front(), config, capacity, recent);
     JudgeInput input;
     input.step = &step;
     input.recent = &recent;
@@ -483,6 +487,7 @@ void DecisionEngine::serialize(ByteWriter& out, std::uint64_t now_ms) {
       out.u64(step_slow_[v][e]);
     }
   }
+  step_.users.serialize(out);
   watch_.serialize(out);
   for (const WindowCounts& b : watched_totals_)
     for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
@@ -528,6 +533,8 @@ bool DecisionEngine::deserialize(ByteReader& in, std::uint64_t now_ms) {
     for (std::size_t e = 0; e < n; ++e)
       if (!in.u64(timed[v][e]) || !in.u64(slow[v][e])) return false;
   }
+  if (!step.users.deserialize(in)) return false;
+  for (Stretch& b : restored) b.users_tracked = false;
   ChangeWatch watch;
   WindowCounts watched[kSides];
   if (!watch.deserialize(in)) return false;
@@ -571,10 +578,10 @@ bool DecisionEngine::replay_interval(ByteReader& in) {
 }
 
 std::size_t DecisionEngine::heap_bytes() const {
-  std::size_t n = srm_.heap_bytes() + ignored_.capacity() / 8;
+  std::size_t n = srm_.heap_bytes() + (ignored_.capacity() + comparable_.capacity()) / 8 + interval_users_.heap_bytes();
   const auto stretch = [&n](const Stretch& s) {
     for (const Samples& l : s.latency) n += l.heap_bytes();
-    n += s.endpoint_baseline.capacity() * sizeof(WindowCounts);
+    n += s.endpoint_baseline.capacity() * sizeof(WindowCounts) + s.users.heap_bytes();
   };
   stretch(step_);
   for (const Stretch& b : blocks_) stretch(b);

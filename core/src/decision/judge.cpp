@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "canary/decision/judge.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -83,8 +84,14 @@ QuantileBounds quantile_bounds(const VersionEvidence& v, double q, double alpha,
 std::string quantile_name(double q) { return "p" + std::to_string(static_cast<int>(std::lround(q * 100))); }
 std::string quantile_label(double q) { return "P" + std::to_string(static_cast<int>(std::lround(q * 100))); }
 
-stats::Interval trigger_rate_bounds(std::uint64_t k, std::uint64_t n, double alpha) {
-  return stats::proportion_interval(k, n, alpha, kTriggerRatePrior);
+// k of n as n / D independent requests would be (D: the design effect, user_buckets.hpp).
+stats::Interval rate_interval(std::uint64_t k, std::uint64_t n, double design_effect, double alpha, const stats::BetaPrior& prior) {
+  const double d = design_effect > 1 ? design_effect : 1;
+  return stats::proportion_interval_effective(static_cast<double>(k) / d, static_cast<double>(n) / d, alpha, prior);
+}
+
+stats::Interval trigger_rate_bounds(std::uint64_t k, std::uint64_t n, double design_effect, double alpha) {
+  return rate_interval(k, n, design_effect, alpha, kTriggerRatePrior);
 }
 
 // The error rates a relative check compares: the canary's, and legacy's as the canary's traffic
@@ -93,6 +100,7 @@ struct RateComparison {
   std::uint64_t canary_errors = 0, canary_requests = 0;
   double legacy_rate = kNaN;
   stats::Interval legacy{0, 1};
+  double legacy_design_effect = 1;  // the largest one a stratum's interval took
 };
 
 // Post-stratified when the evidence has strata: legacy's interval is the canary-weighted sum of
@@ -106,7 +114,8 @@ RateComparison compare_rates(const Evidence& e, double legacy_alpha, const stats
     r.canary_errors = e.canary.errors;
     r.canary_requests = e.canary.requests;
     r.legacy_rate = rate(e.legacy.errors, e.legacy.requests);
-    if (bounds) r.legacy = stats::proportion_interval(e.legacy.errors, e.legacy.requests, legacy_alpha, prior);
+    r.legacy_design_effect = e.legacy.design_effect;
+    if (bounds) r.legacy = rate_interval(e.legacy.errors, e.legacy.requests, e.legacy.design_effect, legacy_alpha, prior);
     return r;
   }
   for (const Stratum& s : e.strata) {
@@ -122,8 +131,9 @@ RateComparison compare_rates(const Evidence& e, double legacy_alpha, const stats
     if (s.legacy_requests == 0 || s.canary_requests == 0) continue;
     const double weight = static_cast<double>(s.canary_requests) / static_cast<double>(r.canary_requests);
     r.legacy_rate += weight * rate(s.legacy_errors, s.legacy_requests);
+    r.legacy_design_effect = std::max(r.legacy_design_effect, s.legacy_design_effect);
     if (!bounds) continue;
-    const stats::Interval i = stats::proportion_interval(s.legacy_errors, s.legacy_requests, each, prior);
+    const stats::Interval i = rate_interval(s.legacy_errors, s.legacy_requests, s.legacy_design_effect, each, prior);
     r.legacy.lower += weight * i.lower;
     r.legacy.upper += weight * i.upper;
   }
@@ -133,9 +143,11 @@ RateComparison compare_rates(const Evidence& e, double legacy_alpha, const stats
 // Whether a rate above `limit` is proven (the lower confidence bound is above it): the whole
 // sequence lies above it exactly when the mixture at `limit` has reached 1/alpha, one
 // evaluation instead of a bisection (for the simulation, which needs the verdict only).
-bool beyond(std::uint64_t k, std::uint64_t n, double limit, double alpha) {
+bool beyond(std::uint64_t k, std::uint64_t n, double limit, double alpha, double design_effect = 1) {
+  const double d = design_effect > 1 ? design_effect : 1;
   return n > 0 && static_cast<double>(k) > limit * static_cast<double>(n) &&
-         stats::log_mixture_ratio(k, n, limit, kTriggerRatePrior) >= std::log(1 / alpha);
+         stats::log_mixture_ratio_effective(static_cast<double>(k) / d, static_cast<double>(n) / d, limit, kTriggerRatePrior) >=
+             std::log(1 / alpha);
 }
 
 Check base(const char* name, const Evidence& e, double threshold) {
@@ -161,11 +173,13 @@ Check rate_increase(const Evidence& e, double limit, double alpha, bool gate, co
   const double legacy_alpha = alpha * (1 - kCanaryShare);
   RateComparison r = compare_rates(e, legacy_alpha, prior, false);
   increase.canary_samples = r.canary_requests;
+  increase.design_effect = std::max(e.canary.design_effect, r.legacy_design_effect);
   increase.value = 100 * (rate(r.canary_errors, r.canary_requests) - r.legacy_rate);
   const bool decided_by_estimate = gate ? increase.value >= limit : increase.value <= limit;
   if (o.compute_every_bound || !decided_by_estimate) {
     r = compare_rates(e, legacy_alpha, prior, true);
-    const stats::Interval canary = stats::proportion_interval(r.canary_errors, r.canary_requests, alpha * kCanaryShare, prior);
+    const stats::Interval canary =
+        rate_interval(r.canary_errors, r.canary_requests, e.canary.design_effect, alpha * kCanaryShare, prior);
     increase.bound = 100 * (gate ? canary.upper - r.legacy.lower : canary.lower - r.legacy.upper);
   }
   increase.holds = gate ? increase.bound < limit : increase.bound > limit;
@@ -233,12 +247,14 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
   errors.test = describe(o, "lower confidence bound of the canary error rate (%)", alpha);
   errors.value = 100 * rate(c.errors, c.requests);
   if (all)
-    errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, alpha).lower;
+    errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, c.design_effect, alpha).lower;
   else if (errors.value > errors.threshold)  // no bound needed: is the threshold outside the sequence?
-    errors.bound = beyond(c.errors, c.requests, errors.threshold / 100, alpha) ? kInf : kNaN;
+    errors.bound = beyond(c.errors, c.requests, errors.threshold / 100, alpha, c.design_effect) ? kInf : kNaN;
+  errors.design_effect = c.design_effect;
   errors.holds = errors.bound > errors.threshold;
   if (errors.holds)
-    errors.legacy_also_breaches = 100 * trigger_rate_bounds(l.errors, l.requests, alpha).lower > errors.threshold;
+    errors.legacy_also_breaches =
+        100 * trigger_rate_bounds(l.errors, l.requests, l.design_effect, alpha).lower > errors.threshold;
   out.push_back(errors);
 
   out.push_back(latency_trigger(e, kP95, r.max_p95_ms, alpha, o));
@@ -248,13 +264,16 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
   availability.test = describe(o, "upper confidence bound of the canary availability (%)", alpha);
   availability.value = 100 * (1 - rate(c.unavailable, c.requests));
   if (all)
-    availability.bound = 100 * (1 - trigger_rate_bounds(c.unavailable, c.requests, alpha).lower);
+    availability.bound = 100 * (1 - trigger_rate_bounds(c.unavailable, c.requests, c.unavailable_design_effect, alpha).lower);
   else if (availability.value < availability.threshold)
-    availability.bound = beyond(c.unavailable, c.requests, 1 - availability.threshold / 100, alpha) ? -kInf : kNaN;
+    availability.bound =
+        beyond(c.unavailable, c.requests, 1 - availability.threshold / 100, alpha, c.unavailable_design_effect) ? -kInf : kNaN;
+  availability.design_effect = c.unavailable_design_effect;
   availability.holds = availability.bound < availability.threshold;
   if (availability.holds)
     availability.legacy_also_breaches =
-        100 * (1 - trigger_rate_bounds(l.unavailable, l.requests, alpha).lower) < availability.threshold;
+        100 * (1 - trigger_rate_bounds(l.unavailable, l.requests, l.unavailable_design_effect, alpha).lower) <
+        availability.threshold;
   out.push_back(availability);
 }
 
@@ -329,7 +348,7 @@ void add_endpoint(const Policy& p, const Evidence& step, const EndpointEvidence&
     slow.value = 100 * rate(ep.canary_slow, ep.canary_timed);
     slow.bound = kNaN;
     if (o.compute_every_bound)
-      slow.bound = 100 * trigger_rate_bounds(ep.canary_slow, ep.canary_timed, alpha).lower;
+      slow.bound = 100 * trigger_rate_bounds(ep.canary_slow, ep.canary_timed, 1, alpha).lower;
     else if (slow.value > slow.threshold)
       slow.bound = beyond(ep.canary_slow, ep.canary_timed, limit, alpha) ? kInf : kNaN;
     slow.holds = slow.bound > slow.threshold;

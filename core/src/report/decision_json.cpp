@@ -27,6 +27,7 @@ nlohmann::json check_json(const Check& c) {
           {"legacy_also_breaches", c.legacy_also_breaches},
           {"held_for_legacy", c.held_for_legacy}};
   if (!c.endpoint.empty()) j["endpoint"] = c.endpoint;
+  if (c.design_effect > 1) j["design_effect"] = number(c.design_effect);
   if (c.window == "change") {  // a change detector: its statistic and alarm level, in nats
     j["log_evidence"] = number(c.log_evidence);
     j["log_evidence_level"] = number(c.log_evidence_level);

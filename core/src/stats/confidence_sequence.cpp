@@ -22,20 +22,28 @@ double log_likelihood(double s, double f, double p) {
 }  // namespace
 
 double log_mixture_ratio(std::uint64_t successes, std::uint64_t n, double p, const BetaPrior& prior) {
-  const auto s = static_cast<double>(successes);
-  const auto f = static_cast<double>(n - successes);
+  return log_mixture_ratio_effective(static_cast<double>(successes), static_cast<double>(n), p, prior);
+}
+
+double log_mixture_ratio_effective(double successes, double n, double p, const BetaPrior& prior) {
+  const double s = successes;
+  const double f = std::max(0.0, n - successes);
   if ((p <= 0 && s > 0) || (p >= 1 && f > 0)) return INFINITY;  // impossible under p
   return lbeta(prior.a + s, prior.b + f) - lbeta(prior.a, prior.b) - log_likelihood(s, f, p);
 }
 
 Interval proportion_interval(std::uint64_t successes, std::uint64_t n, double alpha, const BetaPrior& prior) {
+  return proportion_interval_effective(static_cast<double>(successes), static_cast<double>(n), alpha, prior);
+}
+
+Interval proportion_interval_effective(double successes, double n, double alpha, const BetaPrior& prior) {
   const double limit = std::log(1 / alpha);
-  const double estimate = n == 0 ? 0.5 : static_cast<double>(successes) / static_cast<double>(n);
+  const double estimate = n <= 0 ? 0.5 : successes / n;
   // log M is convex in p with its minimum (<= 0) at the estimate: bisect each side for the crossing.
   auto crossing = [&](double inside, double outside) {
     for (int i = 0; i < 60; ++i) {
       const double mid = (inside + outside) / 2;
-      (log_mixture_ratio(successes, n, mid, prior) < limit ? inside : outside) = mid;
+      (log_mixture_ratio_effective(successes, n, mid, prior) < limit ? inside : outside) = mid;
     }
     return inside;
   };

@@ -31,6 +31,7 @@
 #include "canary/decision/judge.hpp"
 #include "canary/decision/policy.hpp"
 #include "canary/decision/sample_ratio.hpp"
+#include "canary/decision/user_buckets.hpp"
 #include "canary/layout.hpp"
 #include "canary/tdigest.hpp"
 #include "canary/window_series.hpp"
@@ -91,6 +92,14 @@ class DecisionEngine {
       ++step_timed_[v][r.endpoint_id];
       step_slow_[v][r.endpoint_id] += slow ? 1 : 0;
     }
+    if (r.user_hash != 0) {
+      const StatusClass c = classify_status(r.status_code);
+      const bool error = is_error(c) || (c == StatusClass::c4xx && policy_.rollback.count_4xx_as_errors);
+      interval_users_.add(v, r.endpoint_id, r.user_hash, error, is_unavailable(r.status_code));
+    }
+    // The baseline's latencies that the candidate could not have served (no user id, or an
+    // endpoint it is not on) are in no comparison: they would compare unlike with unlike.
+    if (v == 0 && (r.user_hash == 0 || (r.endpoint_id < comparable_.size() && !comparable_[r.endpoint_id]))) return;
     std::vector<double>& pending = pending_[v];
     pending.push_back(static_cast<double>(r.latency_us));
     if (pending.size() >= kMaxPending) fold_pending();
@@ -120,9 +129,13 @@ class DecisionEngine {
     std::uint64_t started_ms = 0;
     WindowCounts baseline[kSides];
     Samples latency[kSides];  // a digest held by its sketch: quantiles within 0.25%
-    // [version * capacity + endpoint] at the stretch's start: the step's and the rolling blocks'
-    // (a block restored from a checkpoint has none: its comparisons use the totals).
+    // [version * capacity + endpoint] at the step's start (the per-endpoint checks' counts).
     std::vector<WindowCounts> endpoint_baseline;
+    // The identified users' requests since the stretch began: the comparisons with the baseline
+    // and the design effects. A block restored from a checkpoint has none (users_tracked false):
+    // its comparisons use the totals.
+    UserBuckets users;
+    bool users_tracked = true;
   };
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
@@ -137,11 +150,10 @@ class DecisionEngine {
   // The sample-ratio test's interval: sets the config's flag when it fails, restarts when a
   // person cleared it.
   void check_sample_ratio(const ConfigData& config, std::uint32_t capacity, bool new_rollout, DecisionStatus& status);
-  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides], const std::vector<WindowCounts>& counts);
-  // A stretch's per-endpoint counts as the strata of its comparisons against the baseline (the
-  // endpoints the policy does not ignore); none when the stretch has no per-endpoint start.
-  std::vector<Stratum> strata(const Stretch& s, const std::vector<WindowCounts>& counts, std::uint32_t capacity,
-                              const ConfigData& config) const;
+  void roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]);
+  // The comparisons with the baseline from a stretch's users (user_buckets.hpp): one stratum per
+  // endpoint the policy does not ignore, and the design effects; nothing for a restored block.
+  void add_comparisons(const Stretch& s, const ConfigData& config, std::uint32_t capacity, Evidence& e) const;
   Evidence evidence(Stretch& s, const WindowCounts (&totals)[kSides], const char* window);
   void act(const Judgement& j, const ConfigData& config, std::uint64_t now_ms, DecisionStatus& status);
   // strategy: blue_green: the switch once the gate is proven at the smoke share,
@@ -173,6 +185,8 @@ class DecisionEngine {
   // The step's drained latencies per endpoint, and those over rollback.max_p95_ms (legacy, canary).
   std::vector<std::uint64_t> step_timed_[2], step_slow_[2];
   std::vector<bool> ignored_;  // per endpoint id
+  std::vector<bool> comparable_;  // per endpoint id: the candidate is on there (empty: all)
+  UserBuckets interval_users_;    // drained since the last interval
   SampleRatioCheck srm_;
   bool srm_flagged_ = false;  // the config's flag as the last interval saw it
   std::uint64_t write_failures_ = 0;

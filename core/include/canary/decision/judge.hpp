@@ -28,6 +28,11 @@ struct VersionEvidence {
   // sketch guarantees LatencySketch::kRelativeBound; exact order statistics: 0). The P95 bounds
   // are widened by it, so alpha covers the estimate's error too.
   double latency_relative_error = 0;
+  // How much more the error count (and the unavailable count) varies than independent requests
+  // would make it: its variance over the binomial's, from the users' buckets
+  // (decision/user_buckets.hpp); at least 1. The rate intervals take n / D requests.
+  double design_effect = 1;
+  double unavailable_design_effect = 1;
 };
 
 // One stratum of a comparison (an endpoint on a host, a region in a fleet), over the same stretch
@@ -36,6 +41,7 @@ struct Stratum {
   std::string name;
   std::uint64_t canary_requests = 0, canary_errors = 0;
   std::uint64_t legacy_requests = 0, legacy_errors = 0;
+  double legacy_design_effect = 1;  // of legacy's error rate here (VersionEvidence::design_effect)
 };
 
 struct Evidence {
@@ -69,6 +75,8 @@ struct Check {
   double log_evidence_level = 0;
   std::uint64_t canary_samples = 0;
   std::uint64_t legacy_samples = 0;
+  // Rate checks: the largest design effect their intervals took (1: the requests as independent).
+  double design_effect = 1;
   bool holds = false;  // trigger: breach proven; gate: compliance proven
   // Absolute triggers: legacy's breach of the same threshold is proven by the same test over the
   // same window (an incident that hits both versions).

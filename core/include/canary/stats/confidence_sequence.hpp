@@ -27,6 +27,10 @@ struct BetaPrior {
 };
 
 double log_mixture_ratio(std::uint64_t successes, std::uint64_t n, double p, const BetaPrior& prior);
+// The same for effective counts: n requests with a design effect D (user-level variance D times the
+// binomial's, decision/user_buckets.hpp) are worth n / D independent ones, with successes / D
+// successes. The mixture is defined for real-valued counts; D = 1 is the exact test.
+double log_mixture_ratio_effective(double successes, double n, double p, const BetaPrior& prior);
 
 struct Interval {
   double lower;
@@ -35,6 +39,7 @@ struct Interval {
 
 // Every p with M_n(p) < 1/alpha. [0, 1] before any data.
 Interval proportion_interval(std::uint64_t successes, std::uint64_t n, double alpha, const BetaPrior& prior);
+Interval proportion_interval_effective(double successes, double n, double alpha, const BetaPrior& prior);
 
 // Order-statistic ranks (1-based) with X_(lower) <= q-quantile <= X_(upper) for every n at once
 // with probability >= 1 - alpha. lower == 0: no lower bound yet; upper == n + 1: no upper bound.
