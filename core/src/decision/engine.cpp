@@ -84,6 +84,12 @@ void DecisionEngine::fold_pending() {
   }
 }
 
+void DecisionEngine::fold_users() {
+  step_.users.merge(interval_users_);
+  for (Stretch& b : blocks_) b.users.merge(interval_users_);
+  interval_users_.clear();
+}
+
 void DecisionEngine::restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kSides],
                                   const std::vector<WindowCounts>& counts, bool new_rollout) {
   const std::uint64_t sequence = new_rollout ? 1 : step_.sequence + 1;
@@ -221,9 +227,7 @@ void DecisionEngine::tick(std::uint64_t now_ms, const std::vector<WindowCounts>&
     counts[std::size_t{capacity} + e] = all_counts[std::size_t{candidate_} * capacity + e];
   }
   fold_pending();  // this interval's records belong to the stretches as they stand
-  step_.users.merge(interval_users_);
-  for (Stretch& b : blocks_) b.users.merge(interval_users_);
-  interval_users_.clear();
+  fold_users();
   classify_endpoints(config, capacity);
   WindowCounts totals[kSides];
   for (std::uint32_t v = 0; v < kSides; ++v)

@@ -19,12 +19,41 @@ double design_effect(double sum_squared_residuals, double n, double k) {
 
 }  // namespace
 
+void UserBuckets::add(std::uint32_t side, std::uint32_t endpoint, std::uint64_t user_hash, bool error, bool unavailable) {
+  if (side >= kSides || endpoint >= kMaxEndpoints) return;
+  Cell& c = cells(side * kMaxEndpoints + endpoint)[bucket_of(user_hash)];
+  ++c.requests;
+  c.errors += error ? 1 : 0;
+  c.unavailable += unavailable ? 1 : 0;
+}
+
+void UserBuckets::merge(const UserBucketsInterval& interval) {
+  if (!interval.table_) return;
+  for (std::size_t pair = 0; pair < cells_.size(); ++pair) {
+    if (!interval.touched_[pair]) continue;
+    std::vector<Cell>& to = cells(pair);
+    const auto& from = (*interval.table_)[pair];
+    for (std::uint32_t b = 0; b < kBuckets; ++b) {
+      to[b].requests += from[b].requests;
+      to[b].errors += from[b].errors;
+      to[b].unavailable += from[b].unavailable;
+    }
+  }
+}
+
+void UserBucketsInterval::clear() {
+  if (table_)
+    for (std::size_t pair = 0; pair < touched_.size(); ++pair)
+      if (touched_[pair]) (*table_)[pair].fill(Cell{});
+  touched_.fill(false);
+  records_ = 0;
+}
+
 void UserBuckets::merge(const UserBuckets& other) {
   for (std::size_t i = 0; i < cells_.size(); ++i) {
     const std::vector<Cell>& from = other.cells_[i];
     if (from.empty()) continue;
-    std::vector<Cell>& to = cells_[i];
-    if (to.empty()) to.resize(kBuckets);
+    std::vector<Cell>& to = cells(i);
     for (std::uint32_t b = 0; b < kBuckets; ++b) {
       to[b].requests += from[b].requests;
       to[b].errors += from[b].errors;

@@ -39,11 +39,17 @@ Interval proportion_interval(std::uint64_t successes, std::uint64_t n, double al
 Interval proportion_interval_effective(double successes, double n, double alpha, const BetaPrior& prior) {
   const double limit = std::log(1 / alpha);
   const double estimate = n <= 0 ? 0.5 : successes / n;
-  // log M is convex in p with its minimum (<= 0) at the estimate: bisect each side for the crossing.
+  const double s = successes;
+  const double f = std::max(0.0, n - successes);
+  // log M(p) = (the mixture's marginal, the same for every p) - (the likelihood at p): the
+  // marginal's log-gammas once, not at every step of the bisections.
+  const double log_marginal = lbeta(prior.a + s, prior.b + f) - lbeta(prior.a, prior.b);
+  // log M is convex in p with its minimum (<= 0) at the estimate: bisect each side for the crossing
+  // (always strictly inside (0, 1), where the likelihood is finite).
   auto crossing = [&](double inside, double outside) {
     for (int i = 0; i < 60; ++i) {
       const double mid = (inside + outside) / 2;
-      (log_mixture_ratio_effective(successes, n, mid, prior) < limit ? inside : outside) = mid;
+      (log_marginal - log_likelihood(s, f, mid) < limit ? inside : outside) = mid;
     }
     return inside;
   };

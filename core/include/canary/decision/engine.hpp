@@ -95,7 +95,7 @@ class DecisionEngine {
     if (r.user_hash != 0) {
       const StatusClass c = classify_status(r.status_code);
       const bool error = is_error(c) || (c == StatusClass::c4xx && policy_.rollback.count_4xx_as_errors);
-      interval_users_.add(v, r.endpoint_id, r.user_hash, error, is_unavailable(r.status_code));
+      if (!interval_users_.add(v, r.endpoint_id, r.user_hash, error, is_unavailable(r.status_code))) fold_users();
     }
     // The baseline's latencies that the candidate could not have served (no user id, or an
     // endpoint it is not on) are in no comparison: they would compare unlike with unlike.
@@ -140,6 +140,7 @@ class DecisionEngine {
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals
   void fold_pending();
+  void fold_users();  // the interval's users into the step and the blocks
   void restart_step(std::uint64_t now_ms, const WindowCounts (&totals)[kSides], const std::vector<WindowCounts>& counts,
                     bool new_rollout);
   // Which endpoints the policy ignores, from the config's templates.
@@ -186,7 +187,7 @@ class DecisionEngine {
   std::vector<std::uint64_t> step_timed_[2], step_slow_[2];
   std::vector<bool> ignored_;  // per endpoint id
   std::vector<bool> comparable_;  // per endpoint id: the candidate is on there (empty: all)
-  UserBuckets interval_users_;    // drained since the last interval
+  UserBucketsInterval interval_users_;  // drained since the last fold
   SampleRatioCheck srm_;
   bool srm_flagged_ = false;  // the config's flag as the last interval saw it
   std::uint64_t write_failures_ = 0;

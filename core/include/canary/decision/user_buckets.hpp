@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,20 +46,13 @@ class UserBuckets {
     double unavailable_design_effect = 1;  // of the unavailable share
   };
 
-  // A drained request of an identified user (the caller skips user_hash 0). Allocates an
-  // endpoint's buckets the first time it is seen (1.5 KiB per side and endpoint).
-  void add(std::uint32_t side, std::uint32_t endpoint, std::uint64_t user_hash, bool error, bool unavailable) {
-    if (side >= kSides || endpoint >= kMaxEndpoints) return;
-    std::vector<Cell>& cells = cells_[side * kMaxEndpoints + endpoint];
-    if (cells.empty()) cells.resize(kBuckets);
-    Cell& c = cells[bucket_of(user_hash)];
-    ++c.requests;
-    c.errors += error ? 1 : 0;
-    c.unavailable += unavailable ? 1 : 0;
-  }
-
+  // Adds the interval's requests (and clears it); and the same for another stretch's.
+  void merge(const class UserBucketsInterval& interval);
   void merge(const UserBuckets& other);
   void clear();
+  // A request, straight into the stretch (tests and simulations; the drain goes through
+  // UserBucketsInterval). Allocates an endpoint's buckets the first time it is seen.
+  void add(std::uint32_t side, std::uint32_t endpoint, std::uint64_t user_hash, bool error, bool unavailable);
 
   // One endpoint of one side; the design effect of its error rate.
   Tally tally(std::uint32_t side, std::uint32_t endpoint) const;
@@ -71,7 +65,6 @@ class UserBuckets {
   void serialize(ByteWriter& out) const;
   bool deserialize(ByteReader& in);
 
- private:
   // Independent of the routing bucket (a hash of the id with a salt, modulo 10,000): the top bits
   // of a multiplicative mix.
   static std::uint32_t bucket_of(std::uint64_t user_hash) {
@@ -79,7 +72,48 @@ class UserBuckets {
   }
   static_assert(kBuckets == 64, "bucket_of keeps 6 bits");
 
+ private:
+  std::vector<Cell>& cells(std::size_t pair) {
+    if (cells_[pair].empty()) cells_[pair].resize(kBuckets);
+    return cells_[pair];
+  }
+
   std::array<std::vector<Cell>, kSides * kMaxEndpoints> cells_;
+};
+
+// What the drain adds to between two intervals: one flat table of 32-bit counters (12 bytes a
+// cell, no indirection), so that the cells of the endpoints with traffic stay in cache beside the
+// drain's other tables. The engine folds it into its stretches every interval, and sooner when a
+// counter could overflow (kFoldAt records).
+class UserBucketsInterval {
+ public:
+  static constexpr std::uint32_t kFoldAt = 1u << 31;
+
+  // A drained request of an identified user (the caller skips user_hash 0). False when it must
+  // be folded before the next one.
+  bool add(std::uint32_t side, std::uint32_t endpoint, std::uint64_t user_hash, bool error, bool unavailable) {
+    if (side >= UserBuckets::kSides || endpoint >= kMaxEndpoints) return true;
+    if (!table_) table_ = std::make_unique<Table>();
+    const std::size_t pair = side * kMaxEndpoints + endpoint;
+    Cell& c = (*table_)[pair][UserBuckets::bucket_of(user_hash)];
+    ++c.requests;
+    c.errors += error ? 1 : 0;
+    c.unavailable += unavailable ? 1 : 0;
+    touched_[pair] = true;
+    return ++records_ < kFoldAt;
+  }
+  void clear();
+  std::size_t heap_bytes() const { return table_ ? sizeof(Table) : 0; }
+
+ private:
+  friend class UserBuckets;
+  struct Cell {
+    std::uint32_t requests = 0, errors = 0, unavailable = 0;
+  };
+  using Table = std::array<std::array<Cell, UserBuckets::kBuckets>, UserBuckets::kSides * kMaxEndpoints>;
+  std::unique_ptr<Table> table_;  // 192 KiB once the first identified request came
+  std::array<bool, UserBuckets::kSides * kMaxEndpoints> touched_{};
+  std::uint64_t records_ = 0;
 };
 
 // A stretch's comparison with the baseline from its users' buckets (side 0 the baseline, 1 the
