@@ -49,23 +49,6 @@ void UserBucketsInterval::clear() {
   records_ = 0;
 }
 
-void UserBuckets::merge(const UserBuckets& other) {
-  for (std::size_t i = 0; i < cells_.size(); ++i) {
-    const std::vector<Cell>& from = other.cells_[i];
-    if (from.empty()) continue;
-    std::vector<Cell>& to = cells(i);
-    for (std::uint32_t b = 0; b < kBuckets; ++b) {
-      to[b].requests += from[b].requests;
-      to[b].errors += from[b].errors;
-      to[b].unavailable += from[b].unavailable;
-    }
-  }
-}
-
-void UserBuckets::clear() {
-  for (std::vector<Cell>& c : cells_) std::fill(c.begin(), c.end(), Cell{});
-}
-
 UserBuckets::Tally UserBuckets::tally(std::uint32_t side, std::uint32_t endpoint) const {
   std::vector<bool> only(kMaxEndpoints, false);
   if (endpoint < kMaxEndpoints) only[endpoint] = true;
@@ -104,10 +87,6 @@ UserBuckets::Tally UserBuckets::total(std::uint32_t side, const std::vector<bool
   t.design_effect = design_effect(errors_ss, n, static_cast<double>(t.errors));
   t.unavailable_design_effect = design_effect(unavailable_ss, n, static_cast<double>(t.unavailable));
   return t;
-}
-
-bool UserBuckets::empty() const {
-  return std::all_of(cells_.begin(), cells_.end(), [](const std::vector<Cell>& c) { return c.empty(); });
 }
 
 std::size_t UserBuckets::heap_bytes() const {

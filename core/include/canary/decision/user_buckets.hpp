@@ -46,10 +46,8 @@ class UserBuckets {
     double unavailable_design_effect = 1;  // of the unavailable share
   };
 
-  // Adds the interval's requests (and clears it); and the same for another stretch's.
+  // Adds the interval's requests (the caller clears the interval).
   void merge(const class UserBucketsInterval& interval);
-  void merge(const UserBuckets& other);
-  void clear();
   // A request, straight into the stretch (tests and simulations; the drain goes through
   // UserBucketsInterval). Allocates an endpoint's buckets the first time it is seen.
   void add(std::uint32_t side, std::uint32_t endpoint, std::uint64_t user_hash, bool error, bool unavailable);
@@ -60,7 +58,6 @@ class UserBuckets {
   // several endpoints fall in one bucket, so they count as one cluster.
   Tally total(std::uint32_t side, const std::vector<bool>& included) const;
 
-  bool empty() const;
   std::size_t heap_bytes() const;
   void serialize(ByteWriter& out) const;
   bool deserialize(ByteReader& in);
