@@ -48,11 +48,27 @@ TEST(ChangeDetector, ARateThatRisesIsDetectedAndItsNewRateEstimated) {
   EXPECT_GT(d.likely_rate(), 0.09);
 }
 
+TEST(ChangeDetector, ABurstOfTotalFailureIsNoAlarmByItselfButARateThatStaysIs) {
+  // A block adds at most kBlockLogCap nats: 10 s of every request failing, then quiet.
+  RateChangeDetector d(0.05);
+  const double level = stats::change_alarm_log_level(86400, 0.0005);
+  for (int t = 0; t < 600; ++t) d.update(100, 0, 1.0);
+  const double resting = d.log_statistic();  // where a quiet stream keeps it
+  for (int t = 0; t < 10; ++t) d.update(100, 100, 1.0);
+  EXPECT_LT(d.log_statistic(), level);
+  EXPECT_LE(d.log_statistic(), std::log(2 * RateChangeDetector::kBlockSeconds) + 2 * RateChangeDetector::kBlockLogCap);
+  for (int t = 0; t < 305; ++t) d.update(100, 0, 1.0);  // to the same point of a block as `resting`
+  EXPECT_LT(d.log_statistic(), resting + 0.1) << "the quiet minutes after it take it back";
+  // The same failure for three minutes is an alarm.
+  for (int t = 0; t < 180; ++t) d.update(100, 100, 1.0);
+  EXPECT_GE(d.log_statistic(), level);
+}
+
 TEST(ChangeDetector, AWatchKeepsItsEvidenceThroughACheckpointAndResetsOnNewLimits) {
   Policy policy;
   ChangeWatch watch(policy);
   const IntervalCounts bad[2] = {{100, 0, 0, 100, 0}, {100, 30, 30, 100, 40}};
-  for (int i = 0; i < 20; ++i) watch.update(bad, 1.0);
+  for (int i = 0; i < 150; ++i) watch.update(bad, 1.0);  // ten blocks, each at the cap
   const double before = watch.detector(1, WatchedRate::errors).log_statistic();
   EXPECT_GT(before, 20);
   ByteWriter out;

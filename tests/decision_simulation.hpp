@@ -22,6 +22,7 @@
 
 #include "canary/decision/change_watch.hpp"
 #include "canary/decision/judge.hpp"
+#include "canary/decision/time_clusters.hpp"
 #include "canary/latency_sketch.hpp"
 
 namespace canary::simulation {
@@ -135,6 +136,7 @@ struct Stretch {
   std::uint64_t requests[2] = {}, errors[2] = {}, unavailable[2] = {};
   OrderStatistics latency[2];
   std::vector<std::uint64_t> endpoint_requests[2], endpoint_errors[2];  // per endpoint (none: totals only)
+  TimeClusters time[2];  // slices of time, as the aggregator's stretches keep them
 };
 
 struct Scenario {
@@ -153,6 +155,11 @@ struct Scenario {
   std::uint64_t stop_after_break = UINT64_MAX;
   VersionModel legacy_after;
   VersionModel canary_after;
+  // Bursts of canary errors (plain 500s) starting at random, on average every burst_every_s
+  // seconds (0: none), each burst_s long at burst_error_rate.
+  double burst_every_s = 0;
+  std::uint64_t burst_s = 0;
+  double burst_error_rate = 0;
   std::vector<EndpointModel> endpoints;  // empty: the totals only
   bool stratified = true;  // the comparisons against legacy post-stratified by endpoint (false: pooled, as before)
 };
@@ -212,8 +219,12 @@ class Simulator {
     for (const EndpointModel& e : s.endpoints)
       for (int v = 0; v < 2; ++v) endpoint_total[v] += e.weight(v);
 
+    std::uint64_t burst_until = 0;
     for (std::uint64_t t = 1; t <= last_second; ++t) {
       const bool broken = t >= result.break_second;
+      if (s.burst_every_s > 0 && t >= burst_until && std::uniform_real_distribution<double>(0, 1)(rng) < 1 / s.burst_every_s)
+        burst_until = t + s.burst_s;
+      const bool in_burst = t < burst_until;
       const VersionModel* models[2] = {broken ? &s.legacy_after : &s.legacy, broken ? &s.canary_after : &s.canary};
       IntervalCounts interval[2];
       const std::vector<Stretch*> stretches = all(step, blocks);
@@ -221,8 +232,12 @@ class Simulator {
         const std::uint64_t m = arrivals[v](rng);
         const VersionModel& model = *models[v];
         std::uint64_t errors = 0;
+        std::uint64_t burst_errors = 0;  // beyond the model's, none unavailable
         if (s.endpoints.empty()) {
           errors = std::binomial_distribution<std::uint64_t>(m, model.error_rate)(rng);
+          if (v == 1 && in_burst)
+            burst_errors = std::binomial_distribution<std::uint64_t>(
+                m - errors, (s.burst_error_rate - model.error_rate) / (1 - model.error_rate))(rng);
         } else {  // a multinomial split over the endpoints, each with its own error rate
           std::uint64_t left = m;
           double weight_left = endpoint_total[v];
@@ -246,6 +261,7 @@ class Simulator {
             errors == 0 || model.unavailable_rate <= 0
                 ? 0
                 : std::binomial_distribution<std::uint64_t>(errors, std::min(1.0, model.unavailable_rate / model.error_rate))(rng);
+        errors += burst_errors;
         const std::uint64_t tail = std::binomial_distribution<std::uint64_t>(m, 1 - OrderStatistics::kTail)(rng);
         std::vector<double> tail_ranks(tail);
         for (double& u : tail_ranks) u = tail_rank(rng);
@@ -254,6 +270,7 @@ class Simulator {
           stretch->errors[v] += errors;
           stretch->unavailable[v] += unavailable;
           stretch->latency[v].add_below(m - tail);
+          stretch->time[v].add(m, errors, unavailable, 1.0);
           for (double u : tail_ranks) stretch->latency[v].add_tail(u);
         }
         const double slow = broken ? slow_after[v] : slow_before[v];
@@ -301,6 +318,9 @@ class Simulator {
     e.unavailable = st.unavailable[v];
     e.latency_samples = st.requests[v];
     e.latency_relative_error = relative_error;
+    e.time_design_effect = st.time[v].design_effect();
+    e.unavailable_time_design_effect = st.time[v].unavailable_design_effect();
+    e.time_slices = std::max<std::uint64_t>(1, st.time[v].slices());
     const OrderStatistics* latency = &st.latency[v];
     e.latency_at = [latency, &model](double fraction) { return model.latency_at_rank(latency->rank_at(fraction)); };
     return e;

@@ -11,6 +11,7 @@
 #include "canary/fleet/fleet_store.hpp"
 #include "canary/fleet/host_interval.hpp"
 #include "canary/fleet/merge_state.hpp"
+#include "canary/fleet/round.hpp"
 #include "canary/versions.hpp"
 
 namespace canary::fleet {
@@ -218,10 +219,31 @@ TEST(MergeState, TheGatesHeldTimeIsAnElapsedSumThatSurvivesATakeover) {
   ASSERT_TRUE(restored) << restored.status().message();
   EXPECT_EQ(restored->steps[""].gate_held_ms, 4200u);
   EXPECT_EQ(restored->steps[""].first_generation, 1u);
-  // The previous format (a wall-clock "held since") is refused, not misread.
-  std::string old = m.serialize();
-  old[7] = '1';  // the magic's last byte: "cnryFlt1"
-  EXPECT_FALSE(MergeState::deserialize(old));
+  // The previous formats (a wall-clock "held since"; no slices of time) are refused, not misread.
+  for (char format : {'1', '2'}) {
+    std::string old = m.serialize();
+    old[7] = format;  // the magic's last byte: "cnryFlt1", "cnryFlt2"
+    EXPECT_FALSE(MergeState::deserialize(old));
+  }
+}
+
+TEST(MergeState, AStepIsSlicedInTheLeadersTimeAndItsSlicesSurviveATakeover) {
+  // A burst merged in one round of twelve: the step's error count is worth far fewer requests.
+  MergeState m;
+  Stretch& s = m.step("", "k", 1);
+  for (int round = 0; round < 12; ++round) {
+    s.counts[1].requests += 1000;
+    s.counts[1].errors += round == 5 ? 500 : 5;
+    s.slice(10'000, false);
+  }
+  EXPECT_EQ(s.time[1].slices(), 12u);
+  EXPECT_GT(s.time[1].design_effect(), 50);
+  auto restored = MergeState::deserialize(m.serialize());
+  ASSERT_TRUE(restored) << restored.status().message();
+  EXPECT_DOUBLE_EQ(restored->steps[""].time[1].design_effect(), s.time[1].design_effect());
+  const Evidence e = step_evidence(restored->steps[""], Policy{});
+  EXPECT_EQ(e.canary.time_slices, 12u);
+  EXPECT_DOUBLE_EQ(e.canary.time_design_effect, s.time[1].design_effect());
 }
 
 TEST(HostileBytes, NeverCrashTheDecoders) {

@@ -22,11 +22,12 @@ namespace canary {
 namespace {
 
 constexpr std::string_view kMagic = "CANARYCK";
-// 10: the step's users (the comparisons' buckets); 9: the decision engine's times as ages (a
-// reboot restarts the monotonic clock); 8: the run and its persisted and lost counts; 7: a baseline
-// and up to 7 candidates, an engine each; 5: the decision engine's digests held by sketches; 4: the
-// journal's sequence; 3: latency sketches beside the digests
-constexpr std::uint64_t kFormat = 10;
+// 11: the stretches' slices of time (bursts); 10: the step's users (the comparisons' buckets); 9:
+// the decision engine's times as ages (a reboot restarts the monotonic clock); 8: the run and its
+// persisted and lost counts; 7: a baseline and up to 7 candidates, an engine each; 5: the decision
+// engine's digests held by sketches; 4: the journal's sequence; 3: latency sketches beside the
+// digests
+constexpr std::uint64_t kFormat = 11;
 
 // The experiments' per-user state, in a file of its own: it can be tens of megabytes, so it is
 // written only when something was counted since the last write. 2: the run, its persisted counts

@@ -186,6 +186,11 @@ void DecisionEngine::watch_changes(std::uint64_t now_ms, const WindowCounts (&to
   }
   const double dt = last_tick_ms_ == 0 || now_ms < last_tick_ms_ ? 0.0 : static_cast<double>(now_ms - last_tick_ms_) / 1000;
   watch_.update(interval, dt);
+  for (std::uint32_t v = 0; v < kSides; ++v) {
+    const IntervalCounts& c = interval[v];
+    step_.time[v].add(c.requests, c.errors, c.unavailable, dt);
+    for (Stretch& b : blocks_) b.time[v].add(c.requests, c.errors, c.unavailable, dt);
+  }
 }
 
 void DecisionEngine::roll_blocks(std::uint64_t now_ms, const WindowCounts (&totals)[kSides]) {
@@ -206,6 +211,9 @@ Evidence DecisionEngine::evidence(Stretch& s, const WindowCounts (&totals)[kSide
   for (std::uint32_t v = 0; v < kSides; ++v) {
     VersionEvidence& ve = v == static_cast<std::uint32_t>(Version::canary) ? e.canary : e.legacy;
     ve = version_evidence(totals[v].since(s.baseline[v]), s.latency[v], policy_.rollback.count_4xx_as_errors);
+    ve.time_design_effect = s.time[v].design_effect();
+    ve.unavailable_time_design_effect = s.time[v].unavailable_design_effect();
+    ve.time_slices = std::max<std::uint64_t>(1, s.time[v].slices());  // measured, even before its first request
   }
   return e;
 }
@@ -477,6 +485,7 @@ void DecisionEngine::serialize(ByteWriter& out, std::uint64_t now_ms) {
       const WindowCounts& b = s.baseline[v];
       for (std::uint64_t x : {b.requests, b.errors, b.client_errors, b.unavailable, b.latency_sum_us}) out.u64(x);
       s.latency[v].serialize(out);
+      s.time[v].serialize(out);
     }
   };
   stretch(step_);
@@ -507,7 +516,7 @@ bool DecisionEngine::deserialize(ByteReader& in, std::uint64_t now_ms) {
     for (std::uint32_t v = 0; v < kSides; ++v) {
       WindowCounts& b = s.baseline[v];
       if (!in.u64(b.requests) || !in.u64(b.errors) || !in.u64(b.client_errors) || !in.u64(b.unavailable) ||
-          !in.u64(b.latency_sum_us) || !s.latency[v].deserialize(in))
+          !in.u64(b.latency_sum_us) || !s.latency[v].deserialize(in) || !s.time[v].deserialize(in))
         return false;
     }
     return true;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "canary/decision/time_clusters.hpp"
 #include "canary/stats/confidence_sequence.hpp"
 
 namespace canary {
@@ -242,19 +243,26 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
   const VersionEvidence& c = e.canary;
   const VersionEvidence& l = e.legacy;
   const bool all = o.compute_every_bound;
+  // Bursts: with too few slices of time seen, no absolute rate bound is proven yet.
+  const bool time_seen = c.time_slices == 0 || c.time_slices >= TimeClusters::kMinSlices;
+  const double errors_d = std::max(c.design_effect, c.time_design_effect);
+  const double unavailable_d = std::max(c.unavailable_design_effect, c.unavailable_time_design_effect);
 
   Check errors = base("canary_error_rate", e, r.max_error_rate_percent);
   errors.test = describe(o, "lower confidence bound of the canary error rate (%)", alpha);
   errors.value = 100 * rate(c.errors, c.requests);
-  if (all)
-    errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, c.design_effect, alpha).lower;
+  if (!time_seen)
+    errors.bound = kNaN;
+  else if (all)
+    errors.bound = 100 * trigger_rate_bounds(c.errors, c.requests, errors_d, alpha).lower;
   else if (errors.value > errors.threshold)  // no bound needed: is the threshold outside the sequence?
-    errors.bound = beyond(c.errors, c.requests, errors.threshold / 100, alpha, c.design_effect) ? kInf : kNaN;
-  errors.design_effect = c.design_effect;
+    errors.bound = beyond(c.errors, c.requests, errors.threshold / 100, alpha, errors_d) ? kInf : kNaN;
+  errors.design_effect = errors_d;
   errors.holds = errors.bound > errors.threshold;
   if (errors.holds)
     errors.legacy_also_breaches =
-        100 * trigger_rate_bounds(l.errors, l.requests, l.design_effect, alpha).lower > errors.threshold;
+        100 * trigger_rate_bounds(l.errors, l.requests, std::max(l.design_effect, l.time_design_effect), alpha).lower >
+        errors.threshold;
   out.push_back(errors);
 
   out.push_back(latency_trigger(e, kP95, r.max_p95_ms, alpha, o));
@@ -263,16 +271,20 @@ void add_absolute(const Policy& p, const Evidence& e, double alpha, const JudgeO
   Check availability = base("canary_availability", e, r.min_availability_percent);
   availability.test = describe(o, "upper confidence bound of the canary availability (%)", alpha);
   availability.value = 100 * (1 - rate(c.unavailable, c.requests));
-  if (all)
-    availability.bound = 100 * (1 - trigger_rate_bounds(c.unavailable, c.requests, c.unavailable_design_effect, alpha).lower);
+  if (!time_seen)
+    availability.bound = kNaN;
+  else if (all)
+    availability.bound = 100 * (1 - trigger_rate_bounds(c.unavailable, c.requests, unavailable_d, alpha).lower);
   else if (availability.value < availability.threshold)
     availability.bound =
-        beyond(c.unavailable, c.requests, 1 - availability.threshold / 100, alpha, c.unavailable_design_effect) ? -kInf : kNaN;
-  availability.design_effect = c.unavailable_design_effect;
+        beyond(c.unavailable, c.requests, 1 - availability.threshold / 100, alpha, unavailable_d) ? -kInf : kNaN;
+  availability.design_effect = unavailable_d;
   availability.holds = availability.bound < availability.threshold;
   if (availability.holds)
     availability.legacy_also_breaches =
-        100 * (1 - trigger_rate_bounds(l.unavailable, l.requests, l.unavailable_design_effect, alpha).lower) <
+        100 * (1 - trigger_rate_bounds(l.unavailable, l.requests,
+                                       std::max(l.unavailable_design_effect, l.unavailable_time_design_effect), alpha)
+                       .lower) <
         availability.threshold;
   out.push_back(availability);
 }

@@ -3,18 +3,14 @@
 
 #include <algorithm>
 
+#include "canary/decision/design_effect.hpp"
+
 namespace canary {
 
 namespace {
 
-// Var(sum of the bucket residuals e_b - rate * n_b), estimated from the kBuckets buckets, over the
-// binomial variance n rate (1 - rate) of the same counts. 1 when there is nothing to estimate.
 double design_effect(double sum_squared_residuals, double n, double k) {
-  if (n <= 0 || k <= 0 || k >= n) return 1;
-  const double rate = k / n;
-  constexpr double kBuckets = UserBuckets::kBuckets;
-  const double cluster_variance = kBuckets / (kBuckets - 1) * sum_squared_residuals;
-  return std::max(1.0, cluster_variance / (n * rate * (1 - rate)));
+  return cluster_design_effect(sum_squared_residuals, UserBuckets::kBuckets, n, k);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@ namespace canary::fleet {
 
 namespace {
 
-constexpr std::uint64_t kStateMagic = 0x32746c46'79726e63;  // "cnryFlt2": steps keyed by generation
+// "cnryFlt3": steps' slices of time; "cnryFlt2": steps keyed by generation
+constexpr std::uint64_t kStateMagic = 0x33746c46'79726e63;
 constexpr std::uint64_t kMaxEntries = 1'000'000;
 constexpr std::uint64_t kMaxText = 4096;
 
@@ -35,6 +36,15 @@ Stretch& MergeState::step(const std::string& scope, const std::string& key, std:
     s.first_generation = generation;
   }
   return s;
+}
+
+void Stretch::slice(std::uint64_t elapsed_ms, bool count_4xx_as_errors) {
+  for (std::uint32_t v = 0; v < kFleetSides; ++v) {
+    const WindowCounts d = counts[v].since(sliced[v]);
+    time[v].add(d.requests, d.errors + (count_4xx_as_errors ? d.client_errors : 0), d.unavailable,
+                static_cast<double>(elapsed_ms) / 1000);
+    sliced[v] = counts[v];
+  }
 }
 
 std::size_t MergeState::merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals,
@@ -104,6 +114,8 @@ std::string MergeState::serialize() {
     for (std::uint32_t v = 0; v < kFleetSides; ++v) {
       put_counts(out, s.counts[v]);
       s.latency[v].serialize(out);
+      s.time[v].serialize(out);
+      put_counts(out, s.sliced[v]);
     }
     out.u64(s.regions.size());
     for (const auto& [region, counts] : s.regions) {
@@ -146,7 +158,9 @@ Expected<MergeState> MergeState::deserialize(std::string_view bytes) {
         !in.u64(s.gate_held_ms))
       return bad;
     for (std::uint32_t v = 0; v < kFleetSides; ++v)
-      if (!get_counts(in, s.counts[v]) || !s.latency[v].deserialize(in)) return bad;
+      if (!get_counts(in, s.counts[v]) || !s.latency[v].deserialize(in) || !s.time[v].deserialize(in) ||
+          !get_counts(in, s.sliced[v]))
+        return bad;
     std::uint64_t regions = 0;
     if (!in.u64(regions) || regions > kMaxEntries) return bad;
     for (std::uint64_t r = 0; r < regions; ++r) {

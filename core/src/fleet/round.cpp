@@ -48,7 +48,11 @@ Evidence step_evidence(Stretch& s, const Policy& p) {
   e.window = "step";
   const bool with_4xx = p.rollback.count_4xx_as_errors;
   for (std::uint32_t v = 0; v < kFleetSides; ++v) {
-    (v == 1 ? e.canary : e.legacy) = version_evidence(s.counts[v], s.latency[v], with_4xx);
+    VersionEvidence& ve = v == 1 ? e.canary : e.legacy;
+    ve = version_evidence(s.counts[v], s.latency[v], with_4xx);
+    ve.time_design_effect = s.time[v].design_effect();
+    ve.unavailable_time_design_effect = s.time[v].unavailable_design_effect();
+    ve.time_slices = std::max<std::uint64_t>(1, s.time[v].slices());
   }
   // The fleet compares like with like: region by region, weighted by the candidate's own mix.
   for (const auto& [region, counts] : s.regions) {
@@ -102,6 +106,7 @@ Round merge_and_judge(MergeState& state, const FleetConfig& cfg, const Policy& p
       (pulls[i].ok ? round.scopes[scope].hosts : round.scopes[scope].missing).push_back(hosts[i].id);
     if (pulls[i].ok) state.merge(hosts[i].id, hosts[i].region, pulls[i].intervals, cfg.generation);
   }
+  for (auto& [scope, s] : state.steps) s.slice(elapsed_ms, policy.rollback.count_4xx_as_errors);
 
   // Judge every region the candidate serves in, and the fleet; alpha split among them (Bonferroni).
   for (const std::string& r : regions)

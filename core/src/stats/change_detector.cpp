@@ -32,6 +32,9 @@ double alternative(double limit, double ratio) { return std::min(limit * ratio, 
 void RateChangeDetector::reset(double limit) {
   limit_ = std::clamp(limit, 1e-9, 1 - 1e-9);
   log_r_.fill(kNegInf);
+  log_block_l_.fill(0);
+  log_last_block_l_.fill(0);
+  block_seconds_ = 0;
   for (std::size_t i = 0; i < kAlternatives; ++i) {
     const double p1 = alternative(limit_, kRatio[i]);
     log_event_[i] = std::log(p1 / limit_);
@@ -40,17 +43,26 @@ void RateChangeDetector::reset(double limit) {
 }
 
 void RateChangeDetector::update(std::uint64_t requests, std::uint64_t events, double dt_seconds) {
+  if (!(dt_seconds > 0)) return;  // no time passed: nothing to add (its requests belong to no block)
+  if (block_seconds_ == 0)
+    for (std::size_t i = 0; i < kAlternatives; ++i) log_block_start_[i] = log_add(log_r_[i], std::log(kBlockSeconds));
   events = std::min(events, requests);
   const double k = static_cast<double>(events);
   const double f = static_cast<double>(requests - events);
-  const double log_dt = dt_seconds > 0 ? std::log(dt_seconds) : kNegInf;
+  block_seconds_ += dt_seconds;
+  const bool block_ends = block_seconds_ >= kBlockSeconds;
   for (std::size_t i = 0; i < kAlternatives; ++i) {
-    const double log_l = k * log_event_[i] + f * log_no_event_[i];
-    log_r_[i] = log_add(log_r_[i], log_dt) + log_l;
-    // A statistic far below 1 is worth nothing; flooring it (at what the next second adds) keeps
-    // the arithmetic finite and, being smaller than R + dt, leaves the guarantee intact.
+    log_block_l_[i] += k * log_event_[i] + f * log_no_event_[i];
+    log_r_[i] = log_block_start_[i] + std::min(log_block_l_[i], kBlockLogCap);
+    // A statistic far below 1 is worth nothing; flooring it (at what the next block adds) keeps
+    // the arithmetic finite and, being smaller than R + B, leaves the guarantee intact.
     if (log_r_[i] < -700) log_r_[i] = kNegInf;
+    if (block_ends) {
+      log_last_block_l_[i] = log_block_l_[i];
+      log_block_l_[i] = 0;
+    }
   }
+  if (block_ends) block_seconds_ = 0;
 }
 
 double RateChangeDetector::log_statistic() const {
@@ -70,10 +82,16 @@ double RateChangeDetector::log_statistic() const {
 }
 
 double RateChangeDetector::likely_rate() const {
+  // The alternative the last whole block and the one under way support best, uncapped: the
+  // capped statistic ties every alternative that reached the cap.
   std::size_t best = 0;
-  for (std::size_t i = 1; i < kAlternatives; ++i)
-    if (log_r_[i] > log_r_[best]) best = i;
-  return log_r_[best] == kNegInf ? limit_ : alternative(limit_, kRatio[best]);
+  double best_l = kNegInf;
+  for (std::size_t i = 0; i < kAlternatives; ++i)
+    if (const double l = log_last_block_l_[i] + log_block_l_[i]; l > best_l) {
+      best = i;
+      best_l = l;
+    }
+  return log_r_[best] == kNegInf || best_l <= 0 ? limit_ : alternative(limit_, kRatio[best]);
 }
 
 void RateChangeDetector::restore(double limit, const std::array<double, kAlternatives>& log_r) {

@@ -31,6 +31,7 @@
 #include "canary/decision/judge.hpp"
 #include "canary/decision/policy.hpp"
 #include "canary/decision/sample_ratio.hpp"
+#include "canary/decision/time_clusters.hpp"
 #include "canary/decision/user_buckets.hpp"
 #include "canary/layout.hpp"
 #include "canary/tdigest.hpp"
@@ -136,6 +137,7 @@ class DecisionEngine {
     // its comparisons use the totals.
     UserBuckets users;
     bool users_tracked = true;
+    TimeClusters time[kSides];  // the stretch's slices of time: bursts (time_clusters.hpp)
   };
 
   static constexpr std::size_t kMaxPending = 1 << 20;  // bounds the buffer between intervals

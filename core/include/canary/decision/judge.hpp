@@ -33,6 +33,12 @@ struct VersionEvidence {
   // (decision/user_buckets.hpp); at least 1. The rate intervals take n / D requests.
   double design_effect = 1;
   double unavailable_design_effect = 1;
+  // The same over time, from the stretch's slices of 10 s (decision/time_clusters.hpp): the
+  // absolute triggers take the larger design effect, and hold only once time_slices reaches
+  // TimeClusters::kMinSlices. 0 slices: time not measured (a fleet's evidence, an endpoint's).
+  double time_design_effect = 1;
+  double unavailable_time_design_effect = 1;
+  std::uint64_t time_slices = 0;
 };
 
 // One stratum of a comparison (an endpoint on a host, a region in a fleet), over the same stretch

@@ -13,6 +13,10 @@
 // whether the config changed during it) and follows the last interval read from that host with
 // nothing between (else its counts span time of unknown config: a gap, a restart, a new leader's
 // first read). Every other interval counts in the totals and in `intervals_left_out`, in no step.
+//
+// A step is also cut into slices of the leader's time as it merges (the slice a request falls in
+// is the round that merged it, a second or so after it was served), for the design effect of
+// bursts that the absolute triggers take.
 #pragma once
 
 #include <array>
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "canary/byte_io.hpp"
+#include "canary/decision/time_clusters.hpp"
 #include "canary/fleet/host_interval.hpp"
 #include "canary/window_series.hpp"
 
@@ -48,6 +53,13 @@ struct Stretch {
   // The fleet scope's counts by region: the strata of its comparisons against the baseline (a
   // region's own step has one region and none).
   std::map<std::string, std::array<WindowCounts, kFleetSides>> regions;
+  // The step's slices of time as the leader merged them (bursts: decision/time_clusters.hpp), and
+  // the counts already sliced.
+  TimeClusters time[kFleetSides];
+  WindowCounts sliced[kFleetSides];
+  // Adds what was merged since the last call, over the leader's elapsed milliseconds; errors as
+  // the policy counts them.
+  void slice(std::uint64_t elapsed_ms, bool count_4xx_as_errors);
 };
 
 struct MergeState {
