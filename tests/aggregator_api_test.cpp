@@ -304,6 +304,10 @@ TEST_F(AggregatorApi, MetricsPassPromtoolAndCarryTheSpecFamilies) {
     EXPECT_NE(r->body.find("canary_decision_check_value_ratio{"), std::string::npos);
     EXPECT_NE(r->body.find("canary_decision_check_threshold_seconds{kind=\"trigger\",check=\"canary_p95_ms\""),
               std::string::npos);
+    // Rate checks carry their design effect; latency checks do not.
+    EXPECT_NE(r->body.find("canary_decision_check_design_effect{kind=\"trigger\",check=\"canary_error_rate\",window=\"step\"}"),
+              std::string::npos);
+    EXPECT_EQ(r->body.find("canary_decision_check_design_effect{kind=\"trigger\",check=\"canary_p95_ms\""), std::string::npos);
   }
   EXPECT_EQ(r->body.find("canary_decision_check_value{"), std::string::npos);
   EXPECT_NE(r->body.find("quantile=\"0.95\""), std::string::npos);

@@ -329,6 +329,17 @@ std::string prometheus_text(const AggregatorSnapshot& s, std::uint64_t heartbeat
     };
     for (const Check& k : d.judgement.gate) samples("gate", k);
     for (const Check& k : d.judgement.triggers) samples("trigger", k);
+    // The rate checks' design effects: how far fewer independent requests their counts were worth.
+    family(out, "canary_decision_check_design_effect", "gauge",
+           "A rate check's design effect: its counts were worth as many as requests / this independent ones (users, bursts).");
+    auto design_effect = [&](const char* kind, const Check& k) {
+      const bool rate = k.name == "canary_error_rate" || k.name == "canary_availability" || k.name == "error_rate_increase";
+      if (!rate || k.window == "change") return;
+      out << "canary_decision_check_design_effect{kind=\"" << kind << "\",check=\"" << k.name << "\",window=\"" << k.window
+          << '"' << endpoint_label(k) << "} " << number(k.design_effect) << '\n';
+    };
+    for (const Check& k : d.judgement.gate) design_effect("gate", k);
+    for (const Check& k : d.judgement.triggers) design_effect("trigger", k);
   }
   if (s.decision) {
     family(out, "canary_decision_write_failures_total", "counter",
