@@ -10,6 +10,8 @@
 // - An incident in one region that hits both versions alike, with the canary at a larger share
 //   there, does not roll back a canary no worse than legacy in either region: the fleet's
 //   comparison is post-stratified by region.
+// - Bursts of canary errors averaging half the limit do not roll it back: the leader slices its
+//   steps in time and the absolute triggers take the bursts' design effect.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -46,6 +48,12 @@ struct Traffic {
   double canary_error_rate_a = 0.001;
   double legacy_error_rate_a = 0.001;
   std::uint32_t share_a_bp = kShareBp, share_b_bp = kShareBp;
+  // Bursts of canary errors on every host at once (a dependency the canary alone calls, flapping):
+  // starting on average every burst_every_s seconds (0: none), burst_s long at burst_error_rate.
+  double burst_every_s = 0;
+  int burst_s = 0;
+  double burst_error_rate = 0;
+  bool comparisons = true;  // false: rollback.when_gate_cannot_pass off (the absolute triggers alone)
 };
 
 Outcome run(std::uint64_t seed, const Traffic& traffic) {
@@ -60,12 +68,18 @@ Outcome run(std::uint64_t seed, const Traffic& traffic) {
   config.share_bp = kShareBp;
   config.shares["A"] = traffic.share_a_bp;
   config.shares["B"] = traffic.share_b_bp;
-  const Policy policy;
+  Policy policy;
+  policy.rollback.when_gate_cannot_pass = traffic.comparisons;
   MergeState merged;
   // Host a1 alone: its own step, judged with the whole alpha (what its aggregator's step rule does).
   Stretch alone;
   Outcome out;
+  int burst_until = 0;
   for (int t = 1; t <= kIntervals && !(out.fleet_rolled_back && out.host_rolled_back); ++t) {
+    if (traffic.burst_every_s > 0 && t >= burst_until &&
+        std::uniform_real_distribution<double>(0, 1)(rng) < 1 / traffic.burst_every_s)
+      burst_until = t + traffic.burst_s;
+    const bool in_burst = t < burst_until;
     std::vector<PullResult> pulls(kHosts);
     for (int h = 0; h < kHosts; ++h) {
       SimHost& s = sims[static_cast<std::size_t>(h)];
@@ -75,8 +89,10 @@ Outcome run(std::uint64_t seed, const Traffic& traffic) {
       interval.fleet_generation = config.generation;
       for (int r = 0; r < kRequestsPerHostInterval; ++r) {
         const std::uint32_t v = rng() % 10000 < (s.region == "A" ? traffic.share_a_bp : traffic.share_b_bp) ? 1 : 0;
-        const double error_rate =
-            s.region != "A" ? 0.001 : v == 1 ? traffic.canary_error_rate_a : traffic.legacy_error_rate_a;
+        const double error_rate = v == 1 && in_burst ? traffic.burst_error_rate
+                                  : s.region != "A"  ? 0.001
+                                  : v == 1           ? traffic.canary_error_rate_a
+                                                     : traffic.legacy_error_rate_a;
         const bool failed = std::uniform_real_distribution<double>(0, 1)(rng) < error_rate;
         const auto us = static_cast<std::uint32_t>(latency(rng));
         WindowCounts& c = s.cumulative[v];
@@ -101,6 +117,7 @@ Outcome run(std::uint64_t seed, const Traffic& traffic) {
       if (out.fleet_rolled_back) out.fleet_canary_per_host = merged.steps["A"].counts[1].requests / 2;
     }
     if (!out.host_rolled_back) {
+      alone.slice(1000, false);
       const Evidence e = step_evidence(alone, policy);
       JudgeOptions fast;
       fast.compute_every_bound = false;
@@ -162,6 +179,22 @@ TEST(FleetSimulation, AnIncidentInOneRegionOnBothVersionsDoesNotRollBackTheFleet
   for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
   std::cout << "3% errors on both versions in region A (canary 50% there, 10% in B): fleet rolled back " << rolled
             << " of " << runs.size() << " runs\n";
+  EXPECT_LE(rolled, 2);
+}
+
+TEST(FleetSimulation, ErrorBurstsAveragingHalfTheLimitDoNotRollBackTheFleet) {
+  // 10-s bursts of 50% canary errors on every host, on average every 250 s (2.5% over the run,
+  // half the 5% limit); the comparisons against legacy off, so only the absolute triggers act.
+  Traffic bursts;
+  bursts.burst_every_s = 250;
+  bursts.burst_s = 10;
+  bursts.burst_error_rate = 0.5;
+  bursts.comparisons = false;
+  const std::vector<Outcome> runs = run_many(200, 14, bursts);
+  int rolled = 0;
+  for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
+  std::cout << "10-s bursts of 50% canary errors, 2.5% on average, every host: fleet rolled back " << rolled << " of "
+            << runs.size() << " runs\n";
   EXPECT_LE(rolled, 2);
 }
 
