@@ -10,6 +10,9 @@
 // - An incident in one region that hits both versions alike, with the canary at a larger share
 //   there, does not roll back a canary no worse than legacy in either region: the fleet's
 //   comparison is post-stratified by region.
+// - A region slower on both versions, where alone the canary runs, does not make the canary look
+//   slower: the fleet scope's P95/P99 comparisons take the baseline's latencies from the regions
+//   the candidate serves.
 // - Bursts of canary errors averaging half the limit do not roll it back: the leader slices its
 //   steps in time and the absolute triggers take the bursts' design effect.
 #include <gtest/gtest.h>
@@ -54,6 +57,7 @@ struct Traffic {
   int burst_s = 0;
   double burst_error_rate = 0;
   bool comparisons = true;  // false: rollback.when_gate_cannot_pass off (the absolute triggers alone)
+  double latency_factor_a = 1;  // region A's latency on both versions, against B's
 };
 
 Outcome run(std::uint64_t seed, const Traffic& traffic) {
@@ -94,7 +98,7 @@ Outcome run(std::uint64_t seed, const Traffic& traffic) {
                                   : v == 1           ? traffic.canary_error_rate_a
                                                      : traffic.legacy_error_rate_a;
         const bool failed = std::uniform_real_distribution<double>(0, 1)(rng) < error_rate;
-        const auto us = static_cast<std::uint32_t>(latency(rng));
+        const auto us = static_cast<std::uint32_t>(latency(rng) * (s.region == "A" ? traffic.latency_factor_a : 1));
         WindowCounts& c = s.cumulative[v];
         ++c.requests;
         c.errors += failed ? 1 : 0;
@@ -179,6 +183,20 @@ TEST(FleetSimulation, AnIncidentInOneRegionOnBothVersionsDoesNotRollBackTheFleet
   for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
   std::cout << "3% errors on both versions in region A (canary 50% there, 10% in B): fleet rolled back " << rolled
             << " of " << runs.size() << " runs\n";
+  EXPECT_LE(rolled, 2);
+}
+
+TEST(FleetSimulation, ARegionSlowerOnBothVersionsWhereTheCanaryRunsAloneDoesNotRollBackTheFleet) {
+  // The first wave: the canary at 20% in region A only, and A is 50% slower than B on both
+  // versions. The fleet scope's P95 comparison takes the baseline's latencies from A alone.
+  Traffic first_wave;
+  first_wave.share_b_bp = 0;
+  first_wave.latency_factor_a = 1.5;
+  const std::vector<Outcome> runs = run_many(200, 15, first_wave);
+  int rolled = 0;
+  for (const Outcome& o : runs) rolled += o.fleet_rolled_back ? 1 : 0;
+  std::cout << "canary in region A only, A 50% slower on both versions: fleet rolled back " << rolled << " of " << runs.size()
+            << " runs\n";
   EXPECT_LE(rolled, 2);
 }
 

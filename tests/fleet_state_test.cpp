@@ -144,6 +144,17 @@ TEST(MergeState, CountsEveryRequestOnceWhateverIsPulledTwiceOrMissed) {
   EXPECT_EQ(restored->intervals_left_out, 3u);
 }
 
+TEST(MergeState, ARegionTheCandidateDoesNotServeGivesTheFleetScopeNoBaselineLatencies) {
+  MergeState m;
+  auto served = through_the_wire({interval(1, 1, 100, 10), interval(1, 2, 250, 30)});
+  m.merge("a1", "eu", served, 0, /*candidate_serves=*/true);
+  auto unserved = through_the_wire({interval(1, 1, 100, 0), interval(1, 2, 250, 0)});
+  m.merge("b1", "us", unserved, 0, /*candidate_serves=*/false);
+  EXPECT_EQ(m.steps[""].latency[0].sketch.count(), 1u) << "eu's second interval only";
+  EXPECT_EQ(m.steps["us"].latency[0].sketch.count(), 1u) << "its own region's step keeps them";
+  EXPECT_EQ(m.steps[""].counts[0].requests, 150u + 150u) << "counts stay: the strata weigh them";
+}
+
 TEST(MergeState, AStepRestartsWhenItsKeyChanges) {
   MergeState m;
   m.step("eu", "r1:500", 0);

@@ -48,7 +48,7 @@ void Stretch::slice(std::uint64_t elapsed_ms, bool count_4xx_as_errors) {
 }
 
 std::size_t MergeState::merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals,
-                              std::uint64_t generation) {
+                              std::uint64_t generation, bool candidate_serves) {
   HostCursor& cursor = hosts[host];
   cursor.region = region;
   std::size_t added = 0;
@@ -73,7 +73,7 @@ std::size_t MergeState::merge(const std::string& host, const std::string& region
         if (!in_step) continue;
         steps[scope].counts[v] += delta[v];
         if (scope.empty()) steps[scope].regions[region][v] += delta[v];
-        steps[scope].latency[v].merge(h.latency[v]);
+        if (!scope.empty() || candidate_serves || v == 1) steps[scope].latency[v].merge(h.latency[v]);
       }
     }
     if (left_out) {

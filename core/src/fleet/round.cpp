@@ -104,7 +104,7 @@ Round merge_and_judge(MergeState& state, const FleetConfig& cfg, const Policy& p
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     for (const std::string& scope : {hosts[i].region, std::string()})
       (pulls[i].ok ? round.scopes[scope].hosts : round.scopes[scope].missing).push_back(hosts[i].id);
-    if (pulls[i].ok) state.merge(hosts[i].id, hosts[i].region, pulls[i].intervals, cfg.generation);
+    if (pulls[i].ok) state.merge(hosts[i].id, hosts[i].region, pulls[i].intervals, cfg.generation, cfg.share_for(hosts[i].region) > 0);
   }
   for (auto& [scope, s] : state.steps) s.slice(elapsed_ms, policy.rollback.count_4xx_as_errors);
 

@@ -72,8 +72,12 @@ struct MergeState {
   // Adds one host's intervals (oldest first) to its region's and the fleet's scopes; intervals at
   // or before the host's cursor are skipped, and those recorded under a config newer than
   // `generation` (the leader's) wait for the next call. Returns how many were merged.
+  // `candidate_serves`: whether the candidate runs in the host's region. When it does not, the
+  // baseline's latencies stay out of the fleet scope's step (the P95/P99 comparisons compare like
+  // with like: regions the candidate could have served); its counts stay in (the error-rate
+  // comparisons are stratified by region, and such a region weighs nothing in them).
   std::size_t merge(const std::string& host, const std::string& region, std::vector<HostInterval>& intervals,
-                    std::uint64_t generation);
+                    std::uint64_t generation, bool candidate_serves = true);
   // Restarts a scope's step when its key changed; `generation`: the config that changed it.
   Stretch& step(const std::string& scope, const std::string& key, std::uint64_t generation);
 
